@@ -1,0 +1,195 @@
+// Package sse reads and writes Server-Sent Events. The reader bounds the size
+// of a line so a hostile or broken upstream cannot make the gateway buffer
+// without limit; the writer flushes after every event so nothing between the
+// upstream and the client holds a stream back. It imports nothing of ours.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+)
+
+// ErrLineTooLong is returned when one line exceeds the reader's bound.
+var ErrLineTooLong = errors.New("sse: line too long")
+
+// DefaultMaxLine bounds one SSE line: large enough for a base64 image chunk.
+const DefaultMaxLine = 16 << 20
+
+// Event is one parsed event. Data joins multiple data lines with "\n".
+// The slices alias the reader's buffer and are valid until the next call.
+type Event struct {
+	Event []byte
+	Data  []byte
+	ID    []byte
+	// Raw is the event's bytes as received, including its blank-line
+	// terminator, for verbatim pass-through.
+	Raw []byte
+}
+
+// Reader parses events from a stream.
+type Reader struct {
+	br      *bufio.Reader
+	maxLine int
+	raw     []byte
+	data    []byte
+	event   []byte
+	id      []byte
+}
+
+// NewReader returns a reader with the given line bound (0: DefaultMaxLine).
+func NewReader(r io.Reader, maxLine int) *Reader {
+	if maxLine <= 0 {
+		maxLine = DefaultMaxLine
+	}
+	return &Reader{br: bufio.NewReaderSize(r, 8<<10), maxLine: maxLine}
+}
+
+// Next returns the next event. At a clean end of input it returns io.EOF;
+// a final event without its blank line is still returned first.
+func (r *Reader) Next() (Event, error) {
+	r.raw = r.raw[:0]
+	r.data = r.data[:0]
+	r.event = r.event[:0]
+	r.id = r.id[:0]
+	hasData, hasAny := false, false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if errors.Is(err, io.EOF) && hasAny {
+				return r.build(hasData), nil
+			}
+			return Event{}, err
+		}
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			if !hasAny {
+				r.raw = r.raw[:0] // stray blank lines between events
+				continue
+			}
+			return r.build(hasData), nil
+		}
+		hasAny = true
+		if trimmed[0] == ':' {
+			continue // comment (keep-alive); kept in Raw
+		}
+		field, value := trimmed, []byte(nil)
+		if i := bytes.IndexByte(trimmed, ':'); i >= 0 {
+			field, value = trimmed[:i], trimmed[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			hasData = true
+		case "event":
+			r.event = append(r.event[:0], value...)
+		case "id":
+			r.id = append(r.id[:0], value...)
+		}
+	}
+}
+
+func (r *Reader) build(hasData bool) Event {
+	ev := Event{Raw: r.raw}
+	if len(r.event) > 0 {
+		ev.Event = r.event
+	}
+	if hasData {
+		ev.Data = r.data
+	}
+	if len(r.id) > 0 {
+		ev.ID = r.id
+	}
+	return ev
+}
+
+// readLine appends one line (with its terminator) to r.raw and returns it.
+func (r *Reader) readLine() ([]byte, error) {
+	start := len(r.raw)
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		r.raw = append(r.raw, chunk...)
+		if len(r.raw)-start > r.maxLine {
+			return nil, ErrLineTooLong
+		}
+		if err == nil {
+			return r.raw[start:], nil
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) && len(r.raw) > start {
+			return r.raw[start:], nil
+		}
+		return nil, err
+	}
+}
+
+// Writer writes events and flushes each one.
+type Writer struct {
+	w   io.Writer
+	rc  *http.ResponseController
+	buf []byte
+}
+
+// NewWriter wraps w; when w is an http.ResponseWriter every event is flushed.
+func NewWriter(w io.Writer) *Writer {
+	sw := &Writer{w: w}
+	if rw, ok := w.(http.ResponseWriter); ok {
+		sw.rc = http.NewResponseController(rw)
+	}
+	return sw
+}
+
+// WriteEvent writes one event with an optional name and flushes it.
+func (w *Writer) WriteEvent(event string, data []byte) error {
+	w.buf = w.buf[:0]
+	if event != "" {
+		w.buf = append(w.buf, "event: "...)
+		w.buf = append(w.buf, event...)
+		w.buf = append(w.buf, '\n')
+	}
+	for {
+		i := bytes.IndexByte(data, '\n')
+		w.buf = append(w.buf, "data: "...)
+		if i < 0 {
+			w.buf = append(w.buf, data...)
+			w.buf = append(w.buf, '\n')
+			break
+		}
+		w.buf = append(w.buf, data[:i]...)
+		w.buf = append(w.buf, '\n')
+		data = data[i+1:]
+	}
+	w.buf = append(w.buf, '\n')
+	return w.WriteRaw(w.buf)
+}
+
+// WriteData writes a data-only event.
+func (w *Writer) WriteData(data []byte) error { return w.WriteEvent("", data) }
+
+// WriteRaw writes pre-framed bytes verbatim and flushes them.
+func (w *Writer) WriteRaw(b []byte) error {
+	if _, err := w.w.Write(b); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// Flush pushes buffered bytes to the client.
+func (w *Writer) Flush() error {
+	if w.rc != nil {
+		if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+	}
+	return nil
+}
