@@ -1,0 +1,89 @@
+// Package tokencount estimates token counts with an embedded tokenizer
+// (o200k_base, the vocabulary of current OpenAI models) when an upstream
+// reports no usage. Counting is incremental: a stream's text is fed piece by
+// piece and only a small carry buffer is held, never the whole output.
+package tokencount
+
+import (
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tiktoken-go/tokenizer/codec"
+)
+
+var (
+	once sync.Once
+	enc  *codec.Codec
+)
+
+func get() *codec.Codec {
+	once.Do(func() { enc = codec.NewO200kBase() })
+	return enc
+}
+
+// Count returns the number of tokens in s.
+func Count(s string) int {
+	if s == "" {
+		return 0
+	}
+	n, err := get().Count(s)
+	if err != nil {
+		// Invalid UTF-8 cannot be tokenised exactly; a byte-based estimate
+		// is better than nothing and never zero for non-empty text.
+		return (len(s) + 3) / 4
+	}
+	return n
+}
+
+// carryLimit bounds the text held between tokenisations. Token boundaries
+// rarely span more than a word, so cutting at whitespace after this many
+// bytes keeps the estimate within a token or two of a whole-text count.
+const carryLimit = 512
+
+// Stream counts tokens of text arriving in pieces. The zero value is ready.
+type Stream struct {
+	carry []byte
+	total int64
+}
+
+// Write adds a piece of text.
+func (s *Stream) Write(p []byte) {
+	s.carry = append(s.carry, p...)
+	if len(s.carry) < carryLimit {
+		return
+	}
+	// Cut after the last whitespace so words are not split across counts.
+	cut := -1
+	for i := len(s.carry) - 1; i >= 0 && i >= len(s.carry)-128; i-- {
+		if c := s.carry[i]; c == ' ' || c == '\n' || c == '\t' {
+			cut = i + 1
+			break
+		}
+	}
+	if cut <= 0 {
+		cut = len(s.carry)
+		for cut > 0 && !utf8.RuneStart(s.carry[cut-1]) {
+			cut--
+		}
+		if cut > 0 {
+			cut-- // keep the partial rune's lead byte with its continuation
+		}
+		if cut <= 0 {
+			cut = len(s.carry)
+		}
+	}
+	s.total += int64(Count(string(s.carry[:cut])))
+	n := copy(s.carry, s.carry[cut:])
+	s.carry = s.carry[:n]
+}
+
+// WriteString adds a piece of text.
+func (s *Stream) WriteString(p string) { s.Write([]byte(p)) }
+
+// Total returns the tokens counted so far, including the carry.
+func (s *Stream) Total() int64 {
+	return s.total + int64(Count(string(s.carry)))
+}
+
+// Add adds n already-known tokens (e.g. a fixed per-message overhead).
+func (s *Stream) Add(n int64) { s.total += n }
