@@ -1,0 +1,345 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"switchboard/internal/gateway"
+)
+
+// Defaults of the contract (DESIGN.md §4) and of the extensions.
+const (
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultDatabase          = "sqlite://data/switchboard.db"
+	DefaultMaxBodyMB         = 32
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 5 * time.Minute
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultChannelTimeout    = 120 * time.Second
+	DefaultConnectTimeout    = 10 * time.Second
+	DefaultWeight            = 1
+)
+
+// maxFileSize bounds what Parse accepts; a configuration is a few KiB.
+const maxFileSize = 8 << 20
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	// File is the path the configuration was read from; "" for defaults.
+	File    string
+	Server  Server
+	Storage Storage
+	Admin   Admin
+	Log     Log
+	// Upstreams are the channels of the file (YAML "channels"); Channels()
+	// converts them to domain channels.
+	Upstreams []Channel
+	// ClientKeys are the client keys of the file (YAML "keys"); Keys()
+	// converts them for seeding.
+	ClientKeys []Key
+	// Prices overrides entries of the built-in price table, by model name.
+	Prices map[string]gateway.Price
+}
+
+// Server configures the HTTP listener.
+type Server struct {
+	Addr              string
+	MaxBodyMB         int           // request body limit in MiB
+	ReadHeaderTimeout time.Duration // 0 = none
+	ReadTimeout       time.Duration // whole request incl. body; 0 = none
+	WriteTimeout      time.Duration // 0 = none (streams last long)
+	IdleTimeout       time.Duration // keep-alive idle; 0 = none
+	ShutdownTimeout   time.Duration // graceful drain on SIGTERM
+}
+
+// MaxBodyBytes is MaxBodyMB in bytes.
+func (s Server) MaxBodyBytes() int64 { return int64(s.MaxBodyMB) << 20 }
+
+// Storage says where state lives.
+type Storage struct {
+	Database string // sqlite://path or postgres://...
+	Redis    string // "" = single node, in-memory limits
+}
+
+// Admin configures the admin API and console.
+type Admin struct {
+	Token string // "" = generate one at first start
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  slog.Level
+	Format string // "text" or "json"
+}
+
+// Channel is one upstream account from the file (or the environment).
+type Channel struct {
+	Name             string
+	Type             gateway.ChannelType
+	BaseURL          string
+	APIKeys          []string
+	Models           []string
+	ModelMap         map[string]string
+	Priority         int
+	Weight           int
+	Headers          map[string]string
+	Timeout          time.Duration // whole call
+	ConnectTimeout   time.Duration // TCP+TLS; 0 = only Timeout applies
+	FirstByteTimeout time.Duration // until response headers; 0 = only Timeout
+	IdleTimeout      time.Duration // between stream reads; 0 = only Timeout
+	Enabled          bool
+	Settings         map[string]string
+	Source           string // "config" or "env"
+}
+
+// Key is a client key to seed.
+type Key struct {
+	Name          string
+	Secret        string // fixed key value; "" = generate at seeding
+	Models        []string
+	BudgetNanoUSD int64 // 0 = unlimited
+	RPM           int   // 0 = unlimited
+	TPM           int   // 0 = unlimited
+	MaxConcurrent int   // 0 = unlimited
+	Enabled       bool
+}
+
+// Default returns the configuration used when there is no file.
+func Default() *Config {
+	return &Config{
+		Server: Server{
+			Addr:              DefaultAddr,
+			MaxBodyMB:         DefaultMaxBodyMB,
+			ReadHeaderTimeout: DefaultReadHeaderTimeout,
+			ReadTimeout:       DefaultReadTimeout,
+			IdleTimeout:       DefaultIdleTimeout,
+			ShutdownTimeout:   DefaultShutdownTimeout,
+		},
+		Storage: Storage{Database: DefaultDatabase},
+		Log:     Log{Level: slog.LevelInfo, Format: "text"},
+		Prices:  map[string]gateway.Price{},
+	}
+}
+
+// Error is one problem found in a configuration file. Parse and Load
+// return every problem of a file, joined with errors.Join.
+type Error struct {
+	File  string
+	Line  int    // 1-based; 0 when unknown
+	Field string // e.g. "channels[1].type"; "" for problems of the file
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads and parses the file at path. An empty path yields Default().
+// getenv resolves ${VAR} references; nil means os.LookupEnv.
+func Load(path string, getenv Getenv) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	return Parse(path, data, getenv)
+}
+
+// Parse parses and validates a configuration. filename is only used in
+// error messages. getenv resolves ${VAR} references; nil means os.LookupEnv.
+func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
+	if getenv == nil {
+		getenv = os.LookupEnv
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{File: filename, Msg: fmt.Sprintf("file larger than %d MiB", maxFileSize>>20)}
+	}
+	cfg := Default()
+	cfg.File = filename
+
+	src, marker, refs := placeholders(data)
+	file, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, yamlError(filename, err, marker)
+	}
+	var docs []ast.Node
+	for _, d := range file.Docs {
+		if d != nil && d.Body != nil {
+			docs = append(docs, d.Body)
+		}
+	}
+	if len(docs) == 0 {
+		return cfg, nil
+	}
+	if len(docs) > 1 {
+		return nil, &Error{File: filename, Line: lineOf(docs[1]), Msg: "only one YAML document is allowed"}
+	}
+	body := docs[0]
+
+	x := &expander{marker: marker, refs: refs, getenv: getenv, unset: map[int][]string{}}
+	x.walk(body)
+
+	sc := &shapeChecker{lines: map[string]int{}}
+	sc.check(body, reflectRawConfig, "", 0)
+
+	c := &converter{file: filename, lines: sc.lines, unset: x.unset}
+	for _, e := range x.errs {
+		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Msg: e.msg})
+	}
+	for _, e := range sc.errs {
+		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
+	}
+	if sc.shape > 0 {
+		return nil, c.joined()
+	}
+
+	var raw rawConfig
+	var opts []yaml.DecodeOption
+	if sc.unknown == 0 {
+		// Our walk does not follow aliases; the decoder's strict mode
+		// catches unknown fields that only appear through one.
+		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
+	}
+	if err := yaml.NodeToValue(body, &raw, opts...); err != nil {
+		c.errs = append(c.errs, yamlError(filename, err, marker))
+		return nil, c.joined()
+	}
+	c.convert(&raw, cfg)
+	if len(c.errs) > 0 {
+		return nil, c.joined()
+	}
+	return cfg, nil
+}
+
+// yamlError turns an error of the YAML library into an *Error with a line
+// and without the library's source excerpt (which may show placeholders).
+func yamlError(filename string, err error, marker string) *Error {
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		line := 0
+		if tk := ye.GetToken(); tk != nil {
+			line = tk.Position.Line
+		}
+		msg := ye.GetMessage()
+		if _, ok := err.(*yaml.TypeError); ok {
+			msg = "value has the wrong type here"
+		}
+		if marker != "" {
+			msg = strings.ReplaceAll(msg, marker, "${…}")
+		}
+		return &Error{File: filename, Line: line, Msg: msg}
+	}
+	return &Error{File: filename, Msg: err.Error()}
+}
+
+// joined sorts errors by line (stable, so a line's errors keep their order)
+// and joins them.
+func (c *converter) joined() error {
+	sort.SliceStable(c.errs, func(i, j int) bool { return c.errs[i].Line < c.errs[j].Line })
+	errs := make([]error, len(c.errs))
+	for i, e := range c.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+// Channels converts the configured channels to domain channels. The
+// per-phase timeouts, which gateway.Channel has no fields for, travel in
+// Settings as Go duration strings under their YAML names.
+func (c *Config) Channels() []gateway.Channel {
+	out := make([]gateway.Channel, 0, len(c.Upstreams))
+	for _, ch := range c.Upstreams {
+		settings := maps.Clone(ch.Settings)
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		for name, d := range map[string]time.Duration{
+			"connect_timeout":    ch.ConnectTimeout,
+			"first_byte_timeout": ch.FirstByteTimeout,
+			"idle_timeout":       ch.IdleTimeout,
+		} {
+			if d > 0 {
+				settings[name] = d.String()
+			}
+		}
+		source := ch.Source
+		if source == "" {
+			source = "config"
+		}
+		out = append(out, gateway.Channel{
+			Name:     ch.Name,
+			Type:     ch.Type,
+			BaseURL:  ch.BaseURL,
+			APIKeys:  slices.Clone(ch.APIKeys),
+			Models:   slices.Clone(ch.Models),
+			ModelMap: maps.Clone(ch.ModelMap),
+			Priority: ch.Priority,
+			Weight:   ch.Weight,
+			Headers:  maps.Clone(ch.Headers),
+			Timeout:  ch.Timeout,
+			Enabled:  ch.Enabled,
+			Settings: settings,
+			Source:   source,
+		})
+	}
+	return out
+}
+
+// SeedKey is a client key to upsert at start. Secret is the plaintext key
+// when the file fixes one ("" = generate and show once); the seeder hashes
+// it into Key.Hash and Key.Prefix, so hashing lives in one place.
+type SeedKey struct {
+	Key    gateway.Key
+	Secret string
+}
+
+// Keys converts the configured client keys for seeding.
+func (c *Config) Keys() []SeedKey {
+	out := make([]SeedKey, 0, len(c.ClientKeys))
+	for _, k := range c.ClientKeys {
+		out = append(out, SeedKey{
+			Key: gateway.Key{
+				Name:          k.Name,
+				Models:        slices.Clone(k.Models),
+				BudgetNanoUSD: k.BudgetNanoUSD,
+				RPM:           k.RPM,
+				TPM:           k.TPM,
+				MaxConcurrent: k.MaxConcurrent,
+				Enabled:       k.Enabled,
+			},
+			Secret: k.Secret,
+		})
+	}
+	return out
+}

@@ -1,0 +1,556 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"path"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"switchboard/internal/gateway"
+)
+
+var reflectRawConfig = reflect.TypeFor[rawConfig]()
+
+// Bounds that keep converted values inside int64 nano-USD and sane.
+const (
+	maxBudgetUSD    = 1e9 // $1 billion per key
+	maxPricePerMTok = 1e6 // $1 million per million tokens, or per call
+	minSecretLen    = 16
+	maxNameLen      = 64
+)
+
+// DefaultBaseURLs are used when a channel of that type has no base_url.
+var DefaultBaseURLs = map[gateway.ChannelType]string{
+	gateway.ChannelOpenAI:    "https://api.openai.com",
+	gateway.ChannelAnthropic: "https://api.anthropic.com",
+	gateway.ChannelGemini:    "https://generativelanguage.googleapis.com",
+}
+
+// converter turns the raw tree into a Config, collecting every error.
+type converter struct {
+	file  string
+	lines map[string]int
+	unset map[int][]string
+	errs  []*Error
+}
+
+// fail records an error about field; line 0 means "where field is, or its
+// nearest ancestor present in the file".
+func (c *converter) fail(field string, line int, format string, args ...any) {
+	if line == 0 {
+		line = c.lineFor(field)
+	}
+	msg := fmt.Sprintf(format, args...)
+	if names := c.unset[line]; len(names) > 0 {
+		msg += fmt.Sprintf(" (environment variable %s is not set)", strings.Join(slices.Compact(slices.Sorted(slices.Values(names))), ", "))
+	}
+	c.errs = append(c.errs, &Error{File: c.file, Line: line, Field: field, Msg: msg})
+}
+
+func (c *converter) lineFor(field string) int {
+	for p := field; p != ""; {
+		if l, ok := c.lines[p]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 0
+}
+
+func (c *converter) str(s scalar, def string) string {
+	if v, ok := s.text(); ok {
+		return v
+	}
+	return def
+}
+
+func (c *converter) integer(s scalar, field string, def, lo, hi int64) int64 {
+	t, ok := s.text()
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(t), "_", ""), 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			c.fail(field, s.line(), "%s is out of range", t)
+		} else {
+			c.fail(field, s.line(), "expected a whole number, got %q", t)
+		}
+		return def
+	}
+	if n < lo || n > hi {
+		if hi == math.MaxInt32 || hi == math.MaxInt64 {
+			c.fail(field, s.line(), "must be at least %d, got %d", lo, n)
+		} else {
+			c.fail(field, s.line(), "must be between %d and %d, got %d", lo, hi, n)
+		}
+		return def
+	}
+	return n
+}
+
+// number parses a non-negative finite decimal no larger than hi.
+func (c *converter) number(s scalar, field string, hi float64) (float64, bool) {
+	t, ok := s.text()
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(t), "_", ""), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		c.fail(field, s.line(), "expected a number, got %q", t)
+		return 0, false
+	}
+	if f < 0 {
+		c.fail(field, s.line(), "must not be negative, got %s", t)
+		return 0, false
+	}
+	if f > hi {
+		c.fail(field, s.line(), "%s is implausibly large (limit %g)", t, hi)
+		return 0, false
+	}
+	return f, true
+}
+
+func (c *converter) boolean(s scalar, field string, def bool) bool {
+	t, ok := s.text()
+	if !ok {
+		return def
+	}
+	switch t {
+	case "true", "True", "TRUE":
+		return true
+	case "false", "False", "FALSE":
+		return false
+	}
+	c.fail(field, s.line(), "expected true or false, got %q", t)
+	return def
+}
+
+// duration parses a Go duration ("90s", "2m"); 0 needs no unit.
+func (c *converter) duration(s scalar, field string, def time.Duration, positive bool) time.Duration {
+	t, ok := s.text()
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(t))
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(t, 64); nerr == nil {
+			c.fail(field, s.line(), "duration %q needs a unit, e.g. %ss or %sms", t, t, t)
+		} else {
+			c.fail(field, s.line(), "invalid duration %q (e.g. 30s, 2m, 1h30m)", t)
+		}
+		return def
+	}
+	if d < 0 || (positive && d == 0) {
+		c.fail(field, s.line(), "must be positive, got %s", t)
+		return def
+	}
+	return d
+}
+
+func (c *converter) convert(raw *rawConfig, cfg *Config) {
+	c.server(&raw.Server, &cfg.Server)
+	c.storage(&raw.Storage, &cfg.Storage)
+
+	if tok, ok := raw.Admin.Token.text(); ok {
+		if msg := tokenProblem(tok); msg != "" {
+			c.fail("admin.token", raw.Admin.Token.line(), "%s", msg)
+		}
+		cfg.Admin.Token = tok
+	}
+
+	if lvl, ok := raw.Log.Level.text(); ok {
+		if err := cfg.Log.Level.UnmarshalText([]byte(lvl)); err != nil {
+			c.fail("log.level", raw.Log.Level.line(), "unknown level %q (want debug, info, warn or error)", lvl)
+		}
+	}
+	cfg.Log.Format = c.str(raw.Log.Format, cfg.Log.Format)
+	if f := cfg.Log.Format; f != "text" && f != "json" {
+		c.fail("log.format", raw.Log.Format.line(), "unknown format %q (want text or json)", f)
+	}
+
+	names := map[string]string{}
+	for i := range raw.Channels {
+		cfg.Upstreams = append(cfg.Upstreams, c.channel(&raw.Channels[i], fmt.Sprintf("channels[%d]", i), names))
+	}
+	keyNames, secrets := map[string]string{}, map[string]string{}
+	for i := range raw.Keys {
+		cfg.ClientKeys = append(cfg.ClientKeys, c.key(&raw.Keys[i], fmt.Sprintf("keys[%d]", i), keyNames, secrets))
+	}
+	for _, model := range slices.Sorted(func(yield func(string) bool) {
+		for k := range raw.Prices {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		rp := raw.Prices[model]
+		field := "prices." + model
+		if strings.TrimSpace(model) == "" {
+			c.fail("prices", 0, "model name must not be empty")
+			continue
+		}
+		if p, ok := c.price(&rp, field); ok {
+			cfg.Prices[model] = p
+		}
+	}
+}
+
+func (c *converter) server(r *rawServer, s *Server) {
+	s.Addr = c.str(r.Addr, s.Addr)
+	if msg := addrProblem(s.Addr); msg != "" {
+		c.fail("server.addr", r.Addr.line(), "%s", msg)
+	}
+	s.MaxBodyMB = int(c.integer(r.MaxBodyMB, "server.max_body_mb", int64(s.MaxBodyMB), 1, 4096))
+	s.ReadHeaderTimeout = c.duration(r.ReadHeaderTimeout, "server.read_header_timeout", s.ReadHeaderTimeout, false)
+	s.ReadTimeout = c.duration(r.ReadTimeout, "server.read_timeout", s.ReadTimeout, false)
+	s.WriteTimeout = c.duration(r.WriteTimeout, "server.write_timeout", s.WriteTimeout, false)
+	s.IdleTimeout = c.duration(r.IdleTimeout, "server.idle_timeout", s.IdleTimeout, false)
+	s.ShutdownTimeout = c.duration(r.ShutdownTimeout, "server.shutdown_timeout", s.ShutdownTimeout, false)
+}
+
+func (c *converter) storage(r *rawStorage, s *Storage) {
+	s.Database = c.str(r.Database, s.Database)
+	if msg := databaseProblem(s.Database); msg != "" {
+		c.fail("storage.database", r.Database.line(), "%s", msg)
+	}
+	s.Redis = c.str(r.Redis, s.Redis)
+	if msg := redisProblem(s.Redis); msg != "" {
+		c.fail("storage.redis", r.Redis.line(), "%s", msg)
+	}
+}
+
+func tokenProblem(tok string) string {
+	if len(tok) < minSecretLen {
+		return fmt.Sprintf("must be at least %d characters (leave it empty to have one generated)", minSecretLen)
+	}
+	return ""
+}
+
+func addrProblem(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("invalid address %q (want host:port, e.g. 127.0.0.1:8080 or :8080)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("invalid port %q in %q", port, addr)
+	}
+	return ""
+}
+
+func databaseProblem(db string) string {
+	scheme, rest, ok := strings.Cut(db, "://")
+	if !ok || rest == "" || !slices.Contains([]string{"sqlite", "postgres", "postgresql"}, scheme) {
+		return fmt.Sprintf("unsupported database %q (want sqlite://path/to/file.db or postgres://user@host:5432/db)", redactURL(db))
+	}
+	return ""
+}
+
+func redisProblem(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	scheme, rest, ok := strings.Cut(addr, "://")
+	if !ok || rest == "" || !slices.Contains([]string{"redis", "rediss", "unix"}, scheme) {
+		return fmt.Sprintf("unsupported redis address %q (want redis://host:6379/0)", redactURL(addr))
+	}
+	return ""
+}
+
+// redactURL hides a password so that an error message never prints one.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+func typeList() string {
+	names := make([]string, len(gateway.ChannelTypes))
+	for i, t := range gateway.ChannelTypes {
+		names[i] = string(t)
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *converter) channel(r *rawChannel, p string, names map[string]string) Channel {
+	ch := Channel{Source: "config"}
+
+	ch.Name = c.str(r.Name, "")
+	switch {
+	case ch.Name == "":
+		c.fail(p+".name", r.Name.line(), "required")
+	case !validName(ch.Name):
+		c.fail(p+".name", r.Name.line(), "invalid name %q (use up to %d letters, digits, '.', '_' or '-')", ch.Name, maxNameLen)
+	case names[ch.Name] != "":
+		c.fail(p+".name", r.Name.line(), "duplicate channel name %q (also %s)", ch.Name, names[ch.Name])
+	default:
+		names[ch.Name] = p
+	}
+
+	typ := c.str(r.Type, "")
+	ch.Type = gateway.ChannelType(typ)
+	switch {
+	case typ == "":
+		c.fail(p+".type", r.Type.line(), "required (one of %s)", typeList())
+	case !slices.Contains(gateway.ChannelTypes, ch.Type):
+		c.fail(p+".type", r.Type.line(), "unknown channel type %q (want one of %s)", typ, typeList())
+	}
+
+	ch.BaseURL = strings.TrimRight(c.str(r.BaseURL, DefaultBaseURLs[ch.Type]), "/")
+	if ch.BaseURL == "" {
+		switch ch.Type {
+		case gateway.ChannelAzure, gateway.ChannelOpenAICompatible, gateway.ChannelMidjourney:
+			c.fail(p+".base_url", r.BaseURL.line(), "required for type %s", ch.Type)
+		}
+	} else if msg := checkBaseURL(ch.BaseURL); msg != "" {
+		c.fail(p+".base_url", r.BaseURL.line(), "%s", msg)
+	}
+
+	for i, k := range r.APIKeys {
+		f := fmt.Sprintf("%s.api_keys[%d]", p, i)
+		v, ok := k.text()
+		switch {
+		case !ok || strings.TrimSpace(v) == "":
+			c.fail(f, k.line(), "empty key")
+		case strings.ContainsAny(v, " \t\r\n"):
+			c.fail(f, k.line(), "key contains whitespace")
+		default:
+			ch.APIKeys = append(ch.APIKeys, v)
+		}
+	}
+	if len(r.APIKeys) == 0 && ch.Type != gateway.ChannelSimulator && ch.Type != "" {
+		c.fail(p+".api_keys", 0, "at least one key is required for type %s", ch.Type)
+	}
+
+	ch.Models = c.models(r.Models, p+".models")
+	if len(r.Models) == 0 {
+		c.fail(p+".models", 0, "at least one model is required (globs such as \"gpt-4o*\" or \"*\" are allowed)")
+	}
+
+	if len(r.ModelMap) > 0 {
+		ch.ModelMap = make(map[string]string, len(r.ModelMap))
+		for from, to := range r.ModelMap {
+			f := p + ".model_map." + from
+			v, ok := to.text()
+			switch {
+			case strings.TrimSpace(from) == "":
+				c.fail(p+".model_map", 0, "empty model name")
+			case !ok || strings.TrimSpace(v) == "":
+				c.fail(f, to.line(), "empty upstream model name")
+			default:
+				ch.ModelMap[from] = v
+			}
+		}
+	}
+
+	ch.Priority = int(c.integer(r.Priority, p+".priority", 0, math.MinInt32, math.MaxInt32))
+	ch.Weight = int(c.integer(r.Weight, p+".weight", DefaultWeight, 0, math.MaxInt32))
+
+	if len(r.Headers) > 0 {
+		ch.Headers = make(map[string]string, len(r.Headers))
+		for name, val := range r.Headers {
+			f := p + ".headers." + name
+			v, _ := val.text()
+			switch {
+			case !validHeaderName(name):
+				c.fail(f, 0, "invalid header name %q", name)
+			case strings.ContainsAny(v, "\r\n\x00"):
+				c.fail(f, val.line(), "header value contains a line break")
+			default:
+				ch.Headers[name] = v
+			}
+		}
+	}
+
+	ch.Timeout = c.duration(r.Timeout, p+".timeout", DefaultChannelTimeout, true)
+	ch.ConnectTimeout = c.duration(r.ConnectTimeout, p+".connect_timeout", DefaultConnectTimeout, false)
+	ch.FirstByteTimeout = c.duration(r.FirstByteTimeout, p+".first_byte_timeout", 0, false)
+	ch.IdleTimeout = c.duration(r.IdleTimeout, p+".idle_timeout", 0, false)
+	ch.Enabled = c.boolean(r.Enabled, p+".enabled", true)
+
+	if len(r.Settings) > 0 {
+		ch.Settings = make(map[string]string, len(r.Settings))
+		for name, val := range r.Settings {
+			v, _ := val.text()
+			c.setting(ch.Type, name, val, p+".settings."+name)
+			ch.Settings[name] = v
+		}
+	}
+	return ch
+}
+
+// setting validates the type-specific settings Switchboard knows; others
+// pass through for the upstream adaptor to interpret.
+func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, field string) {
+	v, ok := val.text()
+	switch name {
+	case "latency":
+		if typ == gateway.ChannelSimulator {
+			c.duration(val, field, 0, false)
+		}
+	case "tokens_per_second":
+		if typ == gateway.ChannelSimulator {
+			if f, ok := c.number(val, field, 1e9); ok && f == 0 {
+				c.fail(field, val.line(), "must be positive")
+			}
+		}
+	case "api_version":
+		if !ok || strings.TrimSpace(v) == "" {
+			c.fail(field, val.line(), "must not be empty")
+		}
+	}
+}
+
+func (c *converter) models(list []scalar, field string) []string {
+	var out []string
+	for i, m := range list {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		v, ok := m.text()
+		if !ok || strings.TrimSpace(v) == "" {
+			c.fail(f, m.line(), "empty model name")
+			continue
+		}
+		if _, err := path.Match(v, ""); err != nil {
+			c.fail(f, m.line(), "invalid glob %q", v)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (c *converter) key(r *rawKey, p string, names, secrets map[string]string) Key {
+	k := Key{}
+	k.Name = c.str(r.Name, "")
+	switch {
+	case k.Name == "":
+		c.fail(p+".name", r.Name.line(), "required")
+	case !validName(k.Name):
+		c.fail(p+".name", r.Name.line(), "invalid name %q (use up to %d letters, digits, '.', '_' or '-')", k.Name, maxNameLen)
+	case names[k.Name] != "":
+		c.fail(p+".name", r.Name.line(), "duplicate key name %q (also %s)", k.Name, names[k.Name])
+	default:
+		names[k.Name] = p
+	}
+
+	if s, ok := r.Key.text(); ok {
+		switch {
+		case len(s) < minSecretLen:
+			c.fail(p+".key", r.Key.line(), "must be at least %d characters (or omit it to have one generated)", minSecretLen)
+		case strings.ContainsAny(s, " \t\r\n"):
+			c.fail(p+".key", r.Key.line(), "contains whitespace")
+		case secrets[s] != "":
+			c.fail(p+".key", r.Key.line(), "same key value as %s", secrets[s])
+		default:
+			secrets[s] = p
+			k.Secret = s
+		}
+	}
+
+	k.Models = c.models(r.Models, p+".models")
+	if len(r.Models) == 0 {
+		k.Models = []string{"*"}
+	}
+	if usd, ok := c.number(r.BudgetUSD, p+".budget_usd", maxBudgetUSD); ok {
+		k.BudgetNanoUSD = gateway.NanoUSD(usd)
+	}
+	k.RPM = int(c.integer(r.RPM, p+".rpm", 0, 0, math.MaxInt32))
+	k.TPM = int(c.integer(r.TPM, p+".tpm", 0, 0, math.MaxInt32))
+	k.MaxConcurrent = int(c.integer(r.MaxConcurrent, p+".max_concurrent", 0, 0, math.MaxInt32))
+	k.Enabled = c.boolean(r.Enabled, p+".enabled", true)
+	return k
+}
+
+func (c *converter) price(r *rawPrice, p string) (gateway.Price, bool) {
+	var out gateway.Price
+	given := false
+	for _, f := range []struct {
+		name string
+		s    scalar
+		dst  *int64
+	}{
+		{"input_per_mtok", r.InputPerMTok, &out.InputPerMTok},
+		{"output_per_mtok", r.OutputPerMTok, &out.OutputPerMTok},
+		{"cached_input_per_mtok", r.CachedInputPerMTok, &out.CachedInputPerMTok},
+		{"cache_write_per_mtok", r.CacheWritePerMTok, &out.CacheWritePerMTok},
+		{"reasoning_per_mtok", r.ReasoningPerMTok, &out.ReasoningPerMTok},
+		{"audio_input_per_mtok", r.AudioInputPerMTok, &out.AudioInputPerMTok},
+		{"audio_output_per_mtok", r.AudioOutputPerMTok, &out.AudioOutputPerMTok},
+		{"image_output_per_mtok", r.ImageOutputPerMTok, &out.ImageOutputPerMTok},
+		{"per_call_usd", r.PerCallUSD, &out.PerCall},
+	} {
+		if !f.s.set() {
+			continue
+		}
+		given = true
+		if usd, ok := c.number(f.s, p+"."+f.name, maxPricePerMTok); ok {
+			*f.dst = gateway.NanoUSD(usd)
+		}
+	}
+	if !given {
+		c.fail(p, 0, "no price given (set input_per_mtok/output_per_mtok or per_call_usd)")
+		return out, false
+	}
+	return out, true
+}
+
+func checkBaseURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Sprintf("invalid URL %q", s)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("invalid URL %q: want http:// or https://", redactURL(s))
+	case u.Host == "":
+		return fmt.Sprintf("invalid URL %q: no host", s)
+	case u.User != nil:
+		return fmt.Sprintf("invalid URL %q: credentials belong in api_keys or headers, not the URL", redactURL(s))
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("invalid URL %q: no query or fragment allowed", s)
+	}
+	return ""
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName accepts RFC 9110 token characters.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
