@@ -223,5 +223,10 @@ func appendUsage(b []byte, u llm.Usage) []byte {
 	b = strconv.AppendInt(b, u.CachedInputTokens, 10)
 	b = append(b, `,"output_tokens":`...)
 	b = strconv.AppendInt(b, u.OutputTokens, 10)
+	if u.ReasoningTokens > 0 {
+		b = append(b, `,"output_tokens_details":{"thinking_tokens":`...)
+		b = strconv.AppendInt(b, u.ReasoningTokens, 10)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }

@@ -123,7 +123,10 @@ func (d *StreamDecoder) blockStart(data gjson.Result) []llm.Event {
 	case "tool_use":
 		name := cb.Get("name").String()
 		in := cb.Get("input")
-		hasInput := in.IsObject() && in.Raw != "{}" && len(in.Map()) > 0
+		hasInput := false
+		if in.IsObject() {
+			in.ForEach(func(_, _ gjson.Result) bool { hasInput = true; return false })
+		}
 		if d.emu.JSONTool != "" && name == d.emu.JSONTool {
 			if d.jsonBlocks == nil {
 				d.jsonBlocks = make(map[int]bool, 1)
@@ -157,10 +160,10 @@ func (d *StreamDecoder) blockDelta(data gjson.Result) []llm.Event {
 		return []llm.Event{{Type: llm.EventReasoningDelta, Index: idx, Signature: delta.Get("signature").String()}}
 	case "input_json_delta":
 		pj := delta.Get("partial_json").String()
+		if pj == "" {
+			return nil // Anthropic opens every tool input with an empty fragment
+		}
 		if d.jsonBlocks[idx] {
-			if pj == "" {
-				return nil
-			}
 			return []llm.Event{{Type: llm.EventTextDelta, Index: idx, Text: pj}}
 		}
 		return []llm.Event{{Type: llm.EventToolCallDelta, Index: idx, Text: pj}}
