@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"switchboard/internal/config"
+	"switchboard/internal/gateway"
+	"switchboard/internal/httpapi"
+	"switchboard/internal/inmem"
+	"switchboard/internal/ledger"
+	"switchboard/internal/pricing"
+	"switchboard/internal/relay"
+	"switchboard/internal/route"
+	"switchboard/internal/secret"
+	"switchboard/internal/simulator"
+	"switchboard/internal/sqlstore"
+)
+
+// appOptions are the command-line choices that are not config.
+type appOptions struct {
+	Demo    bool      // add a simulator channel
+	DataDir string    // spool, secret key file; default: beside the SQLite file or ./data
+	Out     io.Writer // where first-run secrets are printed
+	Getenv  config.Getenv
+	// Transport overrides the upstream HTTP transport (tests).
+	Transport http.RoundTripper
+}
+
+// app is one running gateway node.
+type app struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *sqlstore.Store
+	ledger  *ledger.Writer
+	router  *route.Router
+	health  gateway.Health
+	keys    *httpapi.KeyCache
+	handler http.Handler
+	prices  *pricing.Table
+
+	adminTokenHash string
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// demoModels are served by the --demo simulator channel.
+var demoModels = []string{"sim-1", "sim-1-mini"}
+
+func dataDirFor(cfg *config.Config, explicit string) string {
+	if explicit != "" {
+		return explicit
+	}
+	if rest, ok := strings.CutPrefix(cfg.Storage.Database, "sqlite://"); ok {
+		path := rest
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path != "" && !strings.Contains(path, ":memory:") {
+			return filepath.Dir(path)
+		}
+	}
+	return "data"
+}
+
+func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, error) {
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	log := newLogger(cfg)
+	dataDir := dataDirFor(cfg, opts.DataDir)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %q: %w", dataDir, err)
+	}
+	env := ""
+	if opts.Getenv != nil {
+		env, _ = opts.Getenv("SWITCHBOARD_SECRET")
+	}
+	box, err := secret.LoadOrCreate(filepath.Join(dataDir, "secret.key"), env)
+	if err != nil {
+		return nil, fmt.Errorf("load secret key: %w", err)
+	}
+	store, err := sqlstore.Open(ctx, cfg.Storage.Database, sqlstore.Options{Secret: box})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, store: store, stop: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = store.Close()
+		}
+	}()
+
+	channels := cfg.Channels()
+	if opts.Demo {
+		channels = append(channels, gateway.Channel{
+			Name: "simulator", Type: gateway.ChannelSimulator, Models: demoModels,
+			Priority: 0, Weight: 1, Enabled: true, Source: "demo",
+			Settings: map[string]string{"latency": "20ms", "tokens_per_second": "200"},
+		})
+	}
+	for _, ch := range channels {
+		if _, err := store.UpsertChannel(ctx, ch); err != nil {
+			return nil, fmt.Errorf("seed channel %q: %w", ch.Name, err)
+		}
+	}
+	if err := a.seedKeys(ctx, opts.Out); err != nil {
+		return nil, err
+	}
+	if err := a.seedAdminToken(ctx, opts.Out); err != nil {
+		return nil, err
+	}
+
+	a.prices = pricing.Builtin().With(cfg.Prices)
+	health := inmem.NewHealth(inmem.HealthConfig{})
+	a.health = health
+	a.router = route.New(health)
+	if err := a.reloadChannels(ctx); err != nil {
+		return nil, err
+	}
+	a.keys = httpapi.NewKeyCache(store)
+	if err := a.keys.Reload(ctx); err != nil {
+		return nil, err
+	}
+	limiter := inmem.NewLimiter(inmem.LimiterConfig{})
+
+	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open usage ledger: %w", err)
+	}
+	a.ledger = lw
+	// Reservations of a process that crashed mid-call would hold budget forever.
+	if n, err := store.ReleaseStale(ctx, 10*time.Minute); err != nil {
+		log.Warn("release stale reservations", "err", err)
+	} else if n > 0 {
+		log.Info("released stale budget reservations", "count", n)
+	}
+
+	transport := opts.Transport
+	if transport == nil {
+		transport = newTransport()
+	}
+	rl := &relay.Relay{
+		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
+		Ledger: lw, Client: &http.Client{Transport: transport}, Log: log,
+		DefaultTimeout: config.DefaultChannelTimeout,
+	}
+	srv := &httpapi.Server{
+		Relay: rl, Router: a.router, Keys: a.keys, Limiter: limiter, Log: log,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
+	}
+	a.handler = srv.Handler()
+	a.wg.Add(1)
+	go a.refreshLoop()
+	ok = true
+	return a, nil
+}
+
+// newTransport is the upstream HTTP client transport: pooled keep-alive
+// connections sized for a gateway, HTTP/2 where offered, and the in-process
+// simulator behind the "simulator" scheme.
+func newTransport() *http.Transport {
+	t := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	t.RegisterProtocol("simulator", simulatorRoundTripper{})
+	return t
+}
+
+// simulatorRoundTripper routes simulator:// requests to a simulator built
+// from the channel's settings, which ride in a header set by upstream.
+type simulatorRoundTripper struct{}
+
+var simCache sync.Map // settings string → *simulator.Transport
+
+func (simulatorRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	key := req.Header.Get("X-Simulator-Settings")
+	v, ok := simCache.Load(key)
+	if !ok {
+		settings := map[string]string{}
+		for _, kv := range strings.Split(key, ";") {
+			if k, val, found := strings.Cut(kv, "="); found {
+				settings[k] = val
+			}
+		}
+		s, err := simulator.ParseSettings(settings, nil)
+		if err != nil {
+			return nil, err
+		}
+		v, _ = simCache.LoadOrStore(key, &simulator.Transport{Handler: simulator.NewHandler(s)})
+	}
+	return v.(*simulator.Transport).RoundTrip(req)
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+func randomSecret(prefix string) string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func keyPrefix(secret string) string {
+	if len(secret) > 10 {
+		return secret[:10]
+	}
+	return secret
+}
+
+// seedKeys upserts the config's keys and, on a fresh database, creates a
+// first key so the gateway is usable at once. Generated secrets are
+// printed exactly once: only their hashes are stored.
+func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
+	existing, err := a.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	byName := map[string]bool{}
+	for _, k := range existing {
+		byName[k.Name] = true
+	}
+	for _, sk := range a.cfg.Keys() {
+		k := sk.Key
+		if sk.Secret != "" {
+			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), keyPrefix(sk.Secret)
+		} else if !byName[k.Name] {
+			s := randomSecret("sk-sb-")
+			k.Hash, k.Prefix = httpapi.HashKey(s), keyPrefix(s)
+			fmt.Fprintf(out, "Created client key %q: %s\n  (shown once; only its hash is stored)\n", k.Name, s)
+		}
+		if _, err := a.store.UpsertKey(ctx, k); err != nil {
+			return fmt.Errorf("seed key %q: %w", k.Name, err)
+		}
+		byName[k.Name] = true
+	}
+	if len(byName) == 0 {
+		s := randomSecret("sk-sb-")
+		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: []string{"*"}, Enabled: true})
+		if err != nil {
+			return fmt.Errorf("create first key: %w", err)
+		}
+		fmt.Fprintf(out, "Created client key \"default\": %s\n  (shown once; only its hash is stored)\n", s)
+	}
+	return nil
+}
+
+const adminTokenSetting = "admin_token_sha256"
+
+func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
+	if a.cfg.Admin.Token != "" {
+		a.adminTokenHash = httpapi.HashKey(a.cfg.Admin.Token)
+		return nil
+	}
+	h, err := a.store.GetSetting(ctx, adminTokenSetting)
+	if err == nil && h != "" {
+		a.adminTokenHash = h
+		return nil
+	}
+	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+		return fmt.Errorf("read admin token: %w", err)
+	}
+	tok := randomSecret("sb-admin-")
+	a.adminTokenHash = httpapi.HashKey(tok)
+	if err := a.store.SetSetting(ctx, adminTokenSetting, a.adminTokenHash); err != nil {
+		return fmt.Errorf("store admin token: %w", err)
+	}
+	fmt.Fprintf(out, "Admin token: %s\n  (shown once; set admin.token or SWITCHBOARD_ADMIN_TOKEN to choose your own)\n", tok)
+	return nil
+}
+
+func (a *app) reloadChannels(ctx context.Context) error {
+	chs, err := a.store.ListChannels(ctx)
+	if err != nil {
+		return fmt.Errorf("load channels: %w", err)
+	}
+	for i := range chs {
+		ch := &chs[i]
+		if ch.Type == gateway.ChannelSimulator {
+			// The simulator's settings travel with each request so one
+			// transport serves every simulator channel.
+			if ch.Headers == nil {
+				ch.Headers = map[string]string{}
+			}
+			ch.Headers["X-Simulator-Settings"] = "latency=" + ch.Settings["latency"] + ";tokens_per_second=" + ch.Settings["tokens_per_second"]
+			if ch.BaseURL == "" {
+				ch.BaseURL = "simulator://local"
+			}
+		}
+	}
+	a.router.SetChannels(chs)
+	return nil
+}
+
+// refreshLoop picks up changes made by other processes (the CLI, other
+// nodes) until the app stops.
+func (a *app) refreshLoop() {
+	defer a.wg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := a.reloadChannels(ctx); err != nil {
+				a.log.Warn("refresh channels", "err", err)
+			}
+			if err := a.keys.Reload(ctx); err != nil {
+				a.log.Warn("refresh keys", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// Close drains the ledger and closes the store.
+func (a *app) Close(ctx context.Context) error {
+	a.stopOnce.Do(func() { close(a.stop) })
+	a.wg.Wait()
+	var errs []error
+	if err := a.ledger.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,327 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
+	"switchboard/internal/sse"
+	"switchboard/internal/tokencount"
+	"switchboard/internal/upstream"
+)
+
+// passThrough relays bytes in the client's own format: the body is not
+// decoded, a mapped model name and the usage request are spliced in, and
+// the answer is copied event by event while usage is sniffed from it.
+type passThrough struct {
+	relay *Relay
+	a     *attempt
+	// injectedUsage: the client did not ask for OpenAI stream usage but the
+	// gateway did, so the usage-only chunk must not reach the client.
+	injectedUsage bool
+}
+
+func (p *passThrough) passThrough() bool { return true }
+
+func (p *passThrough) requestBody() ([]byte, *gateway.Error) {
+	c := p.a.call
+	body := c.Body
+	var err error
+	switch c.Format {
+	case upstream.FormatOpenAI, upstream.FormatAnthropic:
+		if up := p.a.cand.UpstreamModel; up != c.Model {
+			if body, err = sjson.SetBytes(body, "model", up); err != nil {
+				return nil, &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set the model in the request body", Err: err}
+			}
+		}
+	}
+	if c.Format == upstream.FormatOpenAI && c.Stream && !c.IncludeUsage {
+		// Ask for usage to meter the call; the extra chunk is stripped.
+		if body, err = sjson.SetBytes(body, "stream_options.include_usage", true); err != nil {
+			return nil, &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set stream_options in the request body", Err: err}
+		}
+		p.injectedUsage = true
+	}
+	return body, nil
+}
+
+func (p *passThrough) upstreamError(status int, body []byte) *gateway.Error {
+	return wireOf(p.a.call.Format).upstreamError(status, body)
+}
+
+// copyHeaders forwards the upstream's content type only: other upstream
+// headers describe the gateway's account (rate limits, organisation ids),
+// not the caller's key.
+func copyHeaders(dst http.Header, resp *http.Response, stream bool) {
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "application/json"
+		if stream {
+			ct = "text/event-stream"
+		}
+	}
+	dst.Set("Content-Type", ct)
+}
+
+func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
+	r := p.relay
+	body, err := readLimited(resp.Body, r.maxResponseBytes())
+	if err != nil {
+		return p.failBeforeStart(res, err)
+	}
+	res.ttft = time.Since(p.a.call.Start)
+	if u, ok := wireOf(p.a.call.Format).parseUsage(body); ok && !u.IsZero() {
+		res.usage, res.source = u, gateway.UsageFromUpstream
+	} else {
+		res.usage, res.source = estimateUsage(p.a.call.Body, responseText(p.a.call.Format, body)), gateway.UsageEstimated
+	}
+	res.started = true
+	r.finish(p.a, *res)
+	copyHeaders(w.Header(), resp, false)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+	return nil
+}
+
+func (r *Relay) maxResponseBytes() int64 {
+	if r.MaxResponseBytes > 0 {
+		return r.MaxResponseBytes
+	}
+	return 64 << 20
+}
+
+// failBeforeStart turns a read failure of a not-yet-started answer into an
+// error the caller gets in its own shape.
+func (p *passThrough) failBeforeStart(res *result, err error) *gateway.Error {
+	p.relay.report(p.a, gateway.OutcomeFailure, 0, "upstream answer could not be read")
+	if err == errTooLarge {
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer exceeds the gateway's size limit", Err: err}
+	}
+	return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream connection failed while reading the answer", Err: err}
+}
+
+func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *time.Timer, timeout time.Duration) *gateway.Error {
+	c := p.a.call
+	r := p.relay
+	wr := wireOf(c.Format)
+	copyHeaders(w.Header(), resp, true)
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	if c.Format == upstream.FormatGemini && !c.GeminiSSE {
+		h.Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(http.StatusOK)
+	res.started = true
+	sw := sse.NewWriter(w)
+	rd := sse.NewReader(resp.Body, 0)
+	var counter tokencount.Stream
+	var usage llm.Usage
+	gotUsage := false
+	var terminal []byte
+	geminiArray := c.Format == upstream.FormatGemini && !c.GeminiSSE
+	first := true
+	var streamErr error
+	clientGone := false
+
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			if err != io.EOF {
+				streamErr = err
+			}
+			break
+		}
+		idle.Reset(timeout)
+		data := ev.Data
+		if data == nil {
+			if !geminiArray {
+				if err := sw.WriteRaw(ev.Raw); err != nil {
+					clientGone = true
+					break
+				}
+			}
+			continue
+		}
+		if u, ok := wr.streamUsage(ev); ok {
+			usage = usage.Merge(u)
+			gotUsage = true
+		}
+		if c.Format == upstream.FormatOpenAI {
+			if bytes.Equal(data, doneMarker) {
+				terminal = ev.Raw
+				break
+			}
+			if p.injectedUsage && isUsageOnlyChunk(data) {
+				continue
+			}
+		}
+		if wr.terminal(ev) {
+			terminal = ev.Raw
+			break
+		}
+		if wr.streamText(data, &counter) && res.ttft == 0 {
+			res.ttft = time.Since(c.Start)
+		}
+		var werr error
+		if geminiArray {
+			werr = writeArrayChunk(sw, data, first)
+		} else {
+			werr = sw.WriteRaw(ev.Raw)
+		}
+		first = false
+		if werr != nil {
+			clientGone = true
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		clientGone = true
+	}
+	res.usage, res.source = usage, gateway.UsageFromUpstream
+	if !gotUsage || usage.OutputTokens == 0 && counter.Total() > 0 {
+		// The upstream reported nothing (or the client left before the usage
+		// event): bill what was produced, counted with the tokenizer.
+		est := estimateUsage(c.Body, nil)
+		est.OutputTokens = counter.Total()
+		if gotUsage && usage.InputTokens > 0 {
+			est.InputTokens = usage.InputTokens
+			est.CachedInputTokens = usage.CachedInputTokens
+			est.CacheWriteTokens = usage.CacheWriteTokens
+		}
+		res.usage, res.source = est, gateway.UsageEstimated
+	}
+	switch {
+	case clientGone:
+		p.a.rec.Status = 499
+		p.a.rec.ErrorMessage = "client disconnected mid-stream"
+	case streamErr != nil || (terminal == nil && wr.needsTerminal):
+		p.a.rec.Status = http.StatusBadGateway
+		p.a.rec.ErrorMessage = "upstream stream ended abnormally"
+		r.report(p.a, gateway.OutcomeFailure, 0, "stream cut")
+	}
+	r.finish(p.a, *res)
+	if clientGone {
+		return nil
+	}
+	if p.a.rec.Status == http.StatusBadGateway {
+		wr.streamError(sw, &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}, c.RequestID)
+		return nil
+	}
+	switch {
+	case terminal != nil:
+		_ = sw.WriteRaw(terminal)
+	case geminiArray:
+		if first {
+			_ = sw.WriteRaw([]byte("["))
+		}
+		_ = sw.WriteRaw([]byte("]"))
+	}
+	return nil
+}
+
+var doneMarker = []byte("[DONE]")
+
+// isUsageOnlyChunk reports an OpenAI chunk with an empty choices array.
+func isUsageOnlyChunk(data []byte) bool {
+	ch := gjson.GetBytes(data, "choices")
+	return ch.IsArray() && len(ch.Raw) <= 4 && bytes.IndexByte([]byte(ch.Raw), '{') < 0
+}
+
+// writeArrayChunk frames one Gemini chunk of the JSON-array stream.
+func writeArrayChunk(sw *sse.Writer, data []byte, first bool) error {
+	var prefix []byte
+	if first {
+		prefix = []byte("[")
+	} else {
+		prefix = []byte(",\r\n")
+	}
+	buf := make([]byte, 0, len(prefix)+len(data))
+	buf = append(append(buf, prefix...), data...)
+	return sw.WriteRaw(buf)
+}
+
+var errTooLarge = &sizeError{}
+
+type sizeError struct{}
+
+func (*sizeError) Error() string { return "response too large" }
+
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, errTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+// estimateUsage counts the prompt's text (and an answer's, when given) with
+// the tokenizer. Only used when the upstream reported no usage.
+func estimateUsage(reqBody []byte, answer []string) llm.Usage {
+	var in tokencount.Stream
+	walkText(gjson.ParseBytes(reqBody), "", &in)
+	u := llm.Usage{InputTokens: in.Total()}
+	for _, s := range answer {
+		u.OutputTokens += int64(tokencount.Count(s))
+	}
+	return u
+}
+
+// walkText feeds every human-readable string of a request to the counter,
+// skipping identifiers and binary payloads.
+func walkText(v gjson.Result, key string, out *tokencount.Stream) {
+	switch {
+	case v.IsObject() || v.IsArray():
+		v.ForEach(func(k, child gjson.Result) bool {
+			walkText(child, k.Str, out)
+			return true
+		})
+	case v.Type == gjson.String:
+		switch key {
+		case "model", "role", "type", "data", "url", "id", "tool_call_id", "tool_use_id",
+			"mime_type", "mimeType", "media_type", "signature", "thoughtSignature", "detail", "format":
+			return
+		}
+		out.WriteString(v.Str)
+		out.Add(1)
+	}
+}
+
+// responseText extracts the generated text of a non-streaming answer.
+func responseText(format string, body []byte) []string {
+	var paths []string
+	switch format {
+	case upstream.FormatOpenAI:
+		paths = []string{"choices.#.message.content", "choices.#.message.reasoning_content", "choices.#.message.tool_calls.#.function.arguments"}
+	case upstream.FormatAnthropic:
+		paths = []string{"content.#.text", "content.#.thinking"}
+	case upstream.FormatGemini:
+		paths = []string{"candidates.#.content.parts.#.text"}
+	}
+	var out []string
+	for _, p := range paths {
+		collectStrings(gjson.GetBytes(body, p), &out)
+	}
+	return out
+}
+
+func collectStrings(v gjson.Result, out *[]string) {
+	if v.IsArray() {
+		v.ForEach(func(_, c gjson.Result) bool { collectStrings(c, out); return true })
+		return
+	}
+	if v.Type == gjson.String && v.Str != "" {
+		*out = append(*out, v.Str)
+	}
+}

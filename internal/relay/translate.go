@@ -1,0 +1,252 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
+	"switchboard/internal/sse"
+	"switchboard/internal/tokencount"
+)
+
+// chatCodec is a chat format's converter to and from the llm hub
+// (internal/format/*), adapted to one shape in codecs.go.
+type chatCodec interface {
+	DecodeRequest(model string, body []byte) (*llm.Request, error)
+	EncodeRequest(req *llm.Request) (body []byte, emu any, err error)
+	DecodeResponse(body []byte, emu any) (*llm.Response, error)
+	EncodeResponse(resp *llm.Response) ([]byte, error)
+	NewStreamDecoder(emu any) streamDecoder
+	NewStreamEncoder(c *Call, id, model string) streamEncoder
+	UpstreamError(status int, body []byte) *gateway.Error
+	StreamError(sw *sse.Writer, e *gateway.Error, requestID string)
+	ContentType(c *Call) string
+}
+
+type streamDecoder interface {
+	Decode(ev sse.Event) ([]llm.Event, error)
+	Finish() ([]llm.Event, error)
+}
+
+type streamEncoder interface {
+	Encode(w *sse.Writer, ev llm.Event) error
+	Close(w *sse.Writer) error
+}
+
+var codecs = map[string]chatCodec{}
+
+// translation relays a call whose client format differs from the
+// channel's, through the llm hub.
+type translation struct {
+	relay    *Relay
+	a        *attempt
+	in, out  chatCodec
+	upFormat string
+	emu      any
+	req      *llm.Request
+}
+
+func newTranslation(r *Relay, a *attempt, upFormat string) (*translation, *gateway.Error) {
+	in, ok1 := codecs[a.call.Format]
+	out, ok2 := codecs[upFormat]
+	if !ok1 || !ok2 {
+		return nil, &gateway.Error{Kind: gateway.KindInvalidRequest, Message: fmt.Sprintf("calls in %s format cannot be sent to a %s channel", a.call.Format, upFormat)}
+	}
+	return &translation{relay: r, a: a, in: in, out: out, upFormat: upFormat}, nil
+}
+
+func (t *translation) passThrough() bool { return false }
+
+func (t *translation) requestBody() ([]byte, *gateway.Error) {
+	c := t.a.call
+	if t.req == nil {
+		req, err := t.in.DecodeRequest(c.Model, c.Body)
+		if err != nil {
+			return nil, gateway.AsError(err)
+		}
+		t.req = req
+	}
+	// Each attempt may target another upstream model; copy the top level
+	// so the decoded request stays reusable.
+	req := *t.req
+	req.Model = t.a.cand.UpstreamModel
+	req.Stream = c.Stream
+	body, emu, err := t.out.EncodeRequest(&req)
+	if err != nil {
+		return nil, gateway.AsError(err)
+	}
+	t.emu = emu
+	return body, nil
+}
+
+func (t *translation) upstreamError(status int, body []byte) *gateway.Error {
+	return t.out.UpstreamError(status, body)
+}
+
+func (t *translation) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
+	r := t.relay
+	body, err := readLimited(resp.Body, r.maxResponseBytes())
+	if err != nil {
+		r.report(t.a, gateway.OutcomeFailure, 0, "upstream answer could not be read")
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream connection failed while reading the answer", Err: err}
+	}
+	out, err := t.out.DecodeResponse(body, t.emu)
+	if err != nil {
+		r.report(t.a, gateway.OutcomeFailure, 0, "upstream answer malformed")
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
+	}
+	res.ttft = time.Since(t.a.call.Start)
+	if !out.Usage.IsZero() {
+		res.usage, res.source = out.Usage, gateway.UsageFromUpstream
+	} else {
+		var texts []string
+		for _, ch := range out.Choices {
+			for _, p := range ch.Parts {
+				texts = append(texts, p.Text, string(p.Arguments))
+			}
+		}
+		res.usage, res.source = estimateUsage(t.a.call.Body, texts), gateway.UsageEstimated
+	}
+	enc, err := t.in.EncodeResponse(out)
+	if err != nil {
+		return gateway.AsError(err)
+	}
+	res.started = true
+	r.finish(t.a, *res)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(enc)
+	return nil
+}
+
+func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *time.Timer, timeout time.Duration) *gateway.Error {
+	r := t.relay
+	c := t.a.call
+	dec := t.out.NewStreamDecoder(t.emu)
+	enc := t.in.NewStreamEncoder(c, "", c.Model)
+	h := w.Header()
+	h.Set("Content-Type", t.in.ContentType(c))
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	res.started = true
+	sw := sse.NewWriter(w)
+	rd := sse.NewReader(resp.Body, 0)
+
+	var counter tokencount.Stream
+	var usage llm.Usage
+	gotUsage := false
+	var stop *llm.Event
+	var upstreamErr *llm.Event
+	clientGone := false
+	var readErr error
+
+	emit := func(evs []llm.Event) bool {
+		for i := range evs {
+			ev := &evs[i]
+			switch ev.Type {
+			case llm.EventUsage:
+				if ev.Usage != nil {
+					usage = usage.Merge(*ev.Usage)
+					gotUsage = true
+				}
+				continue // sent with the stop, once the ledger has it
+			case llm.EventStop:
+				stop = ev
+				continue
+			case llm.EventError:
+				upstreamErr = ev
+				continue
+			case llm.EventTextDelta, llm.EventReasoningDelta, llm.EventToolCallDelta:
+				counter.WriteString(ev.Text)
+				if res.ttft == 0 {
+					res.ttft = time.Since(c.Start)
+				}
+			case llm.EventToolCallStart, llm.EventMedia, llm.EventRedactedReasoning:
+				if res.ttft == 0 {
+					res.ttft = time.Since(c.Start)
+				}
+			}
+			if err := enc.Encode(sw, *ev); err != nil {
+				clientGone = true
+				return false
+			}
+		}
+		return true
+	}
+
+	for stop == nil && upstreamErr == nil {
+		ev, err := rd.Next()
+		if err != nil {
+			if err != io.EOF {
+				readErr = err
+				break
+			}
+			evs, ferr := dec.Finish()
+			if ferr != nil {
+				readErr = ferr
+			}
+			emit(evs)
+			break
+		}
+		idle.Reset(timeout)
+		evs, derr := dec.Decode(ev)
+		if derr != nil {
+			readErr = derr
+			break
+		}
+		if !emit(evs) {
+			break
+		}
+	}
+	if ctx.Err() != nil {
+		clientGone = true
+	}
+	res.usage, res.source = usage, gateway.UsageFromUpstream
+	if !gotUsage || usage.OutputTokens == 0 && counter.Total() > 0 {
+		est := estimateUsage(c.Body, nil)
+		est.OutputTokens = counter.Total()
+		if usage.InputTokens > 0 {
+			est.InputTokens = usage.InputTokens
+			est.CachedInputTokens = usage.CachedInputTokens
+			est.CacheWriteTokens = usage.CacheWriteTokens
+		}
+		res.usage, res.source = est, gateway.UsageEstimated
+	}
+	var endErr *gateway.Error
+	switch {
+	case clientGone:
+		t.a.rec.Status = 499
+		t.a.rec.ErrorMessage = "client disconnected mid-stream"
+	case upstreamErr != nil:
+		msg := "the upstream reported an error mid-stream"
+		if upstreamErr.Err != nil && upstreamErr.Err.Message != "" {
+			msg = upstreamErr.Err.Message
+		}
+		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: msg}
+		t.a.rec.Status = http.StatusBadGateway
+		t.a.rec.ErrorMessage = msg
+	case readErr != nil || stop == nil:
+		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}
+		t.a.rec.Status = http.StatusBadGateway
+		t.a.rec.ErrorMessage = endErr.Message
+		r.report(t.a, gateway.OutcomeFailure, 0, "stream cut")
+	}
+	r.finish(t.a, *res)
+	if clientGone {
+		return nil
+	}
+	if endErr != nil {
+		t.in.StreamError(sw, endErr, c.RequestID)
+		return nil
+	}
+	u := res.usage
+	_ = enc.Encode(sw, llm.Event{Type: llm.EventUsage, Usage: &u})
+	_ = enc.Encode(sw, *stop)
+	_ = enc.Close(sw)
+	return nil
+}
