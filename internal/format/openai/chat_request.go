@@ -148,7 +148,9 @@ func decodeTopField(req *llm.Request, key string, v gjson.Result) error {
 			if n < 0 || n > 128 {
 				return invalid(key, "n must be between 1 and 128")
 			}
-			req.N = int(n)
+			if n > 1 { // 0 and 1 both mean one choice in the hub
+				req.N = int(n)
+			}
 		}
 	case "seed":
 		var n int64

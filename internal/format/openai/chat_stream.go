@@ -453,8 +453,14 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		}
 		return nil
 	case llm.EventError:
+		// A client that asked for usage still gets what was used before
+		// the failure; the error chunk is the stream's last frame.
+		if err := e.writeUsage(w); err != nil {
+			return err
+		}
 		e.closed = true
-		return w.WriteData(errorChunk(e.buf[:0], ev.Err))
+		e.buf = errorChunk(e.buf[:0], ev.Err)
+		return w.WriteData(e.buf)
 	}
 	st, err := e.choice(ev.Choice)
 	if err != nil {
@@ -591,18 +597,26 @@ func (e *StreamEncoder) Close(w *sse.Writer) error {
 		return nil
 	}
 	e.closed = true
-	if e.opts.IncludeUsage && e.usage != nil {
-		b := e.open(0)
-		b = b[:len(b)-len(`{"index":0,"delta":{`)]
-		b = append(b, `],"usage":`...)
-		b = appendUsage(b, *e.usage)
-		b = append(b, '}')
-		e.buf = b
-		if err := w.WriteData(b); err != nil {
-			return err
-		}
+	if err := e.writeUsage(w); err != nil {
+		return err
 	}
 	return w.WriteData(doneMarker)
+}
+
+// writeUsage writes the usage chunk (choices: []) once, if the client asked
+// for it and usage is known.
+func (e *StreamEncoder) writeUsage(w *sse.Writer) error {
+	if !e.opts.IncludeUsage || e.usage == nil {
+		return nil
+	}
+	b := e.open(0)
+	b = b[:len(b)-len(`{"index":0,"delta":{`)]
+	b = append(b, `],"usage":`...)
+	b = appendUsage(b, *e.usage)
+	b = append(b, '}')
+	e.buf = b
+	e.usage = nil
+	return w.WriteData(b)
 }
 
 func appendUsage(b []byte, u llm.Usage) []byte {
