@@ -190,13 +190,20 @@ func (p *Plan) try(e *channelEntry, now time.Time) (Candidate, bool) {
 		}
 		return Candidate{Channel: ch, UpstreamModel: ch.UpstreamModel(p.model)}, true
 	}
-	start := int((e.next.Add(1) - 1) % uint32(n))
+	cur := e.next.Add(1) - 1
+	start := int(cur % uint32(n))
 	for j := range n {
 		idx := start + j
 		if idx >= n {
 			idx -= n
 		}
 		if p.health.Available(ch.ID, idx, now) {
+			if j > 0 {
+				// Move the cursor past the skipped keys too, so the key after
+				// an unavailable one does not get its turn as well as its own.
+				// Best effort: under contention another plan moved it already.
+				e.next.CompareAndSwap(cur+1, cur+1+uint32(j))
+			}
 			return Candidate{Channel: ch, KeyIndex: idx, APIKey: ch.APIKeys[idx], UpstreamModel: ch.UpstreamModel(p.model)}, true
 		}
 	}
