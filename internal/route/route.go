@@ -88,7 +88,9 @@ func (r *Router) Channel(id int64) (*gateway.Channel, bool) {
 func (r *Router) Plan(model string, _ time.Time) Plan {
 	p := Plan{route: r.snap.Load().route(model), health: r.health, model: model}
 	if r.seeded.Load() {
-		p.rng = r.seed.Add(0x9e3779b97f4a7c15)
+		// Scramble the counter so that consecutive plans start far apart in
+		// the splitmix sequence instead of one step from each other.
+		p.rng = mix(r.seed.Add(1))
 	} else {
 		p.rng = rand.Uint64()
 	}
@@ -234,7 +236,10 @@ func (p *Plan) markUsed(i int) {
 // and no allocation or shared lock per plan.
 func (p *Plan) rand() uint64 {
 	p.rng += 0x9e3779b97f4a7c15
-	z := p.rng
+	return mix(p.rng)
+}
+
+func mix(z uint64) uint64 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return z ^ (z >> 31)
