@@ -314,16 +314,18 @@ elseif outcome == 'f' then
     redis.call('DEL', KEYS[4])
   end
 elseif outcome == 'r' then
-  local until = now + tonumber(ARGV[4])
-  local state = 'c'
+  local till = now + tonumber(ARGV[4])
+  local state, why = 'c', ARGV[5]
   local old = redis.call('HGET', KEYS[1], kf)
   if old then
-    local s, u = string.match(old, '^(%a)|(%d+)|')
+    local s, u, w = string.match(old, '^(%a)|(%d+)|(.*)$')
     u = tonumber(u) or 0
-    if u > now and s == 'd' then state = 'd' end
-    if u > until then until = u end
+    if u > now then
+      if s == 'd' then state, why = 'd', w end
+      if u > till then till = u end
+    end
   end
-  redis.call('HSET', KEYS[1], kf, state .. '|' .. string.format('%d', until) .. '|' .. ARGV[5])
+  redis.call('HSET', KEYS[1], kf, state .. '|' .. string.format('%d', till) .. '|' .. why)
 elseif outcome == 'a' then
   redis.call('HSET', KEYS[1], kf, 'd|' .. string.format('%d', now + tonumber(ARGV[9])) .. '|' .. ARGV[5])
 end

@@ -1,0 +1,343 @@
+package redisstore
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"switchboard/internal/gateway"
+)
+
+func newHealths(t *testing.T, opts HealthOptions, nodes ...*Client) []*Health {
+	t.Helper()
+	out := make([]*Health, len(nodes))
+	for i, c := range nodes {
+		h, err := c.NewHealth(context.Background(), opts)
+		if err != nil {
+			t.Fatalf("NewHealth: %v", err)
+		}
+		t.Cleanup(func() { h.Close() })
+		out[i] = h
+	}
+	return out
+}
+
+func fail(h *Health, ch int64, reason string) {
+	h.Report(gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeFailure, Reason: reason})
+}
+
+func channelState(h *Health, ch int64) (gateway.ChannelHealth, bool) {
+	for _, c := range h.Snapshot() {
+		if c.ChannelID == ch {
+			return c, true
+		}
+	}
+	return gateway.ChannelHealth{}, false
+}
+
+func TestHealthBreakerSharedAcrossNodes(t *testing.T) {
+	nodes := openNodes(t, 2)
+	// A long resync proves pub/sub, not polling, carries the change.
+	hs := newHealths(t, HealthOptions{Resync: time.Minute}, nodes...)
+	a, b := hs[0], hs[1]
+	const ch = 5
+
+	fail(a, ch, "upstream 502")
+	fail(b, ch, "upstream 503")
+	if !a.Available(ch, 0, time.Now()) {
+		t.Fatal("open after 2 failures, threshold is 3")
+	}
+	fail(a, ch, "timeout")
+	if a.Available(ch, 0, time.Now()) {
+		t.Fatal("reporting node still sees channel available after 3 failures")
+	}
+	start := time.Now()
+	eventually(t, time.Second, "node B sees the open breaker", func() bool { return !b.Available(ch, 0, time.Now()) })
+	t.Logf("open breaker reached node B in %v", time.Since(start))
+	if !b.Available(ch+1, 0, time.Now()) {
+		t.Fatal("another channel unavailable")
+	}
+
+	st, ok := channelState(b, ch)
+	if !ok || st.State != gateway.StateOpen || st.Failures != 3 || st.LastError != "timeout" {
+		t.Fatalf("snapshot on B = %+v", st)
+	}
+	if d := time.Until(st.OpenUntil); d < 25*time.Second || d > 31*time.Second {
+		t.Fatalf("OpenUntil in %v, want about the 30 s default cooldown", d)
+	}
+
+	// A success anywhere closes it everywhere.
+	b.Report(gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess})
+	eventually(t, time.Second, "node A sees the closed breaker", func() bool { return a.Available(ch, 0, time.Now()) })
+	if got := a.Snapshot(); len(got) != 0 {
+		t.Fatalf("snapshot after recovery = %+v, want empty", got)
+	}
+}
+
+func TestHealthHalfOpenSingleProbe(t *testing.T) {
+	nodes := openNodes(t, 2)
+	const cool = 150 * time.Millisecond
+	hs := newHealths(t, HealthOptions{Cooldown: cool, ProbeLease: 300 * time.Millisecond, FailureThreshold: 1}, nodes...)
+	const ch = 8
+
+	// probeRace asks both nodes from many goroutines at once and returns how
+	// many got the probe.
+	probeRace := func() int {
+		var got atomic.Int64
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 40 {
+			wg.Go(func() {
+				<-start
+				if hs[i%2].Available(ch, 0, time.Now()) {
+					got.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		return int(got.Load())
+	}
+	waitOpenEverywhere := func() gateway.ChannelHealth {
+		t.Helper()
+		for _, h := range hs {
+			eventually(t, time.Second, "open everywhere", func() bool {
+				st, ok := channelState(h, ch)
+				return ok && st.State == gateway.StateOpen
+			})
+		}
+		st, _ := channelState(hs[1], ch)
+		return st
+	}
+
+	fail(hs[0], ch, "502")
+	first := waitOpenEverywhere()
+	time.Sleep(time.Until(first.OpenUntil) + 10*time.Millisecond)
+	if st, _ := channelState(hs[0], ch); st.State != gateway.StateHalfOpen {
+		t.Fatalf("after cooldown state = %q, want half-open", st.State)
+	}
+	if n := probeRace(); n != 1 {
+		t.Fatalf("%d requests took the half-open probe, want exactly 1", n)
+	}
+
+	// The probe fails: open again, for twice as long.
+	reopenedAt := time.Now()
+	fail(hs[1], ch, "still 502")
+	second := waitOpenEverywhere()
+	if d := second.OpenUntil.Sub(reopenedAt); d < 2*cool-20*time.Millisecond || d > 2*cool+100*time.Millisecond {
+		t.Fatalf("second cooldown %v, want about %v", d, 2*cool)
+	}
+	time.Sleep(time.Until(second.OpenUntil) + 10*time.Millisecond)
+	if n := probeRace(); n != 1 {
+		t.Fatalf("second episode: %d probes, want 1", n)
+	}
+
+	// The probe's outcome is never reported (its node died): after the
+	// probe lease another probe is allowed, still just one.
+	time.Sleep(350 * time.Millisecond)
+	if n := probeRace(); n != 1 {
+		t.Fatalf("after the probe lease: %d probes, want 1", n)
+	}
+
+	// The probe succeeds: closed everywhere.
+	hs[0].Report(gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess})
+	for _, h := range hs {
+		eventually(t, time.Second, "closed everywhere", func() bool { return h.Available(ch, 0, time.Now()) })
+	}
+	if n := probeRace(); n != 40 {
+		t.Fatalf("closed channel admitted %d of 40", n)
+	}
+}
+
+func TestHealthKeyCooldownAndDisable(t *testing.T) {
+	nodes := openNodes(t, 2)
+	hs := newHealths(t, HealthOptions{Resync: time.Minute}, nodes...)
+	a, b := hs[0], hs[1]
+	const ch = 3
+
+	a.Report(gateway.HealthReport{ChannelID: ch, KeyIndex: 1, Outcome: gateway.OutcomeRateLimited, RetryAfter: 300 * time.Millisecond, Reason: "429"})
+	eventually(t, time.Second, "B sees key 1 cooling", func() bool { return !b.Available(ch, 1, time.Now()) })
+	if !b.Available(ch, 0, time.Now()) || !a.Available(ch, 2, time.Now()) {
+		t.Fatal("a 429 on key 1 made other keys unavailable")
+	}
+	st, _ := channelState(b, ch)
+	if st.State != gateway.StateClosed || st.Failures != 0 || len(st.Keys) != 1 || st.Keys[0].State != gateway.KeyStateCooling {
+		t.Fatalf("snapshot = %+v, want closed breaker and key 1 cooling", st)
+	}
+	// Cooldowns end by the clock, without any message.
+	if !b.Available(ch, 1, time.Now().Add(time.Second)) {
+		t.Fatal("key 1 still cooling after its Retry-After")
+	}
+
+	// 401: key 0 is disabled with its reason, everywhere.
+	b.Report(gateway.HealthReport{ChannelID: ch, KeyIndex: 0, Outcome: gateway.OutcomeAuthFailure, Reason: "401 invalid api key"})
+	eventually(t, time.Second, "A sees key 0 disabled", func() bool { return !a.Available(ch, 0, time.Now()) })
+	if a.Available(ch, 0, time.Now().Add(50*time.Minute)) != false {
+		t.Fatal("disabled key back before DisableFor")
+	}
+	st, _ = channelState(a, ch)
+	var k0 gateway.KeyHealth
+	for _, k := range st.Keys {
+		if k.Index == 0 {
+			k0 = k
+		}
+	}
+	if k0.State != gateway.KeyStateDisabled || k0.Reason != "401 invalid api key" {
+		t.Fatalf("key 0 = %+v, want disabled with reason", k0)
+	}
+	// A later 429 on a disabled key does not downgrade it to cooling.
+	a.Report(gateway.HealthReport{ChannelID: ch, KeyIndex: 0, Outcome: gateway.OutcomeRateLimited, RetryAfter: time.Millisecond})
+	if a.Available(ch, 0, time.Now().Add(time.Second)) {
+		t.Fatal("429 re-enabled a disabled key")
+	}
+	st, _ = channelState(a, ch)
+	if st.Keys[0].State != gateway.KeyStateDisabled || st.Keys[0].Reason != "401 invalid api key" {
+		t.Fatalf("key 0 after a 429 = %+v, want still disabled with the 401 reason", st.Keys[0])
+	}
+
+	// Reset brings everything back on every node.
+	if err := a.Reset(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "B sees the reset", func() bool { return b.Available(ch, 0, time.Now()) })
+}
+
+func TestHealthResyncRepairsMissedMessages(t *testing.T) {
+	nodes := openNodes(t, 2)
+	a := newHealths(t, HealthOptions{}, nodes[0])[0]
+	const ch = 21
+	for range 3 {
+		fail(a, ch, "boom")
+	}
+	// A node starting later loads the state at once.
+	b := newHealths(t, HealthOptions{Resync: 50 * time.Millisecond}, nodes[1])[0]
+	if b.Available(ch, 0, time.Now()) {
+		t.Fatal("new node does not see the existing open breaker")
+	}
+	// A change whose message never reaches b (published to a channel nobody
+	// listens on) arrives by the periodic resync.
+	id := "22"
+	err := reportScript.Run(context.Background(), nodes[0].rdb,
+		[]string{a.chanKeyBase() + id, a.indexKey(), a.versionKey(), a.probeKey(22)},
+		time.Now().UnixMilli(), "a", 0, 0, "403", 3, 30000, 600000, 3600000, 3600000, a.c.prefix+"nowhere", id).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "resync brings the missed change", func() bool { return !b.Available(22, 0, time.Now()) })
+	// And a reset whose message is missed is repaired too.
+	if err := nodes[0].rdb.Del(context.Background(), a.chanKeyBase()+id).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "resync drops a deleted state", func() bool { return b.Available(22, 0, time.Now()) })
+}
+
+func TestHealthHotPathsStayLocal(t *testing.T) {
+	nodes := openNodes(t, 1)
+	h := newHealths(t, HealthOptions{Resync: time.Minute}, nodes[0])[0]
+	fail(h, 1, "x") // one channel with some state in the cache
+	cc := countCommands(nodes[0])
+	now := time.Now()
+	for i := range 1000 {
+		h.Available(int64(i%10), i%3, now)
+		h.Report(gateway.HealthReport{ChannelID: int64(10 + i%10), Outcome: gateway.OutcomeSuccess})
+	}
+	if n := cc.n.Load(); n != 0 {
+		t.Fatalf("Available and successes on healthy channels sent %d commands, want 0", n)
+	}
+	h.Report(gateway.HealthReport{ChannelID: 1, Outcome: gateway.OutcomeSuccess})
+	if n := cc.n.Load(); n != 1 {
+		t.Fatalf("success after a failure sent %d commands, want 1", n)
+	}
+}
+
+func TestDecodeState(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      string
+		wantErr bool
+		check   func(*testing.T, int64, *chanState)
+	}{
+		{name: "tombstone", in: `["7","v","12"]`, check: func(t *testing.T, id int64, st *chanState) {
+			if id != 7 || st.ver != 12 || st.openUntil != 0 || st.keys != nil {
+				t.Fatalf("got %d %+v", id, st)
+			}
+		}},
+		{name: "full", in: `["9","v","3","f","4","o","1700000000000","n","2","e","bad | gateway","k0","d|1700000001000|401 a|b","k2","c|5|429"]`,
+			check: func(t *testing.T, id int64, st *chanState) {
+				if id != 9 || st.fails != 4 || st.openUntil != 1700000000000 || st.opens != 2 || st.lastErr != "bad | gateway" {
+					t.Fatalf("got %d %+v", id, st)
+				}
+				if k := st.keys[0]; !k.disabled || k.until != 1700000001000 || k.reason != "401 a|b" {
+					t.Fatalf("key 0 = %+v", k)
+				}
+				if k := st.keys[2]; k.disabled || k.until != 5 || k.reason != "429" {
+					t.Fatalf("key 2 = %+v", k)
+				}
+			}},
+		{name: "unknown field ignored", in: `["1","zz","x"]`},
+		{name: "not json", in: `nope`, wantErr: true},
+		{name: "empty", in: `[]`, wantErr: true},
+		{name: "odd pairs", in: `["1","v"]`, wantErr: true},
+		{name: "bad id", in: `["x","v","1"]`, wantErr: true},
+		{name: "bad version", in: `["1","v","one"]`, wantErr: true},
+		{name: "bad key state", in: `["1","k0","x|1|r"]`, wantErr: true},
+		{name: "bad key index", in: `["1","kx","c|1|r"]`, wantErr: true},
+		{name: "key without deadline", in: `["1","k0","c"]`, wantErr: true},
+		{name: "numbers not strings", in: `[1,"v",2]`, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, st, err := decodeState(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
+			}
+			if tc.check != nil {
+				tc.check(t, id, st)
+			}
+		})
+	}
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add(`["7","v","12"]`)
+	f.Add(`["9","v","3","f","4","o","1700000000000","n","2","e","x","k0","d|1|401","k2","c|5|429"]`)
+	f.Add(`["1","k-1","c|9|"]`)
+	f.Fuzz(func(t *testing.T, in string) {
+		id, st, err := decodeState(in)
+		if err != nil {
+			return
+		}
+		if st == nil {
+			t.Fatalf("nil state without error for %q (id %d)", in, id)
+		}
+		// Whatever decodes must be usable by the cache.
+		h := &Health{channels: map[int64]*chanState{}}
+		h.installLocked(id, st)
+		h.Snapshot()
+	})
+}
+
+// BenchmarkAvailable measures the cached hot path: no Redis, no allocation.
+func BenchmarkAvailable(b *testing.B) {
+	h := &Health{channels: map[int64]*chanState{}}
+	now := time.Now()
+	for i := range int64(50) {
+		st := &chanState{ver: i + 1, fails: 1}
+		if i%5 == 0 {
+			st.openUntil = now.Add(time.Minute).UnixMilli()
+		}
+		if i%7 == 0 {
+			st.keys = map[int]keyState{1: {until: now.Add(time.Minute).UnixMilli()}}
+		}
+		h.channels[i] = st
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			h.Available(int64(i%100), i%3, now)
+			i++
+		}
+	})
+}
