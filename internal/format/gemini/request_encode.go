@@ -439,7 +439,16 @@ func argsObject(args json.RawMessage) json.RawMessage {
 	if isObjectJSON(args) {
 		return args
 	}
-	b, _ := marshal(map[string]string{"arguments": string(args)})
+	text := string(args)
+	// Arguments held as a JSON string (OpenAI's wire shape) are unwrapped.
+	var s string
+	if json.Unmarshal(args, &s) == nil {
+		if isObjectJSON([]byte(s)) {
+			return compactRaw(s)
+		}
+		text = s
+	}
+	b, _ := marshal(map[string]string{"arguments": text})
 	return b
 }
 
