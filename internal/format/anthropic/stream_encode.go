@@ -123,6 +123,9 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		}
 		return nil
 	case llm.EventRedactedReasoning:
+		if err := e.ensureStarted(w); err != nil {
+			return err
+		}
 		if err := e.endBlocks(w); err != nil {
 			return err
 		}
