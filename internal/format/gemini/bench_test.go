@@ -82,4 +82,3 @@ func BenchmarkStreamEncodeEvent(b *testing.B) {
 		})
 	}
 }
-

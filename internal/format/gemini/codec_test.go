@@ -153,10 +153,10 @@ func TestNeedsFetch(t *testing.T) {
 		return &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartImage, URL: url}}}}}
 	}
 	cases := map[string]bool{
-		"https://example.com/a.png": true,
-		"HTTP://example.com/a.png":  true,
-		"data:image/png;base64,AAA": false,
-		"gs://bucket/a.png":         false,
+		"https://example.com/a.png":                                  true,
+		"HTTP://example.com/a.png":                                   true,
+		"data:image/png;base64,AAA":                                  false,
+		"gs://bucket/a.png":                                          false,
 		"https://generativelanguage.googleapis.com/v1beta/files/abc": false,
 		"https://www.youtube.com/watch?v=x":                          false,
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
@@ -169,6 +170,11 @@ type requestDecoder struct {
 func DecodeRequest(model string, body []byte) (*llm.Request, error) {
 	if !gjson.ValidBytes(body) {
 		return nil, invalid("", "request body is not valid JSON")
+	}
+	// JSON text is UTF-8; Google rejects anything else, and letting invalid
+	// bytes through would turn them into U+FFFD somewhere downstream.
+	if !utf8.Valid(body) {
+		return nil, invalid("", "request body is not valid UTF-8")
 	}
 	root := gjson.ParseBytes(body)
 	if !root.IsObject() {
