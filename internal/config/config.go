@@ -143,20 +143,23 @@ type Error struct {
 	Msg   string
 }
 
+// Error formats the problem on one line, whatever the file contained.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(oneLine.Replace(e.File))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
 	b.WriteString(": ")
 	if e.Field != "" {
-		b.WriteString(e.Field)
+		b.WriteString(oneLine.Replace(e.Field))
 		b.WriteString(": ")
 	}
-	b.WriteString(e.Msg)
+	b.WriteString(oneLine.Replace(e.Msg))
 	return b.String()
 }
+
+var oneLine = strings.NewReplacer("\n", `\n`, "\r", `\r`)
 
 // Load reads and parses the file at path. An empty path yields Default().
 // getenv resolves ${VAR} references; nil means os.LookupEnv.
@@ -195,7 +198,10 @@ func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
 	}
 	var docs []ast.Node
 	for _, d := range file.Docs {
-		if d != nil && d.Body != nil {
+		if d == nil || d.Body == nil {
+			continue
+		}
+		if _, null := d.Body.(*ast.NullNode); !null {
 			docs = append(docs, d.Body)
 		}
 	}
