@@ -629,3 +629,27 @@ func TestFixtures(t *testing.T) {
 		t.Errorf("broken.yaml errors:\n%v\nwant:\n%s", err, want)
 	}
 }
+
+// TestDocsExample keeps the example in docs/configuration.md valid.
+func TestDocsExample(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Skipf("docs not present: %v", err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## Example\n")
+	if !ok {
+		t.Fatal("docs/configuration.md has no Example section")
+	}
+	_, block, ok := strings.Cut(after, "```yaml\n")
+	block, _, ok2 := strings.Cut(block, "```")
+	if !ok || !ok2 {
+		t.Fatal("Example section has no yaml block")
+	}
+	cfg, err := Parse("configuration.md", []byte(block), env("OPENAI_API_KEY", "sk-o", "AZURE_OPENAI_KEY", "az"))
+	if err != nil {
+		t.Fatalf("docs example: %v", err)
+	}
+	if len(cfg.Upstreams) != 3 || cfg.Upstreams[1].Settings["api_version"] != "2024-10-21" {
+		t.Errorf("docs example = %+v", cfg.Upstreams)
+	}
+}
