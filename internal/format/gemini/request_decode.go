@@ -12,6 +12,37 @@ import (
 	"switchboard/internal/llm"
 )
 
+// Decoding table: Gemini client → hub (DecodeRequest). Mappings not listed
+// are one to one.
+//
+//	Gemini field                          hub
+//	------------------------------------  ----------------------------------------------------------
+//	contents[].role user/"" / function    RoleUser; functionResponse runs split out as RoleTool
+//	contents[].role model                 RoleAssistant
+//	text + thought:true                   PartReasoning (thoughtSignature → Signature)
+//	thoughtSignature on text / call       Part.Signature of that text / tool_call part
+//	inlineData / fileData                 image / audio / file part by MIME type (Data or URL)
+//	functionCall without id               ToolCallID "call_<name>_<n>"
+//	functionResponse                      tool_result; Content text = compact JSON of response;
+//	                                      IsError when its only key is "error"; parts → media
+//	executableCode, codeExecutionResult,  400: no other provider can take them (a Gemini channel
+//	videoMetadata, toolCall, other parts  is served by pass-through, which never decodes)
+//	partMetadata, mediaResolution         ignored (bookkeeping / resolution hint)
+//	tools[].functionDeclarations          Tool; parameters (OpenAPI subset) converted to JSON
+//	                                      Schema, parametersJsonSchema kept; response schemas and
+//	                                      behavior dropped (describe output only / Live API)
+//	tools[] googleSearch, codeExecution,  Tool.Raw (rejected by other formats' encoders)
+//	urlContext, ...
+//	toolConfig                            ToolChoice; VALIDATED, several allowedFunctionNames and
+//	                                      retrievalConfig also kept whole in Extra["toolConfig"]
+//	generationConfig                      the hub's sampling fields; responseMimeType/Schema →
+//	                                      ResponseFormat; thinkingConfig → Reasoning (budget 0 =
+//	                                      disabled, thinkingLevel → Effort); responseModalities →
+//	                                      Modalities; anything else (speechConfig, imageConfig,
+//	                                      text/x.enum ...) → Extra["generationConfig"]
+//	safetySettings, cachedContent,        Extra (SourceFormat "gemini"), re-emitted only to Gemini
+//	labels, other top-level fields
+
 // wirePart is one Gemini Part with the fields this package understands,
 // read in a single pass over the part's keys in either spelling.
 type wirePart struct {

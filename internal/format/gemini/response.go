@@ -91,8 +91,8 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 	}
 	root := gjson.ParseBytes(body)
 	if root.IsArray() {
-		// A non-SSE stream body read whole: not expected here, but the
-		// last element holds the usage and the whole thing the content.
+		// A JSON-array stream body: the relay asks for alt=sse, so this
+		// means a misrouted call, not a response to decode.
 		return nil, &gateway.Error{Kind: gateway.KindUpstream, Message: "upstream returned a stream where a single response was expected"}
 	}
 	if !root.IsObject() {

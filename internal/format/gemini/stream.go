@@ -50,8 +50,8 @@ type choiceState struct {
 // and repeated: EventUsage is emitted whenever it changes. The finishReason
 // chunk normally carries the final usage and ends the stream with
 // EventStop; if it does not, Stop waits for the next chunk with usage or
-// for Finish. A text part's thoughtSignature rides in Event.Signature of
-// its text delta.
+// for Finish. A part's thoughtSignature rides in Event.Signature: on the
+// text or reasoning delta that carries it, on EventToolCallStart for a call.
 type StreamDecoder struct {
 	started  bool
 	stopped  bool
