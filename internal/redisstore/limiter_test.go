@@ -18,7 +18,7 @@ import (
 // points at a closed port, and FailClosed would turn any Redis call into an
 // error.
 func TestLimiterUnlimitedKeyNeverTouchesRedis(t *testing.T) {
-	c := &Client{rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), prefix: "x:", closers: map[int]func(){}}
+	c := &Client{rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1}), prefix: "x:", closers: map[int]func(){}}
 	defer c.Close()
 	cc := countCommands(c)
 	l := c.NewLimiter(LimiterOptions{FailClosed: true})
@@ -47,7 +47,7 @@ func TestLimiterUnlimitedKeyNeverTouchesRedis(t *testing.T) {
 }
 
 func TestLimiterFailOpenWithoutRedis(t *testing.T) {
-	c := &Client{rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), prefix: "x:", closers: map[int]func(){}}
+	c := &Client{rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1}), prefix: "x:", closers: map[int]func(){}}
 	defer c.Close()
 	l := c.NewLimiter(LimiterOptions{})
 	release, err := l.Acquire(context.Background(), gateway.Key{ID: 1, RPM: 1, MaxConcurrent: 1})

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,6 +36,35 @@ func skipOrFail(t testing.TB, err error) {
 	t.Skipf("skipping: Redis at %s unreachable (set SWITCHBOARD_TEST_REDIS to point elsewhere): %v", testURL(), err)
 }
 
+var (
+	reachOnce sync.Once
+	reachErr  error
+)
+
+// requireRedis skips (or fails, see skipOrFail) unless Redis answers. The
+// probe runs once per test binary so that a missing server costs one
+// connection attempt, not one per test.
+func requireRedis(t testing.TB) {
+	t.Helper()
+	reachOnce.Do(func() {
+		opt, err := redis.ParseURL(testURL())
+		if err != nil {
+			reachErr = err
+			return
+		}
+		opt.DialerRetries = 1
+		opt.MaxRetries = -1
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		reachErr = rdb.Ping(ctx).Err()
+	})
+	if reachErr != nil {
+		skipOrFail(t, reachErr)
+	}
+}
+
 func randomPrefix(t testing.TB) string {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -47,6 +77,7 @@ func randomPrefix(t testing.TB) string {
 // every key under that prefix when the test ends.
 func openNodes(t testing.TB, n int) []*Client {
 	t.Helper()
+	requireRedis(t)
 	prefix := randomPrefix(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -57,7 +88,7 @@ func openNodes(t testing.TB, n int) []*Client {
 			for _, c := range nodes {
 				c.Close()
 			}
-			skipOrFail(t, err)
+			t.Fatalf("open: %v", err)
 		}
 		nodes = append(nodes, c)
 	}

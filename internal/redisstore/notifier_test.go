@@ -91,12 +91,13 @@ func TestNotifierStopsWithContext(t *testing.T) {
 // TestCloseStopsEverything: Close of the Client ends every goroutine its
 // Health and subscriptions started, even those never stopped by hand.
 func TestCloseStopsEverything(t *testing.T) {
+	requireRedis(t)
 	ignore := goleak.IgnoreCurrent()
 	prefix := randomPrefix(t)
 	ctx := context.Background()
 	c, err := Open(ctx, testURL(), prefix)
 	if err != nil {
-		skipOrFail(t, err)
+		t.Fatal(err)
 	}
 	h, err := c.NewHealth(ctx, HealthOptions{Resync: 10 * time.Millisecond})
 	if err != nil {
