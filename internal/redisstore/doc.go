@@ -62,7 +62,10 @@
 // and the node that wins sends the one probe request. Messages lost while a
 // node was disconnected are repaired by a full resync on resubscription and
 // every Resync period (2 s by default). Deadlines are compared with each
-// node's clock, so node clocks should be NTP-synchronised.
+// node's clock, so node clocks should be NTP-synchronised. While Redis is
+// unreachable, Report applies the same transitions to the local cache only
+// (a per-node breaker) and a node that cannot claim a probe slot probes on
+// its own; the next resync restores the shared state.
 //
 // The health scripts read keys they cannot declare (resync walks the
 // index), so Health needs a standalone or Sentinel Redis; the hash tags keep

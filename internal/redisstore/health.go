@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -395,6 +396,10 @@ return out
 // which the local cache holds the new state and other nodes get it by
 // pub/sub.
 func (h *Health) Report(r gateway.HealthReport) {
+	h.report(r, time.Now().UnixMilli())
+}
+
+func (h *Health) report(r gateway.HealthReport, now int64) {
 	var outcome string
 	switch r.Outcome {
 	case gateway.OutcomeSuccess:
@@ -415,28 +420,101 @@ func (h *Health) Report(r gateway.HealthReport) {
 	default:
 		return
 	}
-	retry := r.RetryAfter
-	if retry <= 0 {
-		retry = h.opts.RateLimitCooldown
+	r.Reason = truncate(r.Reason, 200)
+	if r.RetryAfter <= 0 {
+		r.RetryAfter = h.opts.RateLimitCooldown
 	}
 	id := strconv.FormatInt(r.ChannelID, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.OpTimeout)
 	defer cancel()
 	msg, err := reportScript.Run(ctx, h.c.rdb,
 		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(r.ChannelID)},
-		time.Now().UnixMilli(), outcome, r.KeyIndex, retry.Milliseconds(), truncate(r.Reason, 200),
+		now, outcome, r.KeyIndex, r.RetryAfter.Milliseconds(), r.Reason,
 		h.opts.FailureThreshold, h.opts.Cooldown.Milliseconds(), h.opts.MaxCooldown.Milliseconds(),
 		h.opts.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
 	if errors.Is(err, redis.Nil) {
 		return // success on an already healthy channel
 	}
 	if err != nil {
+		// Keep breaking circuits on this node while Redis is away; the next
+		// resync replaces this guess with the shared state.
 		h.opts.Logger.Warn("redisstore: report health", "channel_id", r.ChannelID, "outcome", r.Outcome.String(), "err", err)
+		h.applyLocal(r, now)
 		return
 	}
 	if err := h.applyJSON(msg); err != nil {
 		h.opts.Logger.Warn("redisstore: report health reply", "err", err)
 	}
+}
+
+// applyLocal is reportScript's transition applied to the local cache only.
+// The two must agree; TestHealthLocalFallbackMatchesScript checks it.
+func (h *Health) applyLocal(r gateway.HealthReport, now int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := &chanState{}
+	if old := h.channels[r.ChannelID]; old != nil {
+		*st = *old
+		st.keys = maps.Clone(old.keys)
+	}
+	switch r.Outcome {
+	case gateway.OutcomeSuccess:
+		st.fails, st.openUntil, st.opens = 0, 0, 0
+	case gateway.OutcomeFailure:
+		st.fails++
+		st.lastErr = r.Reason
+		switch {
+		case st.openUntil > 0 && now >= st.openUntil:
+			st.opens++
+			st.openUntil = now + h.cooldown(st.opens).Milliseconds()
+		case st.openUntil == 0 && st.fails >= h.opts.FailureThreshold:
+			st.opens = 1
+			st.openUntil = now + h.opts.Cooldown.Milliseconds()
+		}
+	case gateway.OutcomeRateLimited:
+		ks := keyState{until: now + r.RetryAfter.Milliseconds(), reason: r.Reason}
+		if old, ok := st.keys[r.KeyIndex]; ok && old.until > now {
+			if old.disabled {
+				ks.disabled, ks.reason = true, old.reason
+			}
+			ks.until = max(ks.until, old.until)
+		}
+		st.setKey(r.KeyIndex, ks)
+	case gateway.OutcomeAuthFailure:
+		st.setKey(r.KeyIndex, keyState{disabled: true, until: now + h.opts.DisableFor.Milliseconds(), reason: r.Reason})
+	}
+	for idx, k := range st.keys {
+		if k.until <= now {
+			delete(st.keys, idx)
+		}
+	}
+	if st.openUntil != h.channels[r.ChannelID].openUntilOrZero() {
+		st.probeUntil, st.probing = 0, false
+	}
+	h.channels[r.ChannelID] = st
+}
+
+func (st *chanState) setKey(idx int, ks keyState) {
+	if st.keys == nil {
+		st.keys = make(map[int]keyState)
+	}
+	st.keys[idx] = ks
+}
+
+func (st *chanState) openUntilOrZero() int64 {
+	if st == nil {
+		return 0
+	}
+	return st.openUntil
+}
+
+// cooldown is the open period after the n-th consecutive opening.
+func (h *Health) cooldown(n int) time.Duration {
+	d := h.opts.Cooldown
+	for i := 1; i < n && d < h.opts.MaxCooldown; i++ {
+		d *= 2
+	}
+	return min(d, h.opts.MaxCooldown)
 }
 
 // Reset forgets everything about a channel on every node, e.g. after an

@@ -2,6 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"github.com/redis/go-redis/v9"
+	"log/slog"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -340,4 +343,111 @@ func BenchmarkAvailable(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// stateView is what of a chanState matters at an instant: expired key
+// states are gone and healthy states are all alike.
+type stateView struct {
+	Fails     int
+	OpenUntil int64
+	Opens     int
+	LastErr   string
+	Keys      map[int]keyState
+}
+
+func view(st *chanState, now int64) stateView {
+	if st == nil {
+		return stateView{}
+	}
+	var keys map[int]keyState
+	for idx, k := range st.keys {
+		if k.until > now {
+			if keys == nil {
+				keys = map[int]keyState{}
+			}
+			keys[idx] = k
+		}
+	}
+	if st.fails == 0 && st.openUntil == 0 && len(keys) == 0 {
+		return stateView{}
+	}
+	return stateView{Fails: st.fails, OpenUntil: st.openUntil, Opens: st.opens, LastErr: st.lastErr, Keys: keys}
+}
+
+// TestHealthLocalFallbackMatchesScript drives the Redis script and the
+// local fallback through the same outcomes at the same instants and checks
+// they agree at every step, so a Redis outage changes where the breaker
+// lives, not how it behaves.
+func TestHealthLocalFallbackMatchesScript(t *testing.T) {
+	nodes := openNodes(t, 1)
+	opts := HealthOptions{Resync: time.Minute, Cooldown: 30 * time.Second, MaxCooldown: 5 * time.Minute}
+	shared := newHealths(t, opts, nodes[0])[0]
+	opts.defaults()
+	local := &Health{opts: opts, channels: map[int64]*chanState{}}
+	const ch = 77
+	fl := func(reason string) gateway.HealthReport {
+		return gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeFailure, Reason: reason}
+	}
+	rl := func(key int, retry time.Duration, reason string) gateway.HealthReport {
+		return gateway.HealthReport{ChannelID: ch, KeyIndex: key, Outcome: gateway.OutcomeRateLimited, RetryAfter: retry, Reason: reason}
+	}
+	steps := []struct {
+		after time.Duration
+		r     gateway.HealthReport
+	}{
+		{0, fl("a")},
+		{time.Second, fl("b")},
+		{time.Second, rl(1, 5*time.Second, "429 slow down")},
+		{time.Second, fl("c")},       // third failure: open for 30 s
+		{time.Second, fl("d")},       // while open: counted only
+		{31 * time.Second, fl("e")},  // failed probe: 60 s
+		{61 * time.Second, fl("f")},  // 120 s
+		{121 * time.Second, fl("g")}, // 240 s
+		{241 * time.Second, fl("h")}, // capped at 300 s
+		{301 * time.Second, fl("i")}, // still 300 s
+		{time.Second, gateway.HealthReport{ChannelID: ch, KeyIndex: 0, Outcome: gateway.OutcomeAuthFailure, Reason: "401 bad key"}},
+		{time.Second, rl(0, time.Second, "")}, // stays disabled, keeps its reason
+		{time.Second, rl(2, 0, "429")},        // default cooldown
+		{time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
+		{time.Second, fl("j")},
+		{time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
+		{2 * time.Hour, rl(3, time.Second, "late 429")}, // every earlier deadline has passed
+		{2 * time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
+	}
+	now := time.Now().UnixMilli()
+	for i, s := range steps {
+		now += s.after.Milliseconds()
+		shared.report(s.r, now)
+		r := s.r
+		if r.RetryAfter <= 0 {
+			r.RetryAfter = opts.RateLimitCooldown
+		}
+		local.applyLocal(r, now)
+		shared.mu.RLock()
+		got := view(shared.channels[ch], now)
+		shared.mu.RUnlock()
+		want := view(local.channels[ch], now)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d (%v %q): script state %+v, local fallback %+v", i, s.r.Outcome, s.r.Reason, got, want)
+		}
+	}
+}
+
+func TestHealthWithoutRedisBreaksLocally(t *testing.T) {
+	c := &Client{rdb: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1}), prefix: "x:", closers: map[int]func(){}}
+	defer c.Close()
+	opts := HealthOptions{Logger: slog.New(slog.DiscardHandler)}
+	opts.defaults()
+	h := &Health{c: c, opts: opts, channels: map[int64]*chanState{}}
+	for range 3 {
+		fail(h, 4, "dial error")
+	}
+	if h.Available(4, 0, time.Now()) {
+		t.Fatal("breaker did not open locally while Redis is down")
+	}
+	// Half-open without Redis: one local probe.
+	later := time.Now().Add(31 * time.Second)
+	if !h.Available(4, 0, later) || h.Available(4, 0, later) {
+		t.Fatal("want exactly one local probe when the probe slot cannot be claimed in Redis")
+	}
 }
