@@ -799,7 +799,8 @@ func IncludeUsage(req *llm.Request) bool {
 //	tool_call parts                  | assistant tool_calls; arguments re-serialised as a JSON string
 //	tool_call without an id          | 400: OpenAI matches results to calls by id
 //	reasoning parts (assistant)      | reasoning_content string (DeepSeek requires it on tool turns);
-//	                                 | signatures are dropped
+//	                                 | signatures are dropped; not sent for OpenAI's own models
+//	                                 | (gpt-*, o-series), which reject unknown message fields
 //	redacted reasoning               | dropped: opaque to every provider but its issuer
 //	assistant audio part             | audio:{id} when the id is known, else its transcript as text
 //	CacheControl                     | dropped: OpenAI caches prompts automatically
@@ -1123,8 +1124,24 @@ func appendExtra(b []byte, extra map[string]json.RawMessage) []byte {
 	return append(b, '}')
 }
 
+// msgBuilder collects outgoing messages. Images returned by tools are held
+// until the run of tool messages ends: OpenAI requires every tool message to
+// follow its assistant turn directly, and tool messages hold text only.
+type msgBuilder struct {
+	out        []chatMessage
+	toolImages []chatPart
+}
+
+func (b *msgBuilder) add(m chatMessage) {
+	if m.Role != "tool" && len(b.toolImages) > 0 {
+		b.out = append(b.out, chatMessage{Role: "user", Content: b.toolImages})
+		b.toolImages = nil
+	}
+	b.out = append(b.out, m)
+}
+
 func encodeMessages(req *llm.Request) ([]chatMessage, error) {
-	out := make([]chatMessage, 0, len(req.Messages)+1)
+	b := msgBuilder{out: make([]chatMessage, 0, len(req.Messages)+1)}
 	if len(req.System) > 0 {
 		parts := make([]chatPart, 0, len(req.System))
 		for i, p := range req.System {
@@ -1133,17 +1150,18 @@ func encodeMessages(req *llm.Request) ([]chatMessage, error) {
 			}
 			parts = append(parts, textPart(p.Text))
 		}
-		out = append(out, chatMessage{Role: "system", Content: collapseText(parts)})
+		b.add(chatMessage{Role: "system", Content: collapseText(parts)})
 	}
 	for i, m := range req.Messages {
 		var err error
 		switch m.Role {
 		case llm.RoleUser, llm.RoleTool:
-			out, err = encodeUserOrTool(out, i, m)
+			err = b.userOrTool(i, m)
 		case llm.RoleAssistant:
 			var msg chatMessage
-			msg, err = encodeAssistant(i, m)
-			out = append(out, msg)
+			if msg, err = encodeAssistant(i, m, isOpenAIModel(req.Model)); err == nil {
+				b.add(msg)
+			}
 		default:
 			err = invalid(idx("messages", i)+".role", "message role %q cannot be sent to OpenAI", m.Role)
 		}
@@ -1151,7 +1169,8 @@ func encodeMessages(req *llm.Request) ([]chatMessage, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	b.add(chatMessage{Role: "end"}) // flushes held images
+	return b.out[:len(b.out)-1], nil
 }
 
 func textPart(s string) chatPart { return chatPart{Type: "text", Text: &s} }
@@ -1165,74 +1184,62 @@ func collapseText(parts []chatPart) any {
 	return parts
 }
 
-// encodeUserOrTool splits a message into role:"tool" messages for its tool
-// results and a user message for everything else, in order.
-func encodeUserOrTool(out []chatMessage, i int, m llm.Message) ([]chatMessage, error) {
+// userOrTool splits a message into role:"tool" messages for its tool
+// results and user messages for everything else, in order.
+func (b *msgBuilder) userOrTool(i int, m llm.Message) error {
 	var user []chatPart
-	var toolImages []chatPart
 	flushUser := func() {
 		if len(user) > 0 {
-			out = append(out, chatMessage{Role: "user", Name: m.Name, Content: collapseText(user)})
+			b.add(chatMessage{Role: "user", Name: m.Name, Content: collapseText(user)})
 			user = nil
-		}
-	}
-	flushImages := func() {
-		if len(toolImages) > 0 {
-			out = append(out, chatMessage{Role: "user", Content: toolImages})
-			toolImages = nil
 		}
 	}
 	for j, p := range m.Parts {
 		param := idx(idx("messages", i)+".content", j)
-		if p.Type == llm.PartToolResult {
-			flushUser()
-			if p.ToolCallID == "" {
-				return nil, invalid(param, "tool result without a tool call id cannot be sent to OpenAI")
+		if p.Type != llm.PartToolResult {
+			cp, err := encodeUserPart(param, p)
+			if err != nil {
+				return err
 			}
-			var text []chatPart
-			var imgs []chatPart
-			for k, c := range p.Content {
-				switch c.Type {
-				case llm.PartText:
-					if c.Text != "" {
-						text = append(text, textPart(c.Text))
-					}
-				case llm.PartImage:
-					cp, err := encodeUserPart(idx(param+".content", k), c)
-					if err != nil {
-						return nil, err
-					}
-					imgs = append(imgs, cp)
-				default:
-					return nil, invalid(idx(param+".content", k), "tool result content of type %q cannot be sent to OpenAI", c.Type)
-				}
-			}
-			var content any = ""
-			if len(text) > 0 {
-				content = collapseText(text)
-			}
-			out = append(out, chatMessage{Role: "tool", ToolCallID: p.ToolCallID, Content: content})
-			if len(imgs) > 0 {
-				// OpenAI tool messages hold text only: the images follow in a
-				// user turn, after the whole run of tool messages.
-				toolImages = append(toolImages, textPart("Images returned by tool call "+p.ToolCallID+":"))
-				toolImages = append(toolImages, imgs...)
-			}
+			user = append(user, cp)
 			continue
 		}
-		flushImages()
-		cp, err := encodeUserPart(param, p)
-		if err != nil {
-			return nil, err
+		flushUser()
+		if p.ToolCallID == "" {
+			return invalid(param, "tool result without a tool call id cannot be sent to OpenAI")
 		}
-		user = append(user, cp)
+		var text, imgs []chatPart
+		for k, c := range p.Content {
+			switch c.Type {
+			case llm.PartText:
+				if c.Text != "" {
+					text = append(text, textPart(c.Text))
+				}
+			case llm.PartImage:
+				cp, err := encodeUserPart(idx(param+".content", k), c)
+				if err != nil {
+					return err
+				}
+				imgs = append(imgs, cp)
+			default:
+				return invalid(idx(param+".content", k), "tool result content of type %q cannot be sent to OpenAI", c.Type)
+			}
+		}
+		var content any = ""
+		if len(text) > 0 {
+			content = collapseText(text)
+		}
+		b.add(chatMessage{Role: "tool", ToolCallID: p.ToolCallID, Content: content})
+		if len(imgs) > 0 {
+			b.toolImages = append(b.toolImages, textPart("Images returned by tool call "+p.ToolCallID+":"))
+			b.toolImages = append(b.toolImages, imgs...)
+		}
 	}
-	flushImages()
 	if len(m.Parts) == 0 && m.Role == llm.RoleUser {
-		out = append(out, chatMessage{Role: "user", Name: m.Name, Content: ""})
+		b.add(chatMessage{Role: "user", Name: m.Name, Content: ""})
 	}
 	flushUser()
-	return out, nil
+	return nil
 }
 
 func encodeUserPart(param string, p llm.Part) (chatPart, error) {
@@ -1277,7 +1284,18 @@ func encodeUserPart(param string, p llm.Part) (chatPart, error) {
 	return chatPart{}, invalid(param, "content of type %q cannot be sent to OpenAI in a user message", p.Type)
 }
 
-func encodeAssistant(i int, m llm.Message) (chatMessage, error) {
+// isOpenAIModel matches OpenAI's own model names, which reject message
+// fields other servers accept (reasoning_content).
+func isOpenAIModel(model string) bool {
+	if isReasoningModel(model) {
+		return true
+	}
+	m := model[strings.LastIndexByte(model, '/')+1:]
+	m = strings.TrimPrefix(m, "ft:")
+	return strings.HasPrefix(m, "gpt-") || strings.HasPrefix(m, "chatgpt-")
+}
+
+func encodeAssistant(i int, m llm.Message, openAIModel bool) (chatMessage, error) {
 	msg := chatMessage{Role: "assistant", Name: m.Name}
 	var text []chatPart
 	var reasoning strings.Builder
@@ -1311,7 +1329,9 @@ func encodeAssistant(i int, m llm.Message) (chatMessage, error) {
 			return msg, invalid(param, "content of type %q cannot be sent to OpenAI in an assistant message", p.Type)
 		}
 	}
-	msg.ReasoningContent = reasoning.String()
+	if !openAIModel {
+		msg.ReasoningContent = reasoning.String()
+	}
 	switch {
 	case len(text) > 0:
 		msg.Content = collapseText(text)
