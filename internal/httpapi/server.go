@@ -48,6 +48,8 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET "+prefix+"/models", s.models)
 		mux.HandleFunc("POST "+prefix+"/chat/completions", s.openAIChat)
 	}
+	s.mountAnthropic(mux)
+	s.mountGemini(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)

@@ -212,7 +212,13 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		return nil
 	}
 	if p.a.rec.Status == http.StatusBadGateway {
-		wr.streamError(sw, &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}, c.RequestID)
+		e := &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}
+		if geminiArray {
+			_ = writeArrayChunk(sw, wireErrorBody(c.Format, e, c.RequestID), first)
+			_ = sw.WriteRaw([]byte("]"))
+			return nil
+		}
+		wr.streamError(sw, e, c.RequestID)
 		return nil
 	}
 	switch {

@@ -23,7 +23,6 @@ type chatCodec interface {
 	NewStreamDecoder(emu any) streamDecoder
 	NewStreamEncoder(c *Call, id, model string) streamEncoder
 	UpstreamError(status int, body []byte) *gateway.Error
-	StreamError(sw *sse.Writer, e *gateway.Error, requestID string)
 	ContentType(c *Call) string
 }
 
@@ -241,7 +240,10 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		return nil
 	}
 	if endErr != nil {
-		t.in.StreamError(sw, endErr, c.RequestID)
+		// Every encoder ends a stream on an error event in its own shape
+		// (OpenAI error chunk, Anthropic `event: error`, Gemini error chunk).
+		_ = enc.Encode(sw, llm.Event{Type: llm.EventError, Err: &llm.StreamError{Status: endErr.HTTPStatus(), Type: "upstream_error", Message: endErr.Message + " (request id: " + c.RequestID + ")"}})
+		_ = enc.Close(sw)
 		return nil
 	}
 	u := res.usage

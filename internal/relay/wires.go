@@ -1,10 +1,10 @@
 package relay
 
 import (
-	"encoding/json"
-
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/format/anthropic"
+	"switchboard/internal/format/gemini"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
@@ -97,8 +97,13 @@ func containsUsage(data []byte) bool {
 	return false
 }
 
-// jsonString quotes s as a JSON string.
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+// wireErrorBody renders an error body in a format's shape.
+func wireErrorBody(format string, e *gateway.Error, requestID string) []byte {
+	switch format {
+	case upstream.FormatGemini:
+		return gemini.ErrorBody(e, requestID)
+	case upstream.FormatAnthropic:
+		return anthropic.ErrorBody(e, requestID)
+	}
+	return openai.ErrorBody(e, requestID)
 }
