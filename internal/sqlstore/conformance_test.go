@@ -193,8 +193,8 @@ func testChannels(t *testing.T, s *Store) {
 		Models:   []string{"gpt-4o", "gpt-4o-mini"},
 		ModelMap: map[string]string{"gpt-4o": "gpt-4o-2024-11-20"},
 		Priority: 10, Weight: 3,
-		Headers:  map[string]string{"X-Org": "acme"},
-		Timeout:  120 * time.Second, Enabled: true,
+		Headers: map[string]string{"X-Org": "acme"},
+		Timeout: 120 * time.Second, Enabled: true,
 		Settings: map[string]string{"api_version": "2024-10-21"},
 		Source:   "config",
 	}

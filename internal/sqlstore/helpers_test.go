@@ -155,3 +155,38 @@ func openPostgres(t *testing.T) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestPostgresConcurrentOpen starts two "nodes" against one empty schema at
+// once: the migration lock must make one wait for the other.
+func TestPostgresConcurrentOpen(t *testing.T) {
+	openPostgres(t) // sets up the test database, or skips
+	u, _ := url.Parse(pgState.admin)
+	u.Path = "/" + pgState.dbName
+	schema := "race_" + randomSuffix()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			s, err := Open(context.Background(), u.String(), Options{Secret: testBox(t)})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
+}
