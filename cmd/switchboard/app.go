@@ -22,6 +22,7 @@ import (
 	"switchboard/internal/inmem"
 	"switchboard/internal/ledger"
 	"switchboard/internal/pricing"
+	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
 	"switchboard/internal/secret"
@@ -52,6 +53,12 @@ type app struct {
 	prices  *pricing.Table
 
 	adminTokenHash string
+
+	redis        *redisstore.Client
+	notifier     *redisstore.Notifier
+	unsubscribe  []func()
+	resetChannel func(ctx context.Context, channelID int64) error
+	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -127,8 +134,31 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 
 	a.prices = pricing.Builtin().With(cfg.Prices)
-	health := inmem.NewHealth(inmem.HealthConfig{})
-	a.health = health
+	var limiter gateway.Limiter
+	if cfg.Storage.Redis != "" {
+		// Many nodes: limits, health and change notifications are shared.
+		rc, err := redisstore.Open(ctx, cfg.Storage.Redis, redisstore.DefaultPrefix)
+		if err != nil {
+			return nil, fmt.Errorf("open redis: %w", err)
+		}
+		a.redis = rc
+		h, err := rc.NewHealth(ctx, redisstore.HealthOptions{Logger: log})
+		if err != nil {
+			_ = rc.Close()
+			return nil, fmt.Errorf("shared health: %w", err)
+		}
+		a.health = h
+		a.resetChannel = h.Reset
+		limiter = rc.NewLimiter(redisstore.LimiterOptions{Logger: log})
+		a.notifier = rc.Notifier()
+	} else {
+		h := inmem.NewHealth(inmem.HealthConfig{})
+		a.health = h
+		a.resetChannel = func(_ context.Context, id int64) error { h.Reset(id); return nil }
+		a.enableKey = func(_ context.Context, id int64, idx int) error { h.EnableKey(id, idx); return nil }
+		limiter = inmem.NewLimiter(inmem.LimiterConfig{})
+	}
+	health := a.health
 	a.router = route.New(health)
 	if err := a.reloadChannels(ctx); err != nil {
 		return nil, err
@@ -137,7 +167,15 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err := a.keys.Reload(ctx); err != nil {
 		return nil, err
 	}
-	limiter := inmem.NewLimiter(inmem.LimiterConfig{})
+	if a.notifier != nil {
+		for _, topic := range []string{topicKeys, topicChannels} {
+			stop, err := a.notifier.Subscribe(context.Background(), topic, func(string) { a.reload(topic) })
+			if err != nil {
+				return nil, fmt.Errorf("subscribe to %s changes: %w", topic, err)
+			}
+			a.unsubscribe = append(a.unsubscribe, stop)
+		}
+	}
 
 	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
 	if err != nil {
@@ -175,9 +213,18 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 // connections sized for a gateway, HTTP/2 where offered, and the in-process
 // simulator behind the "simulator" scheme.
 func newTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		// A channel's connect_timeout rides in the attempt's context.
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if d := relay.ConnectTimeout(ctx); d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
@@ -319,16 +366,54 @@ func (a *app) reloadChannels(ctx context.Context) error {
 	return nil
 }
 
+// Change-notification topics.
+const (
+	topicKeys     = "keys"
+	topicChannels = "channels"
+)
+
+// reload refreshes one cache from the store.
+func (a *app) reload(topic string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	switch topic {
+	case topicKeys:
+		err = a.keys.Reload(ctx)
+	case topicChannels:
+		err = a.reloadChannels(ctx)
+	}
+	if err != nil {
+		a.log.Warn("reload after change", "topic", topic, "err", err)
+	}
+}
+
+// changed is called after this node changed keys or channels: it reloads
+// its own cache at once and tells the other nodes, which reload on the
+// message (well within a second); the periodic refresh is the safety net.
+func (a *app) changed(ctx context.Context, topic string) {
+	a.reload(topic)
+	if a.notifier != nil {
+		if err := a.notifier.Publish(ctx, topic, "changed"); err != nil {
+			a.log.Warn("publish change", "topic", topic, "err", err)
+		}
+	}
+}
+
 // refreshLoop picks up changes made by other processes (the CLI, other
 // nodes) until the app stops.
 func (a *app) refreshLoop() {
 	defer a.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
+	maint := time.NewTicker(10 * time.Minute)
+	defer maint.Stop()
 	for {
 		select {
 		case <-a.stop:
 			return
+		case <-maint.C:
+			a.maintain()
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := a.reloadChannels(ctx); err != nil {
@@ -342,13 +427,42 @@ func (a *app) refreshLoop() {
 	}
 }
 
+// maintain releases reservations of calls that died with a crashed node
+// and prunes old settle markers (only a spool replay needs them, and
+// spools are replayed at start).
+func (a *app) maintain() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := a.store.ReleaseStale(ctx, 30*time.Minute); err != nil {
+		a.log.Warn("release stale reservations", "err", err)
+	} else if n > 0 {
+		a.log.Info("released stale budget reservations", "count", n)
+	}
+	if _, err := a.store.PruneSettled(ctx, 7*24*time.Hour); err != nil {
+		a.log.Warn("prune settle markers", "err", err)
+	}
+}
+
 // Close drains the ledger and closes the store.
 func (a *app) Close(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	a.wg.Wait()
+	for _, stop := range a.unsubscribe {
+		stop()
+	}
 	var errs []error
 	if err := a.ledger.Close(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if c, ok := a.health.(interface{ Close() error }); ok {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.redis != nil {
+		if err := a.redis.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)

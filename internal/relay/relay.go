@@ -244,15 +244,28 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	}
 	attemptCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if d := settingDuration(ch, "connect_timeout"); d > 0 {
+		attemptCtx = context.WithValue(attemptCtx, connectTimeoutKey{}, d)
+	}
 	hreq, err := upstream.NewRequest(attemptCtx, upCall)
 	if err != nil {
 		return &gateway.Error{Kind: gateway.KindInternal, Message: "cannot build the upstream request", Err: err}, true
 	}
 	timeout := r.timeoutFor(ch)
-	// One timer covers the wait for headers and then each idle gap of a
-	// stream; it cancels only this attempt.
-	idle := time.AfterFunc(timeout, cancel)
+	firstByte := timeout
+	if d := settingDuration(ch, "first_byte_timeout"); d > 0 && d < firstByte {
+		firstByte = d
+	}
+	idleGap := timeout
+	if d := settingDuration(ch, "idle_timeout"); d > 0 {
+		idleGap = d
+	}
+	// One timer covers the wait for headers, then either the rest of a
+	// non-streaming call or each idle gap of a stream (a stream is alive as
+	// long as it makes progress). It cancels only this attempt.
+	idle := time.AfterFunc(firstByte, cancel)
 	defer idle.Stop()
+	sent := time.Now()
 
 	resp, err := r.Client.Do(hreq)
 	if err != nil {
@@ -292,9 +305,34 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	}
 	r.report(a, gateway.OutcomeSuccess, 0, "")
 	if c.Stream {
-		return x.stream(ctx, w, resp, res, idle, timeout), false
+		idle.Reset(idleGap)
+		return x.stream(ctx, w, resp, res, idle, idleGap), false
 	}
+	idle.Reset(max(timeout-time.Since(sent), time.Millisecond))
 	return x.complete(ctx, w, resp, res), false
+}
+
+type connectTimeoutKey struct{}
+
+// ConnectTimeout is a channel's connect_timeout for the attempt whose
+// context is ctx (0: none); the transport's dialer applies it.
+func ConnectTimeout(ctx context.Context) time.Duration {
+	d, _ := ctx.Value(connectTimeoutKey{}).(time.Duration)
+	return d
+}
+
+// settingDuration reads a duration from a channel's settings (the config
+// extensions first_byte_timeout and idle_timeout travel there).
+func settingDuration(ch *gateway.Channel, name string) time.Duration {
+	v, ok := ch.Settings[name]
+	if !ok || v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 func (r *Relay) report(a *attempt, o gateway.Outcome, retryAfter time.Duration, reason string) {
