@@ -81,7 +81,7 @@ type Writer struct {
 	sendMu sync.RWMutex
 	closed bool
 
-	queue chan queued
+	queue chan *queued
 	done  chan struct{}
 	dirty chan struct{}
 }
@@ -109,7 +109,7 @@ func Open(ctx context.Context, dir string, store Store, opts Options) (*Writer, 
 	}
 	w := &Writer{
 		dir: dir, store: store, opts: opts, log: opts.Logger,
-		queue: make(chan queued, 1<<16),
+		queue: make(chan *queued, 1<<14),
 		done:  make(chan struct{}),
 		dirty: make(chan struct{}, 1),
 	}
@@ -213,7 +213,7 @@ func (w *Writer) Record(rec *gateway.UsageRecord, settle bool) error {
 		w.sealLocked()
 	}
 	w.mu.Unlock()
-	w.queue <- queued{rec: s, seg: seg}
+	w.queue <- &queued{rec: s, seg: seg}
 	return nil
 }
 
@@ -264,7 +264,7 @@ func (w *Writer) flushLoop() {
 	defer tick.Stop()
 	syncTick := time.NewTicker(w.opts.SyncInterval)
 	defer syncTick.Stop()
-	batch := make([]queued, 0, w.opts.BatchSize)
+	batch := make([]*queued, 0, w.opts.BatchSize)
 	flush := func() {
 		if len(batch) == 0 {
 			return

@@ -173,6 +173,9 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		var werr error
 		if geminiArray {
 			werr = writeArrayChunk(sw, data, first)
+		} else if rd.EventBuffered() {
+			// More events are already here: send them in one flush.
+			werr = sw.WriteRawNoFlush(ev.Raw)
 		} else {
 			werr = sw.WriteRaw(ev.Raw)
 		}

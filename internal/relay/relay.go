@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"switchboard/internal/gateway"
@@ -377,7 +379,12 @@ func (r *Relay) finish(a *attempt, res result) {
 		} else {
 			// Never price an unknown model at $0 silently: say so.
 			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for model")
-			r.Log.Warn("no price for model; cost recorded as 0", "model", rec.Model, "upstream_model", rec.UpstreamModel)
+			if unpricedCount.Load() < 1000 {
+				if _, seen := unpricedWarned.LoadOrStore(rec.UpstreamModel, true); !seen {
+					unpricedCount.Add(1)
+					r.Log.Warn("no price for model; cost recorded as 0 and noted in the ledger (add it under prices:)", "model", rec.Model, "upstream_model", rec.UpstreamModel)
+				}
+			}
 		}
 	}
 	if r.Limiter != nil && res.usage.Total() > 0 {
@@ -390,6 +397,14 @@ func (r *Relay) finish(a *attempt, res result) {
 		}
 	}
 }
+
+// unpricedWarned remembers models already warned about, so an unpriced
+// model logs once rather than on every call; unpricedCount bounds it,
+// since glob channels let clients choose upstream model names.
+var (
+	unpricedWarned sync.Map
+	unpricedCount  atomic.Int64
+)
 
 func appendNote(s, note string) string {
 	if s == "" {

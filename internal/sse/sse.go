@@ -111,6 +111,19 @@ func (r *Reader) build(hasData bool) Event {
 	return ev
 }
 
+// EventBuffered reports whether a complete event is already buffered, so
+// the next Next returns without reading from the network. Writers relaying
+// a stream flush only when it is false: events that arrived together leave
+// together, and no event waits for the network.
+func (r *Reader) EventBuffered() bool {
+	n := r.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n)
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+}
+
 // readLine appends one line (with its terminator) to r.raw and returns it.
 func (r *Reader) readLine() ([]byte, error) {
 	start := len(r.raw)
@@ -182,6 +195,13 @@ func (w *Writer) WriteRaw(b []byte) error {
 		return err
 	}
 	return w.Flush()
+}
+
+// WriteRawNoFlush writes pre-framed bytes; the caller flushes (see
+// Reader.EventBuffered).
+func (w *Writer) WriteRawNoFlush(b []byte) error {
+	_, err := w.w.Write(b)
+	return err
 }
 
 // Flush pushes buffered bytes to the client.

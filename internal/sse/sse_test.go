@@ -1,0 +1,149 @@
+package sse
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func collect(t *testing.T, in string, maxLine int) ([]Event, error) {
+	t.Helper()
+	r := NewReader(strings.NewReader(in), maxLine)
+	var out []Event
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return out, err
+		}
+		// Copy: slices alias the reader's buffer.
+		out = append(out, Event{Event: bytes.Clone(ev.Event), Data: bytes.Clone(ev.Data), ID: bytes.Clone(ev.ID), Raw: bytes.Clone(ev.Raw)})
+	}
+}
+
+func TestReader(t *testing.T) {
+	cases := []struct {
+		name  string
+		in    string
+		want  []string // "event|data" per event
+		raws  []string
+		errIs error
+	}{
+		{name: "openai", in: "data: {\"a\":1}\n\ndata: [DONE]\n\n", want: []string{"|{\"a\":1}", "|[DONE]"}, raws: []string{"data: {\"a\":1}\n\n", "data: [DONE]\n\n"}},
+		{name: "anthropic", in: "event: message_start\ndata: {\"type\":\"message_start\"}\n\n", want: []string{"message_start|{\"type\":\"message_start\"}"}},
+		{name: "crlf", in: "data: x\r\n\r\ndata: y\r\n\r\n", want: []string{"|x", "|y"}},
+		{name: "multi-line data", in: "data: a\ndata: b\n\n", want: []string{"|a\nb"}},
+		{name: "comment keeps raw", in: ": ping\n\ndata: z\n\n", want: []string{"|", "|z"}, raws: []string{": ping\n\n", "data: z\n\n"}},
+		{name: "no space after colon", in: "data:x\n\n", want: []string{"|x"}},
+		{name: "last event without blank line", in: "data: tail", want: []string{"|tail"}},
+		{name: "stray blank lines", in: "\n\n\ndata: q\n\n", want: []string{"|q"}},
+		{name: "too long", in: "data: " + strings.Repeat("x", 100) + "\n\n", errIs: ErrLineTooLong},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := collect(t, tc.in, 64)
+			if tc.errIs != nil {
+				if !errors.Is(err, tc.errIs) {
+					t.Fatalf("err %v, want %v", err, tc.errIs)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d events, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, ev := range got {
+				if s := string(ev.Event) + "|" + string(ev.Data); s != tc.want[i] {
+					t.Errorf("event %d = %q, want %q", i, s, tc.want[i])
+				}
+				if tc.raws != nil && string(ev.Raw) != tc.raws[i] {
+					t.Errorf("raw %d = %q, want %q", i, ev.Raw, tc.raws[i])
+				}
+			}
+		})
+	}
+}
+
+func TestEventBuffered(t *testing.T) {
+	r := NewReader(strings.NewReader("data: 1\n\ndata: 2\n\ndata: 3"), 0)
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.EventBuffered() {
+		t.Fatal("second event is buffered but not reported")
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if r.EventBuffered() {
+		t.Fatal("a partial event was reported as complete")
+	}
+}
+
+func TestWriterFramesAndFlushes(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := NewWriter(rec)
+	if err := w.WriteEvent("message_stop", []byte("{\"a\":1}\n{\"b\":2}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteData([]byte("[DONE]")); err != nil {
+		t.Fatal(err)
+	}
+	want := "event: message_stop\ndata: {\"a\":1}\ndata: {\"b\":2}\n\ndata: [DONE]\n\n"
+	if rec.Body.String() != want {
+		t.Fatalf("wrote %q, want %q", rec.Body.String(), want)
+	}
+	if !rec.Flushed {
+		t.Fatal("events were not flushed")
+	}
+	// What the writer frames, the reader parses back.
+	got, err := collect(t, rec.Body.String(), 0)
+	if err != nil || len(got) != 2 || string(got[0].Data) != "{\"a\":1}\n{\"b\":2}" || string(got[0].Event) != "message_stop" {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+}
+
+func FuzzReader(f *testing.F) {
+	f.Add("data: {\"a\":1}\n\ndata: [DONE]\n\n")
+	f.Add("event: x\ndata: y\r\n\r\n: c\n\n")
+	f.Add("data:\n\n\n\ndata")
+	f.Fuzz(func(t *testing.T, in string) {
+		r := NewReader(strings.NewReader(in), 1024)
+		total := 0
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				break
+			}
+			total += len(ev.Raw)
+			if len(ev.Raw) == 0 {
+				t.Fatal("event with no raw bytes")
+			}
+			if total > len(in) {
+				t.Fatalf("raw bytes %d exceed input %d", total, len(in))
+			}
+		}
+	})
+}
+
+func BenchmarkReader(b *testing.B) {
+	chunk := "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello\"}}]}\n\n"
+	in := strings.Repeat(chunk, 100)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		r := NewReader(strings.NewReader(in), 0)
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
