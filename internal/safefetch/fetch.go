@@ -43,8 +43,8 @@ type Options struct {
 	// and deployments whose clients are all trusted.
 	AllowPrivate bool
 	// AllowedCIDRs are dialled even though they fall in a denied range (an
-	// internal image store, say). Matched against the address as dialled
-	// and against its unmapped IPv4 form.
+	// internal image store, say). IPv4 blocks also match the IPv4-mapped
+	// IPv6 form of their addresses, and ::ffff:a.b.c.d/n blocks the IPv4 form.
 	AllowedCIDRs []netip.Prefix
 	// MaxRedirects is how many redirects are followed; each target is
 	// checked again when it is dialled. Zero means 3, negative means none.
@@ -73,6 +73,17 @@ func New(opts Options) *Fetcher {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	// Dialled IPv4 addresses arrive unmapped, so an allowed ::ffff:a.b.c.d/n
+	// block is kept in its IPv4 form; a copy, so the caller's slice is not
+	// modified.
+	allowed := make([]netip.Prefix, 0, len(opts.AllowedCIDRs))
+	for _, p := range opts.AllowedCIDRs {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		allowed = append(allowed, p.Masked())
+	}
+	opts.AllowedCIDRs = allowed
 	f := &Fetcher{opts: opts, maxRedirects: opts.MaxRedirects}
 	switch {
 	case f.maxRedirects == 0:
