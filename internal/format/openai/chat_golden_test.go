@@ -58,7 +58,7 @@ func hubJSON(t *testing.T, v any) []byte {
 }
 
 // inputs lists the input files of a golden directory (not the goldens).
-func inputs(t *testing.T, dir, ext string) []string {
+func inputs(t testing.TB, dir, ext string) []string {
 	t.Helper()
 	all, err := filepath.Glob(filepath.Join("testdata", "chat", dir, "*"+ext))
 	if err != nil {
@@ -361,31 +361,40 @@ func assertCanonical(t *testing.T, evs []llm.Event, truncated bool) {
 	if !truncated && last != llm.EventStop && last != llm.EventError {
 		t.Errorf("last event is %s, want stop or error", eventNames[last])
 	}
+	// Block rules hold per choice.
+	type blockState struct {
+		open    map[int]bool
+		current int
+	}
+	states := map[int]*blockState{}
 	seenEnd := false
-	openTools := map[int]bool{}
-	current := -1
 	for _, ev := range evs {
 		if seenEnd && ev.Type != llm.EventStop {
 			t.Errorf("%s after the end", eventNames[ev.Type])
 		}
+		st := states[ev.Choice]
+		if st == nil {
+			st = &blockState{open: map[int]bool{}, current: -1}
+			states[ev.Choice] = st
+		}
 		switch ev.Type {
-		case llm.EventStop, llm.EventError, llm.EventUsage:
-			seenEnd = ev.Type != llm.EventUsage
+		case llm.EventStop, llm.EventError:
+			seenEnd = true
 		case llm.EventToolCallStart:
-			if ev.Index <= current {
-				t.Errorf("tool call opens block %d after block %d", ev.Index, current)
+			if ev.Index <= st.current {
+				t.Errorf("tool call opens block %d after block %d", ev.Index, st.current)
 			}
-			current = ev.Index
-			openTools[ev.Index] = true
+			st.current = ev.Index
+			st.open[ev.Index] = true
 		case llm.EventToolCallDelta:
-			if !openTools[ev.Index] {
+			if !st.open[ev.Index] {
 				t.Errorf("tool delta for unopened block %d", ev.Index)
 			}
 		case llm.EventTextDelta, llm.EventReasoningDelta, llm.EventMedia:
-			if ev.Index < current {
-				t.Errorf("%s goes back to block %d after %d", eventNames[ev.Type], ev.Index, current)
+			if ev.Index < st.current {
+				t.Errorf("%s goes back to block %d after %d", eventNames[ev.Type], ev.Index, st.current)
 			}
-			current = ev.Index
+			st.current = ev.Index
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -44,8 +45,9 @@ func wantBool(param string, r gjson.Result) (bool, error) {
 }
 
 func wantNumber(param string, r gjson.Result) (float64, error) {
-	if r.Type != gjson.Number {
-		return 0, invalid(param, "%s must be a number", param)
+	// 1e999 parses as +Inf, which no JSON encoder can write back.
+	if r.Type != gjson.Number || math.IsInf(r.Num, 0) || math.IsNaN(r.Num) {
+		return 0, invalid(param, "%s must be a finite number", param)
 	}
 	return r.Num, nil
 }
