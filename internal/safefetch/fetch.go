@@ -321,6 +321,8 @@ func (f *Fetcher) explain(parent, fctx context.Context, req *http.Request, shown
 			return fail("image URL %s refused: it redirects, and redirects are not followed", shown)
 		}
 		return fail("image URL %s refused: it redirects more than %d times", shown, redirect.limit)
+	case errors.Is(parent.Err(), context.DeadlineExceeded):
+		return fail("image URL %s was not fetched: the request ran out of time", shown)
 	case parent.Err() != nil:
 		return fail("image URL %s was not fetched: the request was cancelled", shown)
 	case context.Cause(fctx) == errFetchTimeout,

@@ -332,6 +332,11 @@ func TestFetchCallerCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cause lost: %v", err)
 	}
+
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err = f.Fetch(ctx, srv.URL)
+	wantRefusal(t, err, "the request ran out of time")
 }
 
 func TestFetchStatus(t *testing.T) {
