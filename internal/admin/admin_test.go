@@ -104,7 +104,7 @@ type response struct {
 	obj    map[string]any
 }
 
-func (r response) str(field string) string { s, _ := r.obj[field].(string); return s }
+func (r response) str(field string) string  { s, _ := r.obj[field].(string); return s }
 func (r response) num(field string) float64 { n, _ := r.obj[field].(float64); return n }
 func (r response) list() []map[string]any {
 	var out []map[string]any
