@@ -7,7 +7,8 @@
 // with many slow streams open.
 //
 // It uses only net/http with keep-alive connections, so the numbers
-// depend on nothing outside this repository. See bench/README.md.
+// depend on nothing outside this repository. With -soak it instead runs
+// the failover soak of bench/soak.sh (see soak.go). See bench/README.md.
 package main
 
 import (
@@ -66,7 +67,33 @@ func main() {
 	flag.IntVar(&o.slowN, "streams", 1000, "slow streams held open for the memory measurement")
 	flag.DurationVar(&o.slowWait, "streams-timeout", 60*time.Second, "limit for all slow streams to deliver a first byte")
 	flag.DurationVar(&o.idleSettle, "idle-settle", 2*time.Second, "pause before reading idle RSS")
+	soakDur := flag.Duration("soak", 0, "soak mode: drive only -switchboard for this long with mixed calls (0: the normal benchmark)")
+	upstreams := flag.String("upstreams", "", "soak: NAME=URL,... of fake upstreams whose /stats to report")
+	streamShare := flag.Float64("stream-share", 0.5, "soak: share of streaming calls")
+	interval := flag.Duration("interval", 10*time.Second, "soak: timeline resolution")
+	settle := flag.Duration("settle", 5*time.Second, "soak: idle pause before the last process sample")
+	callTimeout := flag.Duration("call-timeout", 60*time.Second, "soak: client timeout of one call")
+	countFile := flag.String("count-file", "", "soak: write the number of calls made to this file")
 	flag.Parse()
+
+	if *soakDur > 0 {
+		ups, err := parseUpstreams(*upstreams)
+		if err == nil && *sbPID == 0 {
+			err = errors.New("-soak needs -switchboard-pid")
+		}
+		if err == nil {
+			err = soak(context.Background(), soakOptions{
+				base: *sb, pid: *sbPID, key: o.key, model: o.model, conc: o.conc, dur: *soakDur,
+				interval: *interval, settle: *settle, callTimeout: *callTimeout, streamShare: *streamShare,
+				upstreams: ups, countFile: *countFile,
+			}, os.Stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	targets := []target{
 		{name: "direct", base: *direct},
@@ -266,17 +293,24 @@ func run(ctx context.Context, t target, o options, stream bool, conc int, d time
 // usage-bearing JSON body, or a stream with every content chunk, the
 // usage chunk and [DONE].
 func call(ctx context.Context, c *http.Client, url, key string, body []byte, stream bool, buf []byte, acc *[]byte) (total, ttfb time.Duration, err error) {
+	total, ttfb, _, err = callStatus(ctx, c, url, key, body, stream, buf, acc)
+	return total, ttfb, err
+}
+
+// callStatus is call that also returns the HTTP status (0: no response).
+func callStatus(ctx context.Context, c *http.Client, url, key string, body []byte, stream bool, buf []byte, acc *[]byte) (total, ttfb time.Duration, status int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
 	start := time.Now()
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
+	status = resp.StatusCode
 	defer resp.Body.Close()
 	*acc = (*acc)[:0]
 	for {
@@ -291,30 +325,30 @@ func call(ctx context.Context, c *http.Client, url, key string, body []byte, str
 			break
 		}
 		if rerr != nil {
-			return 0, 0, fmt.Errorf("read body: %w", rerr)
+			return 0, 0, status, fmt.Errorf("read body: %w", rerr)
 		}
 	}
 	total = time.Since(start)
 	got := *acc
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("status %d: %.200s", resp.StatusCode, got)
+		return 0, 0, status, fmt.Errorf("status %d: %.200s", resp.StatusCode, got)
 	}
 	if !stream {
 		if !bytes.Contains(got, []byte(`"usage"`)) || !bytes.Contains(got, []byte(`"content"`)) {
-			return 0, 0, fmt.Errorf("incomplete response: %.200s", got)
+			return 0, 0, status, fmt.Errorf("incomplete response: %.200s", got)
 		}
-		return total, ttfb, nil
+		return total, ttfb, status, nil
 	}
 	if n := bytes.Count(got, []byte(`"content":"tok`)); n != expectedChunks {
-		return 0, 0, fmt.Errorf("stream carried %d content chunks, want %d", n, expectedChunks)
+		return 0, 0, status, fmt.Errorf("stream carried %d content chunks, want %d", n, expectedChunks)
 	}
 	if !bytes.Contains(got, []byte(`"choices":[],"usage"`)) && !bytes.Contains(got, []byte(`"usage":{`)) {
-		return 0, 0, errors.New("stream carried no usage chunk")
+		return 0, 0, status, errors.New("stream carried no usage chunk")
 	}
 	if !bytes.HasSuffix(bytes.TrimSpace(got), []byte("data: [DONE]")) {
-		return 0, 0, errors.New("stream did not end with [DONE]")
+		return 0, 0, status, errors.New("stream did not end with [DONE]")
 	}
-	return total, ttfb, nil
+	return total, ttfb, status, nil
 }
 
 type slowResult struct {
