@@ -12,7 +12,9 @@
 # number of calls. Everything binds 127.0.0.1 below port 32768 and is killed
 # on exit. Knobs (environment): SOAK_DURATION (seconds, 120), SOAK_CONC (16),
 # SOAK_STREAM_SHARE (0.5), SOAK_INTERVAL (10s), SOAK_FIRST_BYTE (2s),
-# PORT_BASE (18100). See bench/README.md.
+# SOAK_SETTLE (idle wait before the last process sample, 5s; the gateway's
+# upstream keep-alive pool drains after 90s), PORT_BASE (18100).
+# See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ SOAK_CONC=${SOAK_CONC:-16}
 SOAK_STREAM_SHARE=${SOAK_STREAM_SHARE:-0.5}
 SOAK_INTERVAL=${SOAK_INTERVAL:-10s}
 SOAK_FIRST_BYTE=${SOAK_FIRST_BYTE:-2s}
+SOAK_SETTLE=${SOAK_SETTLE:-5s}
 PORT_BASE=${PORT_BASE:-18100}
 A_PORT=$((PORT_BASE + 1))
 B_PORT=$((PORT_BASE + 2))
@@ -134,7 +137,7 @@ echo "soak: ${secs}s, $SOAK_CONC clients, gateway pid $sb_pid" >&2
 	-switchboard "http://127.0.0.1:$SB_PORT" -switchboard-pid "$sb_pid" \
 	-upstreams "A=http://127.0.0.1:$A_PORT,B=http://127.0.0.1:$B_PORT,C=http://127.0.0.1:$C_PORT" \
 	-key "$KEY" -model bench-model -c "$SOAK_CONC" -stream-share "$SOAK_STREAM_SHARE" \
-	-interval "$SOAK_INTERVAL" -count-file "$work/calls"
+	-interval "$SOAK_INTERVAL" -settle "$SOAK_SETTLE" -count-file "$work/calls"
 
 # A clean shutdown drains the ledger's queue into the database.
 kill -TERM "$sb_pid"

@@ -81,6 +81,7 @@ type procSample struct {
 	rss     int64
 	threads int
 	fds     int
+	sockets int // of fds
 }
 
 func readProc(pid int) (procSample, error) {
@@ -116,6 +117,13 @@ func readProc(pid int) (procSample, error) {
 		return p, fmt.Errorf("list fds: %w", err)
 	}
 	p.fds = len(ents)
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	for _, e := range ents {
+		// A descriptor closed since ReadDir fails here; it is simply not a socket.
+		if l, err := os.Readlink(dir + e.Name()); err == nil && strings.HasPrefix(l, "socket:") {
+			p.sockets++
+		}
+	}
 	return p, nil
 }
 
@@ -403,8 +411,8 @@ func soakReport(w io.Writer, o soakOptions, r *soakResult) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| gateway process | RSS | threads | open fds |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| gateway process | RSS | threads | open fds | of which sockets |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: |")
 	for _, row := range []struct {
 		label string
 		p     procSample
@@ -413,7 +421,7 @@ func soakReport(w io.Writer, o soakOptions, r *soakResult) {
 		{"as the load stops", r.end},
 		{fmt.Sprintf("%v after, client connections closed", o.settle), r.settled},
 	} {
-		fmt.Fprintf(w, "| %s | %s | %d | %d |\n", row.label, mib(row.p.rss), row.p.threads, row.p.fds)
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %d |\n", row.label, mib(row.p.rss), row.p.threads, row.p.fds, row.p.sockets)
 	}
 	fmt.Fprintln(w)
 }
