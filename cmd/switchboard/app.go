@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"switchboard/internal/admin"
 	"switchboard/internal/config"
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
@@ -25,6 +26,7 @@ import (
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
+	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
@@ -38,6 +40,9 @@ type appOptions struct {
 	Getenv  config.Getenv
 	// Transport overrides the upstream HTTP transport (tests).
 	Transport http.RoundTripper
+	// FetchAllowPrivate lets media URL fetching reach private and loopback
+	// addresses (tests; SWITCHBOARD_FETCH_ALLOW_PRIVATE=1 for trusted setups).
+	FetchAllowPrivate bool
 }
 
 // app is one running gateway node.
@@ -196,11 +201,17 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	rl := &relay.Relay{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: &http.Client{Transport: transport}, Log: log,
+		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
+	adminAPI := admin.New(admin.Deps{
+		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
+		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
+	})
 	srv := &httpapi.Server{
 		Relay: rl, Router: a.router, Keys: a.keys, Limiter: limiter, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
+		Extra:        adminAPI.Register,
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)

@@ -56,7 +56,10 @@ API can be tried without any provider account.`,
 			if addr != "" {
 				cfg.Server.Addr = addr
 			}
-			return serve(cmd.Context(), cfg, appOptions{Demo: demo, Out: cmd.OutOrStdout(), Getenv: os.LookupEnv})
+			return serve(cmd.Context(), cfg, appOptions{
+				Demo: demo, Out: cmd.OutOrStdout(), Getenv: os.LookupEnv,
+				FetchAllowPrivate: os.Getenv("SWITCHBOARD_FETCH_ALLOW_PRIVATE") == "1",
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML)")

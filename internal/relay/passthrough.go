@@ -30,7 +30,7 @@ type passThrough struct {
 
 func (p *passThrough) passThrough() bool { return true }
 
-func (p *passThrough) requestBody() ([]byte, *gateway.Error) {
+func (p *passThrough) requestBody(context.Context) ([]byte, *gateway.Error) {
 	c := p.a.call
 	body := c.Body
 	var err error

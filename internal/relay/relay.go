@@ -40,6 +40,9 @@ type Relay struct {
 	Prices  *pricing.Table
 	Ledger  Recorder
 	Client  *http.Client
+	// Fetcher inlines media URLs for upstreams that take only inline data;
+	// nil refuses such calls with a 400 that says why.
+	Fetcher MediaFetcher
 	Log     *slog.Logger
 
 	// MaxAttempts bounds channels tried per call (default 3); AttemptBudget
@@ -232,7 +235,7 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 		}
 		x = tx
 	}
-	body, gerr := x.requestBody()
+	body, gerr := x.requestBody(ctx)
 	if gerr != nil {
 		return gerr, false
 	}
@@ -347,7 +350,7 @@ func (r *Relay) report(a *attempt, o gateway.Outcome, retryAfter time.Duration, 
 // exchange is one attempt's format handling: pass-through or translation.
 type exchange interface {
 	passThrough() bool
-	requestBody() ([]byte, *gateway.Error)
+	requestBody(ctx context.Context) ([]byte, *gateway.Error)
 	upstreamError(status int, body []byte) *gateway.Error
 	// complete relays a non-streaming answer; stream relays a stream. Both
 	// record the ledger before the client sees the end of the answer.

@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+
+	"switchboard/internal/format/gemini"
+	"switchboard/internal/upstream"
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
@@ -38,6 +42,52 @@ type streamEncoder interface {
 
 var codecs = map[string]chatCodec{}
 
+// MediaFetcher downloads a client-supplied media URL (internal/safefetch).
+type MediaFetcher interface {
+	Fetch(ctx context.Context, rawURL string) (mediaType string, b64 string, err error)
+}
+
+// fetchMedia inlines every http(s) media URL of req, in place.
+func (r *Relay) fetchMedia(ctx context.Context, req *llm.Request) *gateway.Error {
+	if r.Fetcher == nil {
+		return gateway.Errorf(gateway.KindInvalidRequest, "this upstream needs images inline and URL fetching is disabled: send the image as base64 data")
+	}
+	fetch := func(p *llm.Part) *gateway.Error {
+		switch p.Type {
+		case llm.PartImage, llm.PartAudio, llm.PartFile:
+		default:
+			return nil
+		}
+		if p.Data != "" || p.URL == "" {
+			return nil
+		}
+		u := strings.ToLower(p.URL)
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return nil
+		}
+		mt, data, err := r.Fetcher.Fetch(ctx, p.URL)
+		if err != nil {
+			return gateway.AsError(err)
+		}
+		p.MediaType, p.Data, p.URL = mt, data, ""
+		return nil
+	}
+	for mi := range req.Messages {
+		for pi := range req.Messages[mi].Parts {
+			part := &req.Messages[mi].Parts[pi]
+			if gerr := fetch(part); gerr != nil {
+				return gerr
+			}
+			for ci := range part.Content {
+				if gerr := fetch(&part.Content[ci]); gerr != nil {
+					return gerr
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // translation relays a call whose client format differs from the
 // channel's, through the llm hub.
 type translation struct {
@@ -60,7 +110,7 @@ func newTranslation(r *Relay, a *attempt, upFormat string) (*translation, *gatew
 
 func (t *translation) passThrough() bool { return false }
 
-func (t *translation) requestBody() ([]byte, *gateway.Error) {
+func (t *translation) requestBody(ctx context.Context) ([]byte, *gateway.Error) {
 	c := t.a.call
 	if t.req == nil {
 		req, err := t.in.DecodeRequest(c.Model, c.Body)
@@ -68,6 +118,12 @@ func (t *translation) requestBody() ([]byte, *gateway.Error) {
 			return nil, gateway.AsError(err)
 		}
 		t.req = req
+	}
+	if t.upFormat == upstream.FormatGemini && gemini.NeedsFetch(t.req) {
+		// Gemini takes media inline only: fetch URLs through the SSRF guard.
+		if gerr := t.relay.fetchMedia(ctx, t.req); gerr != nil {
+			return nil, gerr
+		}
 	}
 	// Each attempt may target another upstream model; copy the top level
 	// so the decoded request stays reusable.
