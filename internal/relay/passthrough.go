@@ -122,6 +122,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	res.started = true
 	sw := sse.NewWriter(w)
 	rd := sse.NewReader(resp.Body, 0)
+	defer rd.Release()
 	var counter tokencount.Stream
 	var usage llm.Usage
 	gotUsage := false

@@ -191,6 +191,7 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	res.started = true
 	sw := sse.NewWriter(w)
 	rd := sse.NewReader(resp.Body, 0)
+	defer rd.Release()
 
 	var counter tokencount.Stream
 	var usage llm.Usage
