@@ -129,8 +129,10 @@ var builtin = map[string]gateway.Price{
 	"deepseek-reasoner": text(0.28, 0.42, 0.028),
 
 	// The built-in simulator: small but non-zero so a demo ledger shows
-	// costs. Covers "simulator" and every "simulator-*" model.
+	// costs. Covers "simulator" and every "simulator-*" model, and the
+	// sim-1 family that `serve --demo` offers.
 	"simulator": text(0.10, 0.40, 0.01),
+	"sim-1":     text(0.10, 0.40, 0.01),
 
 	// Midjourney-proxy tasks, one unit per submitted action ("mj/" plus the
 	// action in lower case).

@@ -140,6 +140,7 @@ func TestLookup(t *testing.T) {
 		{"gemini-2.5-flash-preview-05-20", "gemini-2.5-flash"},
 		{"deepseek-chat", "deepseek-chat"},
 		{"simulator-fast", "simulator"},
+		{"sim-1-mini", "sim-1"},
 		{"mj/imagine", "mj/imagine"},
 		{"MJ/Upscale", "mj/upscale"},
 		{"omni-moderation-latest", "omni-moderation"},
