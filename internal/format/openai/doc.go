@@ -36,5 +36,5 @@
 //     always asks the upstream for include_usage so every stream is metered.
 //     IncludeUsage reports what the client itself asked for.
 //
-// The capability table for EncodeRequest is in chat_request.go.
+// The capability table for EncodeRequest is in chat_request_encode.go.
 package openai
