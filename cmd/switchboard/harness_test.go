@@ -46,7 +46,9 @@ func startNode(t testing.TB, yamlCfg string, args ...any) *node {
 		t.Fatalf("config: %v\n%s", err, text)
 	}
 	n := &node{t: t}
-	a, err := newApp(context.Background(), cfg, appOptions{DataDir: dir, Out: &n.out, Getenv: func(k string) (string, bool) {
+	// Fake upstreams and image servers live on loopback, which the media
+	// fetcher refuses by default (its own tests cover the refusals).
+	a, err := newApp(context.Background(), cfg, appOptions{DataDir: dir, Out: &n.out, FetchAllowPrivate: true, Getenv: func(k string) (string, bool) {
 		if k == "SWITCHBOARD_SECRET" {
 			return "test-secret", true
 		}

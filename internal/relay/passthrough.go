@@ -72,9 +72,14 @@ func copyHeaders(dst http.Header, resp *http.Response, stream bool) {
 
 func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
 	r := p.relay
-	body, err := readLimited(resp.Body, r.maxResponseBytes())
+	body, err := readLimited(resp, r.maxResponseBytes())
 	if err != nil {
 		return p.failBeforeStart(res, err)
+	}
+	if !gjson.ValidBytes(body) {
+		// A 200 that is not JSON is a broken upstream, not an answer.
+		r.report(p.a, gateway.OutcomeFailure, 0, "upstream answer is not JSON")
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood"}
 	}
 	res.ttft = time.Since(p.a.call.Start)
 	if u, ok := wireOf(p.a.call.Format).parseUsage(body); ok && !u.IsZero() {
@@ -94,7 +99,7 @@ func (r *Relay) maxResponseBytes() int64 {
 	if r.MaxResponseBytes > 0 {
 		return r.MaxResponseBytes
 	}
-	return 64 << 20
+	return 32 << 20
 }
 
 // failBeforeStart turns a read failure of a not-yet-started answer into an
@@ -264,16 +269,29 @@ type sizeError struct{}
 
 func (*sizeError) Error() string { return "response too large" }
 
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+// readLimited reads a whole answer of at most limit bytes. A declared
+// length over the limit is refused before reading; a declared length is
+// read into one exact allocation; otherwise the buffer grows by append's
+// gentle factor rather than doubling, so the heap stays near the limit.
+func readLimited(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if n > limit {
+	if int64(len(b)) > limit {
 		return nil, errTooLarge
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // estimateUsage counts the prompt's text (and an answer's, when given) with

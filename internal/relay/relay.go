@@ -51,7 +51,7 @@ type Relay struct {
 	AttemptBudget time.Duration
 	// DefaultTimeout is a channel's first-byte and idle timeout when it sets none.
 	DefaultTimeout time.Duration
-	// MaxResponseBytes bounds a non-streaming upstream answer (default 64 MiB).
+	// MaxResponseBytes bounds a non-streaming upstream answer (default 32 MiB).
 	MaxResponseBytes int64
 	// DefaultMaxTokens is assumed for budget reservations when the caller
 	// sets no output limit.
@@ -314,7 +314,10 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 		return x.stream(ctx, w, resp, res, idle, idleGap), false
 	}
 	idle.Reset(max(timeout-time.Since(sent), time.Millisecond))
-	return x.complete(ctx, w, resp, res), false
+	gerr = x.complete(ctx, w, resp, res)
+	// An answer that could not be read or understood reached no client
+	// byte yet: another channel may still answer.
+	return gerr, gerr != nil && !res.started && ctx.Err() == nil
 }
 
 type connectTimeoutKey struct{}

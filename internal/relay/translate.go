@@ -144,7 +144,7 @@ func (t *translation) upstreamError(status int, body []byte) *gateway.Error {
 
 func (t *translation) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
 	r := t.relay
-	body, err := readLimited(resp.Body, r.maxResponseBytes())
+	body, err := readLimited(resp, r.maxResponseBytes())
 	if err != nil {
 		r.report(t.a, gateway.OutcomeFailure, 0, "upstream answer could not be read")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream connection failed while reading the answer", Err: err}

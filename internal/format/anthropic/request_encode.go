@@ -26,6 +26,8 @@ package anthropic
 //	max_tokens <= budget            | max_tokens raised to budget + max_tokens (the caller's
 //	                                |   max_tokens stays the allowance for the visible answer)
 //	thinking on                     | temperature, top_p, top_k dropped (Anthropic rejects them)
+//	thinking on, last assistant     | thinking left out for that request (non-Anthropic clients
+//	  tool turn without signature   |   cannot carry signatures; Anthropic would refuse the turn)
 //	Temperature                     | clamped to [0, 1] (OpenAI allows up to 2)
 //	Temperature and TopP together   | TopP dropped unless the source was Anthropic (newer Claude
 //	                                |   models reject both)
@@ -126,6 +128,13 @@ func EncodeRequestOpts(req *llm.Request, opts EncodeOptions) ([]byte, Emulation,
 	}
 
 	thinking := req.Reasoning != nil && req.Reasoning.Enabled
+	if thinking && !fromAnthropic && unsignedToolTurn(req) {
+		// Anthropic requires a tool-using assistant turn to start with its
+		// signed thinking block while thinking is on. Clients of formats that
+		// cannot carry the signature (OpenAI chat) lose it, so such a
+		// continuation is sent without thinking rather than refused.
+		thinking = false
+	}
 	budget := 0
 	rawThinking, haveRawThinking := extra("thinking")
 	if haveRawThinking {
@@ -280,6 +289,28 @@ func EncodeRequestOpts(req *llm.Request, opts EncodeOptions) ([]byte, Emulation,
 	}
 	b = append(b, '}')
 	return b, emu, nil
+}
+
+// unsignedToolTurn reports whether the last assistant turn calls tools
+// without a signed (or redacted) thinking block.
+func unsignedToolTurn(req *llm.Request) bool {
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		m := req.Messages[i]
+		if m.Role != llm.RoleAssistant {
+			continue
+		}
+		calls, signed := false, false
+		for _, p := range m.Parts {
+			switch {
+			case p.Type == llm.PartToolCall:
+				calls = true
+			case p.Type == llm.PartReasoning && p.Signature != "", p.Type == llm.PartRedactedReasoning:
+				signed = true
+			}
+		}
+		return calls && !signed
+	}
+	return false
 }
 
 func thinkingBudget(r *llm.Reasoning) int {
