@@ -168,9 +168,10 @@ type ChannelStore interface {
 // idempotent per request id, so a retry or a crash replay cannot charge twice.
 type Budget interface {
 	// Reserve holds up to amount nano-USD for requestID against keyID. When
-	// less than amount remains but more than zero, it holds what remains (so
-	// a budget is overdrawn by at most one in-flight request). It returns
-	// ErrBudgetExceeded when nothing remains.
+	// less than amount remains but more than zero, it holds what remains,
+	// but only while no other such partial hold of the key is in flight (so
+	// a budget is overdrawn by at most one request). It returns
+	// ErrBudgetExceeded when nothing remains or a partial hold is in flight.
 	Reserve(ctx context.Context, keyID int64, requestID string, amount int64) error
 	// Settle replaces the reservation with the actual cost.
 	Settle(ctx context.Context, keyID int64, requestID string, actual int64) error

@@ -56,6 +56,21 @@ func (s *Store) Reserve(ctx context.Context, keyID int64, requestID string, amou
 			return gateway.ErrBudgetExceeded
 		}
 		hold := min(amount, remaining)
+		partial := hold < amount
+		if partial {
+			// Less than the worst case remains. One call may still go
+			// through on what is left; a second partial hold in flight could
+			// overdraw by a second call, so it is refused until the first
+			// settles.
+			var partials int
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM reservations WHERE key_id = ? AND partial = ?`),
+				keyID, true).Scan(&partials); err != nil {
+				return err
+			}
+			if partials > 0 {
+				return gateway.ErrBudgetExceeded
+			}
+		}
 		// The guard repeats the check in SQL: with the row lock held it
 		// cannot fail, but it keeps the statement safe on its own.
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE keys SET reserved_nano = reserved_nano + ?
@@ -68,8 +83,8 @@ func (s *Store) Reserve(ctx context.Context, keyID int64, requestID string, amou
 		} else if n == 0 {
 			return gateway.ErrBudgetExceeded
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO reservations (request_id, key_id, amount, created_at)
-			VALUES (?, ?, ?, ?)`), requestID, keyID, hold, s.ts(s.nowUTC()))
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO reservations (request_id, key_id, amount, created_at, partial)
+			VALUES (?, ?, ?, ?, ?)`), requestID, keyID, hold, s.ts(s.nowUTC()), partial)
 		return err
 	})
 	if err != nil {

@@ -34,6 +34,7 @@ func runConformance(t *testing.T, open opener) {
 		{"BudgetUnlimited", testBudgetUnlimited},
 		{"BudgetStale", testBudgetStale},
 		{"BudgetConcurrent", testBudgetConcurrent},
+		{"BudgetOnePartialHold", testBudgetOnePartialHold},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -589,5 +590,72 @@ func testBudgetConcurrent(t *testing.T, s *Store) {
 	}
 	if ok.Load() != 6 || ok.Load()+exceeded.Load() != workers {
 		t.Fatalf("admitted %d, refused %d; want 6 admitted of %d", ok.Load(), exceeded.Load(), workers)
+	}
+}
+
+// testBudgetOnePartialHold: reservations are worst cases (3x) and calls
+// cost less (x), so settling frees budget that later calls can only partly
+// reserve. If several partial holds were in flight at once, each could
+// overdraw; one at a time bounds the overdraw to one call.
+func testBudgetOnePartialHold(t *testing.T, s *Store) {
+	ctx := context.Background()
+	const (
+		workers = 120
+		x       = int64(1_000_000)
+		budget  = 4 * x
+	)
+	id := createKey(t, s, "overestimated", budget).ID
+	// Sequentially first: a partial hold blocks a second one until it settles.
+	if err := s.Reserve(ctx, id, "p-1", 5*x); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, id, "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, id, "p-2", 3*x); err != nil { // full
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, id, "p-3", 3*x); err != nil { // partial: x remains
+		t.Fatal(err)
+	}
+	// p-2 costs less than it held: 2x is free again, but only partly enough.
+	if err := s.Settle(ctx, id, "p-2", x); err != nil {
+		t.Fatal(err)
+	}
+	wantErrIs(t, "second partial hold", s.Reserve(ctx, id, "p-4", 3*x), gateway.ErrBudgetExceeded)
+	if err := s.Settle(ctx, id, "p-3", 0); err != nil {
+		t.Fatal(err)
+	}
+	// With the partial settled, the next call may take what remains.
+	if err := s.Reserve(ctx, id, "p-5", 4*x); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, id, "p-5"); err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			req := fmt.Sprintf("o-%d", i)
+			if err := s.Reserve(ctx, id, req, 3*x); err != nil {
+				if !errors.Is(err, gateway.ErrBudgetExceeded) {
+					t.Error(err)
+				}
+				return
+			}
+			time.Sleep(time.Duration(i%5) * time.Millisecond) // keep holds in flight
+			if err := s.Settle(ctx, id, req, x); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	spent, reserved := counters(t, s, id)
+	if reserved != 0 {
+		t.Fatalf("reserved = %d after every request settled", reserved)
+	}
+	if spent > budget+x {
+		t.Fatalf("spent %d overdraws budget %d by more than one call (%d)", spent, budget, x)
 	}
 }
