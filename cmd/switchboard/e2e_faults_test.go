@@ -723,3 +723,35 @@ func faultWatchHeap(t *testing.T) func() int64 {
 		return peak - base
 	}
 }
+
+// TestFaultStreamDeadBeforeFirstEvent: an upstream that answers a stream
+// with 200 and then nothing (or an error event first) has sent the client
+// nothing yet, so the call fails over instead of ending in an error.
+func TestFaultStreamDeadBeforeFirstEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+	}{
+		{"empty", ""},
+		{"keepalive then eof", ": ping\n\n"},
+		{"error event first", `data: {"error":{"message":"overloaded","type":"server_error","code":"503"}}` + "\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			faultNoLeaks(t)
+			f := newFaultFixture(t, gatewaytest.Healthy, gatewaytest.Healthy, faultOpts{})
+			f.primary.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			r := faultChat(t, f.n, testKey, true)
+			if r.status != http.StatusOK || faultStreamText(r.body) != faultBackupText {
+				t.Fatalf("status %d, text %q: %.300s", r.status, faultStreamText(r.body), r.body)
+			}
+			rec := faultRecord(t, f.n, r.header.Get("X-Request-Id"))
+			if rec.ChannelName != "backup" || rec.Attempts != 2 {
+				t.Errorf("ledger %+v", rec)
+			}
+		})
+	}
+}

@@ -112,10 +112,43 @@ func (p *passThrough) failBeforeStart(res *result, err error) *gateway.Error {
 	return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream connection failed while reading the answer", Err: err}
 }
 
+// firstEvent reads a stream's first data event before anything is sent to
+// the client, so an upstream that answers 200 and then fails at once (an
+// empty or garbage body, or an error event first) can still fail over.
+// Comment-only events before it (keep-alives) are dropped.
+func firstEvent(rd *sse.Reader, format string) (sse.Event, *gateway.Error) {
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			return sse.Event{}, &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before its first event", Err: err}
+		}
+		if ev.Data == nil {
+			continue
+		}
+		if string(ev.Event) == "error" || (format != upstream.FormatAnthropic && gjson.GetBytes(ev.Data, "error").IsObject()) {
+			status := int(gjson.GetBytes(ev.Data, "error.code").Int())
+			if status < 400 || status > 599 {
+				status = http.StatusBadGateway
+			}
+			e := wireOf(format).upstreamError(status, ev.Data)
+			e.Kind = gateway.KindUpstream
+			return sse.Event{}, e
+		}
+		return ev, nil
+	}
+}
+
 func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *time.Timer, timeout time.Duration) *gateway.Error {
 	c := p.a.call
 	r := p.relay
 	wr := wireOf(c.Format)
+	rd := sse.NewReader(resp.Body, 0)
+	defer rd.Release()
+	pending, gerr := firstEvent(rd, c.Format)
+	if gerr != nil {
+		r.report(p.a, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
+		return gerr
+	}
 	copyHeaders(w.Header(), resp, true)
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
@@ -126,8 +159,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	w.WriteHeader(http.StatusOK)
 	res.started = true
 	sw := sse.NewWriter(w)
-	rd := sse.NewReader(resp.Body, 0)
-	defer rd.Release()
+	havePending := true
 	var counter tokencount.Stream
 	var usage llm.Usage
 	gotUsage := false
@@ -138,12 +170,17 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	clientGone := false
 
 	for {
-		ev, err := rd.Next()
-		if err != nil {
-			if err != io.EOF {
-				streamErr = err
+		var ev sse.Event
+		if havePending {
+			ev, havePending = pending, false
+		} else {
+			var err error
+			if ev, err = rd.Next(); err != nil {
+				if err != io.EOF {
+					streamErr = err
+				}
+				break
 			}
-			break
 		}
 		idle.Reset(timeout)
 		data := ev.Data

@@ -311,7 +311,8 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	r.report(a, gateway.OutcomeSuccess, 0, "")
 	if c.Stream {
 		idle.Reset(idleGap)
-		return x.stream(ctx, w, resp, res, idle, idleGap), false
+		gerr = x.stream(ctx, w, resp, res, idle, idleGap)
+		return gerr, gerr != nil && !res.started && ctx.Err() == nil
 	}
 	idle.Reset(max(timeout-time.Since(sent), time.Millisecond))
 	gerr = x.complete(ctx, w, resp, res)

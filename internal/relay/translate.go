@@ -183,6 +183,14 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	c := t.a.call
 	dec := t.out.NewStreamDecoder(t.emu)
 	enc := t.in.NewStreamEncoder(c, "", c.Model)
+	rd := sse.NewReader(resp.Body, 0)
+	defer rd.Release()
+	pending, gerr := firstEvent(rd, t.upFormat)
+	if gerr != nil {
+		r.report(t.a, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
+		return gerr
+	}
+	havePending := true
 	h := w.Header()
 	h.Set("Content-Type", t.in.ContentType(c))
 	h.Set("Cache-Control", "no-cache")
@@ -190,8 +198,6 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	w.WriteHeader(http.StatusOK)
 	res.started = true
 	sw := sse.NewWriter(w)
-	rd := sse.NewReader(resp.Body, 0)
-	defer rd.Release()
 
 	var counter tokencount.Stream
 	var usage llm.Usage
@@ -236,7 +242,12 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	}
 
 	for stop == nil && upstreamErr == nil {
-		ev, err := rd.Next()
+		ev, err := pending, error(nil)
+		if havePending {
+			havePending = false
+		} else {
+			ev, err = rd.Next()
+		}
 		if err != nil {
 			if err != io.EOF {
 				readErr = err
