@@ -38,7 +38,9 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 		{"postgres+redis", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e2eBinary(t)
+			if testing.Short() {
+				t.Skip("skipping process end-to-end test in -short mode")
+			}
 			dir := t.TempDir()
 			storage := ""
 			var dsn string
@@ -49,6 +51,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 				dsn = e2ePostgresDB(t)
 				storage = "  database: " + dsn + "\n  redis: " + e2eRedisURL(t)
 			}
+			e2eBinary(t)
 			up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{
 				Text: "a short answer", PromptTokens: 10, CompletionTokens: 100, ChunkDelay: 2 * time.Millisecond,
 			}.Handler())
@@ -80,7 +83,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 					// Two thirds at once; the rest trickle in while the
 					// first answers settle, when freed headroom tempts.
 					if i >= 2*calls/3 {
-						time.Sleep(time.Duration(i-2*calls/3) * 5 * time.Millisecond)
+						time.Sleep(time.Duration(i-2*calls/3) * 10 * time.Millisecond)
 					}
 					n := nodes[i%len(nodes)]
 					r := e2eChat(context.Background(), client, n.URL(), e2eBudgetKey, e2eChatBody("gpt-4o-mini", i%2 == 0, 100))

@@ -27,9 +27,13 @@ const (
 // database and one Redis: a key's RPM holds across both, and a change made
 // through node A's admin API reaches node B within a second.
 func TestTwoNodesShareLimitsAndChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping process end-to-end test in -short mode")
+	}
+	// Probe the servers before paying for the build.
+	storage := "  database: " + e2ePostgresDB(t) + "\n  redis: " + e2eRedisURL(t)
 	e2eBinary(t)
 	dir := t.TempDir()
-	storage := "  database: " + e2ePostgresDB(t) + "\n  redis: " + e2eRedisURL(t)
 	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 5, CompletionTokens: 1}.Handler())
 	cfg := e2eNodeConfig(up.URL, storage, `  - name: cluster
     key: `+e2eClusterKey+`

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -374,11 +375,18 @@ func e2ePostgresAdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
+// e2ePostgresDown holds the error of a failed PostgreSQL probe.
+var e2ePostgresDown atomic.Value
+
 // e2ePostgresDB creates a uniquely named database for one test, drops it at
 // cleanup, and returns its DSN.
 func e2ePostgresDB(t testing.TB) string {
 	t.Helper()
 	admin := e2ePostgresAdminURL()
+	// One failed probe per test binary: an absent server skips fast.
+	if err, ok := e2ePostgresDown.Load().(error); ok {
+		e2eSkipOrFail(t, "PostgreSQL at "+admin, err)
+	}
 	db, err := sql.Open("pgx", admin)
 	if err != nil {
 		e2eSkipOrFail(t, "PostgreSQL at "+admin, err)
@@ -387,6 +395,7 @@ func e2ePostgresDB(t testing.TB) string {
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
 		_ = db.Close()
+		e2ePostgresDown.Store(err)
 		e2eSkipOrFail(t, "PostgreSQL at "+admin, err)
 	}
 	var b [6]byte
@@ -502,7 +511,9 @@ keys:
 func TestKillLosesNoAcknowledgedUsage(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
-			e2eBinary(t)
+			if testing.Short() {
+				t.Skip("skipping process end-to-end test in -short mode")
+			}
 			dir := t.TempDir()
 			var dsn string
 			if engine == "sqlite" {
@@ -510,6 +521,7 @@ func TestKillLosesNoAcknowledgedUsage(t *testing.T) {
 			} else {
 				dsn = e2ePostgresDB(t)
 			}
+			e2eBinary(t)
 			up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{
 				Text: "one two three four five six seven eight", PromptTokens: 12, CompletionTokens: 8,
 				ChunkDelay: 3 * time.Millisecond,
@@ -577,6 +589,23 @@ func TestKillLosesNoAcknowledgedUsage(t *testing.T) {
 			t.Logf("%d acknowledged calls were only in the spool at the kill", onlySpooled)
 
 			p2 := startE2EProc(t, "node-restarted", dir, cfg)
+			// The spool is replayed before the node listens, so the admin
+			// API already lists every acknowledged call.
+			body := e2eAdmin(t, p2, http.MethodGet, "/admin/api/usage?limit=10000", "", http.StatusOK)
+			listed := map[string]bool{}
+			gjson.GetBytes(body, "data.#.request_id").ForEach(func(_, v gjson.Result) bool {
+				listed[v.String()] = true
+				return true
+			})
+			notListed := 0
+			for _, id := range acked {
+				if !listed[id] {
+					notListed++
+				}
+			}
+			if notListed > 0 {
+				t.Errorf("after restart the usage API lacks %d of %d acknowledged calls", notListed, len(acked))
+			}
 			p2.terminate(30 * time.Second)
 
 			seen := map[string]int{}
