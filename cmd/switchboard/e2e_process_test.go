@@ -753,3 +753,77 @@ func e2eRefusesNewConnections(addr string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSIGTERMUnderLoadFlushesEverything stops a node with SIGTERM while
+// eight clients keep calling it: no answer that had started is cut, the
+// process exits 0, and every acknowledged call is in the database without
+// any replay (the spool is empty).
+func TestSIGTERMUnderLoadFlushesEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping process end-to-end test in -short mode")
+	}
+	e2eBinary(t)
+	dir := t.TempDir()
+	dsn := "sqlite://" + filepath.Join(dir, "sb.db")
+	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{
+		Text: "one two three four five six seven eight nine ten", PromptTokens: 12, CompletionTokens: 10,
+		ChunkDelay: 10 * time.Millisecond,
+	}.Handler())
+	p := startE2EProc(t, "node", dir, e2eNodeConfig(up.URL, "  database: "+dsn, `  - name: load
+    key: `+e2eLoadKey+`
+    models: ["*"]
+`))
+	var (
+		mu    sync.Mutex
+		acked []string
+		cut   []string
+	)
+	client := e2eClient(t, 16)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for n := 0; p.running(); n++ {
+				r := e2eChat(context.Background(), client, p.URL(), e2eLoadKey, e2eChatBody("gpt-4o-mini", (i+n)%2 == 0, 50))
+				mu.Lock()
+				switch {
+				case r.acked:
+					acked = append(acked, r.requestID)
+				case r.status != 0:
+					// The node answered but did not finish: SIGTERM must
+					// let started answers complete.
+					cut = append(cut, fmt.Sprintf("%s (status %d: %v)", r.requestID, r.status, r.err))
+				}
+				mu.Unlock()
+				if r.status == 0 {
+					time.Sleep(5 * time.Millisecond) // refused: the node is going away
+				}
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	p.terminate(30 * time.Second)
+	wg.Wait()
+	if len(acked) < 20 {
+		t.Fatalf("only %d calls completed; the load did not run", len(acked))
+	}
+	for _, c := range cut {
+		t.Errorf("answer cut by SIGTERM: %s", c)
+	}
+	if left := e2eSpoolFiles(t, filepath.Join(dir, "spool")); len(left) != 0 {
+		t.Errorf("spool not drained on SIGTERM: %v", left)
+	}
+	seen := map[string]int{}
+	for _, r := range e2eLedger(t, dsn) {
+		seen[r.RequestID]++
+	}
+	missing := 0
+	for _, id := range acked {
+		if seen[id] != 1 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d acknowledged calls not in the ledger exactly once after SIGTERM", missing, len(acked))
+	}
+	t.Logf("%d calls acknowledged and stored by the drain", len(acked))
+}
