@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/url"
@@ -340,7 +341,8 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 
 	if len(r.ModelMap) > 0 {
 		ch.ModelMap = make(map[string]string, len(r.ModelMap))
-		for from, to := range r.ModelMap {
+		for _, from := range slices.Sorted(maps.Keys(r.ModelMap)) {
+			to := r.ModelMap[from]
 			f := p + ".model_map." + from
 			v, ok := to.text()
 			switch {
@@ -359,7 +361,9 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 
 	if len(r.Headers) > 0 {
 		ch.Headers = make(map[string]string, len(r.Headers))
-		for name, val := range r.Headers {
+		// Sorted so that errors on one line come out in a stable order.
+		for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
+			val := r.Headers[name]
 			f := p + ".headers." + name
 			v, _ := val.text()
 			switch {
@@ -381,7 +385,8 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 
 	if len(r.Settings) > 0 {
 		ch.Settings = make(map[string]string, len(r.Settings))
-		for name, val := range r.Settings {
+		for _, name := range slices.Sorted(maps.Keys(r.Settings)) {
+			val := r.Settings[name]
 			v, _ := val.text()
 			c.setting(ch.Type, name, val, p+".settings."+name)
 			ch.Settings[name] = v
