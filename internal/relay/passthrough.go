@@ -308,8 +308,11 @@ func (*sizeError) Error() string { return "response too large" }
 
 // readLimited reads a whole answer of at most limit bytes. A declared
 // length over the limit is refused before reading; a declared length is
-// read into one exact allocation; otherwise the buffer grows by append's
-// gentle factor rather than doubling, so the heap stays near the limit.
+// read into one exact allocation. An undeclared one is read in fixed-size
+// chunks and joined once at the end: growing one slice by append leaves a
+// trail of discarded copies several times the answer's size for the
+// collector, whereas chunks cost the answer once (twice while joining) and
+// an oversized answer never more than the limit.
 func readLimited(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, errTooLarge
@@ -321,14 +324,39 @@ func readLimited(resp *http.Response, limit int64) ([]byte, error) {
 		}
 		return b, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
+	const chunkSize = 256 << 10
+	var (
+		chunks [][]byte
+		total  int64
+	)
+	// The first chunk is small: most answers are a few KiB.
+	chunk := make([]byte, 0, 16<<10)
+	for {
+		if len(chunk) == cap(chunk) {
+			chunks = append(chunks, chunk)
+			chunk = make([]byte, 0, chunkSize)
+		}
+		n, err := resp.Body.Read(chunk[len(chunk):cap(chunk)])
+		chunk = chunk[:len(chunk)+n]
+		total += int64(n)
+		if total > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
+	if len(chunks) == 0 {
+		return chunk, nil
 	}
-	return b, nil
+	b := make([]byte, 0, total)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return append(b, chunk...), nil
 }
 
 // estimateUsage counts the prompt's text (and an answer's, when given) with
