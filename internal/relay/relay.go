@@ -162,8 +162,11 @@ func (r *Relay) estimate(c *Call) int64 {
 			maxOut = 4096
 		}
 	}
-	// A cheap upper bound of input tokens: no tokenizer on the hot path.
-	in := int64(len(c.Body))/3 + 16
+	// A text token is at least one byte, so the body's length bounds the
+	// prompt's tokens without running a tokenizer on the hot path (images
+	// bill far fewer tokens than their base64 bytes). Holds that never
+	// undershoot are what keep a budget's overdraw to one call.
+	in := int64(len(c.Body))
 	return max(pricing.Estimate(p, in, maxOut), 1)
 }
 
