@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -96,6 +98,9 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	a.log.Info("switchboard listening", "addr", "http://"+ln.Addr().String(), "database", redactDSN(cfg.Storage.Database), "version", version)
 	fmt.Fprintf(opts.Out, "Switchboard is listening on http://%s (OpenAI base URL: http://%s/v1)\n", ln.Addr(), ln.Addr())
 
+	if addr := os.Getenv("SWITCHBOARD_PPROF_ADDR"); addr != "" {
+		startPprof(addr, a.log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -148,4 +153,27 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// startPprof serves net/http/pprof on its own listener, only when
+// SWITCHBOARD_PPROF_ADDR is set and only on a loopback address: profiles
+// expose internals and must never share the public port.
+func startPprof(addr string, log *slog.Logger) {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		log.Warn("SWITCHBOARD_PPROF_ADDR must be a loopback host:port; profiling not started", "addr", addr)
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	go func() {
+		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := srv.ListenAndServe(); err != nil {
+			log.Warn("pprof listener stopped", "err", err)
+		}
+	}()
+	log.Info("pprof listening", "addr", "http://"+addr+"/debug/pprof/")
 }
