@@ -142,7 +142,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	var limiter gateway.Limiter
 	if cfg.Storage.Redis != "" {
 		// Many nodes: limits, health and change notifications are shared.
-		rc, err := redisstore.Open(ctx, cfg.Storage.Redis, redisstore.DefaultPrefix)
+		rc, err := redisstore.Open(ctx, cfg.Storage.Redis, cfg.Storage.RedisPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("open redis: %w", err)
 		}
@@ -154,6 +154,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		}
 		a.health = h
 		a.resetChannel = h.Reset
+		a.enableKey = h.EnableKey
 		limiter = rc.NewLimiter(redisstore.LimiterOptions{Logger: log})
 		a.notifier = rc.Notifier()
 	} else {

@@ -49,7 +49,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 				storage = "  database: " + dsn
 			} else {
 				dsn = e2ePostgresDB(t)
-				storage = "  database: " + dsn + "\n  redis: " + e2eRedisURL(t)
+				storage = "  database: " + dsn + "\n" + e2eRedisStorage(t)
 			}
 			e2eBinary(t)
 			up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{

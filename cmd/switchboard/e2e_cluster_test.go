@@ -31,7 +31,7 @@ func TestTwoNodesShareLimitsAndChanges(t *testing.T) {
 		t.Skip("skipping process end-to-end test in -short mode")
 	}
 	// Probe the servers before paying for the build.
-	storage := "  database: " + e2ePostgresDB(t) + "\n  redis: " + e2eRedisURL(t)
+	storage := "  database: " + e2ePostgresDB(t) + "\n" + e2eRedisStorage(t)
 	e2eBinary(t)
 	dir := t.TempDir()
 	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 5, CompletionTokens: 1}.Handler())

@@ -422,15 +422,11 @@ func e2ePostgresDB(t testing.TB) string {
 	return u.String()
 }
 
-// e2eRedisDB is the Redis database number these tests use. The nodes'
-// key prefix is fixed ("sb:"), so a dedicated database keeps them apart
-// from anything else on the server; only sb:* keys in it are deleted.
-const e2eRedisDB = 7
-
-// e2eRedisURL returns the URL the nodes use and clears the sb:* keys of the
-// dedicated database before and after the test. Callers must not run in
-// parallel with each other: they share those keys.
-func e2eRedisURL(t testing.TB) string {
+// e2eRedisStorage returns the storage: block's Redis lines for the nodes of
+// one test: the server's URL and a key prefix of the test's own
+// (storage.redis_prefix), so tests never see each other's keys or anyone
+// else's. Every key under the prefix is deleted before and after the test.
+func e2eRedisStorage(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("SWITCHBOARD_TEST_REDIS")
 	if base == "" {
@@ -440,14 +436,16 @@ func e2eRedisURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("SWITCHBOARD_TEST_REDIS: %v", err)
 	}
-	opt.DB = e2eRedisDB
 	opt.DialerRetries = 1
 	opt.MaxRetries = -1
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "sbtest-" + hex.EncodeToString(rnd[:]) + ":"
 	rdb := redis.NewClient(opt)
 	clear := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		iter := rdb.Scan(ctx, 0, "sb:*", 500).Iterator()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 500).Iterator()
 		var keys []string
 		for iter.Next(ctx) {
 			keys = append(keys, iter.Val())
@@ -470,11 +468,7 @@ func e2eRedisURL(t testing.TB) string {
 		}
 		_ = rdb.Close()
 	})
-	u := url.URL{Scheme: "redis", Host: opt.Addr, Path: fmt.Sprintf("/%d", e2eRedisDB)}
-	if opt.Password != "" {
-		u.User = url.UserPassword(opt.Username, opt.Password)
-	}
-	return u.String()
+	return "  redis: " + base + "\n  redis_prefix: \"" + prefix + "\""
 }
 
 // --- configs ---------------------------------------------------------------

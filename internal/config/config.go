@@ -72,6 +72,9 @@ func (s Server) MaxBodyBytes() int64 { return int64(s.MaxBodyMB) << 20 }
 type Storage struct {
 	Database string // sqlite://path or postgres://...
 	Redis    string // "" = single node, in-memory limits
+	// RedisPrefix namespaces every Redis key and pub/sub channel, so
+	// several deployments (or tests) can share one Redis.
+	RedisPrefix string
 }
 
 // Admin configures the admin API and console.

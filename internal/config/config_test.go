@@ -96,6 +96,7 @@ server:
 storage:
   database: postgres://sb@db:5432/sb
   redis: redis://127.0.0.1:6379/0
+  redis_prefix: "prod-eu:"
 admin:
   token: 0123456789abcdef0123
 log: {level: debug, format: json}
@@ -136,7 +137,7 @@ prices:
 				if c.Server != want {
 					t.Errorf("server = %+v", c.Server)
 				}
-				if c.Storage != (Storage{"postgres://sb@db:5432/sb", "redis://127.0.0.1:6379/0"}) || c.Admin.Token != "0123456789abcdef0123" {
+				if c.Storage != (Storage{"postgres://sb@db:5432/sb", "redis://127.0.0.1:6379/0", "prod-eu:"}) || c.Admin.Token != "0123456789abcdef0123" {
 					t.Errorf("storage/admin = %+v %+v", c.Storage, c.Admin)
 				}
 				if c.Log != (Log{Level: slog.LevelDebug, Format: "json"}) {
@@ -294,10 +295,11 @@ func TestParseErrors(t *testing.T) {
 			}},
 		{"bad port", "server: {addr: ':99999'}\n", nil,
 			[]string{`switchboard.yaml:1: server.addr: invalid port "99999" in ":99999"`}},
-		{"storage", "storage:\n  database: mysql://x\n  redis: 127.0.0.1:6379\n", nil,
+		{"storage", "storage:\n  database: mysql://x\n  redis: 127.0.0.1:6379\n  redis_prefix: 'a b'\n", nil,
 			[]string{
 				`switchboard.yaml:2: storage.database: unsupported database "mysql://x" (want sqlite://path/to/file.db or postgres://user@host:5432/db)`,
 				`switchboard.yaml:3: storage.redis: unsupported redis address "127.0.0.1:6379" (want redis://host:6379/0)`,
+				`switchboard.yaml:4: storage.redis_prefix: must not contain spaces or control characters`,
 			}},
 		{"database password is not echoed", "storage:\n  database: mysql://u:hunter2@h/db\n", nil,
 			[]string{`switchboard.yaml:2: storage.database: unsupported database "mysql://u:xxxxx@h/db" (want sqlite://path/to/file.db or postgres://user@host:5432/db)`}},
@@ -510,12 +512,12 @@ func TestFromEnv(t *testing.T) {
 		"OPENAI_API_KEY", "sk-1, sk-2", "OPENAI_BASE_URL", "https://proxy.example/v1/",
 		"ANTHROPIC_API_KEY", "sk-ant-env", "GEMINI_API_KEY", "g-1",
 		"SWITCHBOARD_ADDR", "0.0.0.0:8081", "SWITCHBOARD_REDIS", "redis://r:6379/1",
-		"SWITCHBOARD_ADMIN_TOKEN", "admin-token-0123456789",
+		"SWITCHBOARD_REDIS_PREFIX", "n1:", "SWITCHBOARD_ADMIN_TOKEN", "admin-token-0123456789",
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Server.Addr != "0.0.0.0:8081" || cfg.Storage.Redis != "redis://r:6379/1" || cfg.Admin.Token != "admin-token-0123456789" ||
+	if cfg.Server.Addr != "0.0.0.0:8081" || cfg.Storage.Redis != "redis://r:6379/1" || cfg.Storage.RedisPrefix != "n1:" || cfg.Admin.Token != "admin-token-0123456789" ||
 		cfg.Storage.Database != DefaultDatabase {
 		t.Errorf("overrides: %+v %+v %+v", cfg.Server, cfg.Storage, cfg.Admin)
 	}

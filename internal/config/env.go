@@ -73,6 +73,7 @@ func (c *Config) FromEnv(getenv Getenv) error {
 		{"SWITCHBOARD_ADDR", &c.Server.Addr, addrProblem},
 		{"SWITCHBOARD_DATABASE", &c.Storage.Database, databaseProblem},
 		{"SWITCHBOARD_REDIS", &c.Storage.Redis, redisProblem},
+		{"SWITCHBOARD_REDIS_PREFIX", &c.Storage.RedisPrefix, redisPrefixProblem},
 		{"SWITCHBOARD_ADMIN_TOKEN", &c.Admin.Token, tokenProblem},
 	} {
 		v, ok := getenv(o.name)

@@ -93,6 +93,8 @@ type rawServer struct {
 type rawStorage struct {
 	Database scalar `yaml:"database"`
 	Redis    scalar `yaml:"redis"`
+	// RedisPrefix extends DESIGN.md §4.
+	RedisPrefix scalar `yaml:"redis_prefix"`
 }
 
 type rawAdmin struct {

@@ -229,6 +229,24 @@ func (c *converter) storage(r *rawStorage, s *Storage) {
 	if msg := redisProblem(s.Redis); msg != "" {
 		c.fail("storage.redis", r.Redis.line(), "%s", msg)
 	}
+	s.RedisPrefix = c.str(r.RedisPrefix, s.RedisPrefix)
+	if msg := redisPrefixProblem(s.RedisPrefix); msg != "" {
+		c.fail("storage.redis_prefix", r.RedisPrefix.line(), "%s", msg)
+	}
+}
+
+// redisPrefixProblem keeps prefixes printable and short: they are part of
+// every key, and a space or control byte would make keys hard to inspect.
+func redisPrefixProblem(p string) string {
+	if len(p) > 64 {
+		return "must be at most 64 characters"
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f {
+			return "must not contain spaces or control characters"
+		}
+	}
+	return ""
 }
 
 func tokenProblem(tok string) string {
