@@ -287,7 +287,7 @@ return redis.call('PTTL', KEYS[1])
 // array [id, field, value, ...] (just [id, "v", version] once the state is
 // back to healthy and deleted).
 // KEYS: channel hash, index zset, version counter, probe key.
-// ARGV: now ms, outcome (s|f|r|a), key index, retry ms, reason, threshold,
+// ARGV: now ms, outcome (s|f|r|a|e), key index, retry ms, reason, threshold,
 // cooldown ms, max cooldown ms, disable ms, grace ms, events channel, id.
 var reportScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
@@ -329,6 +329,8 @@ elseif outcome == 'r' then
   redis.call('HSET', KEYS[1], kf, state .. '|' .. string.format('%d', till) .. '|' .. why)
 elseif outcome == 'a' then
   redis.call('HSET', KEYS[1], kf, 'd|' .. string.format('%d', now + tonumber(ARGV[9])) .. '|' .. ARGV[5])
+elseif outcome == 'e' then
+  redis.call('HDEL', KEYS[1], kf)
 end
 redis.call('HSET', KEYS[1], 'f', f, 'o', string.format('%d', o), 'n', n)
 -- Drop expired key states and find the last deadline.
@@ -526,6 +528,24 @@ func (h *Health) Reset(ctx context.Context, channelID int64) error {
 		h.eventsChannel(), id).Text()
 	if err != nil {
 		return fmt.Errorf("redisstore: reset health of channel %d: %w", channelID, err)
+	}
+	return h.applyJSON(msg)
+}
+
+// EnableKey puts an upstream key taken out of rotation (a 401/403, or a
+// 429 cooldown) back on every node, leaving the channel's breaker and its
+// other keys as they are: an operator who replaced one key should not
+// also wipe the record of a failing upstream.
+func (h *Health) EnableKey(ctx context.Context, channelID int64, keyIndex int) error {
+	id := strconv.FormatInt(channelID, 10)
+	o := h.opts
+	msg, err := reportScript.Run(ctx, h.c.rdb,
+		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(channelID)},
+		time.Now().UnixMilli(), "e", keyIndex, 0, "",
+		o.FailureThreshold, o.Cooldown.Milliseconds(), o.MaxCooldown.Milliseconds(),
+		o.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
+	if err != nil {
+		return fmt.Errorf("redisstore: enable key %d of channel %d: %w", keyIndex, channelID, err)
 	}
 	return h.applyJSON(msg)
 }

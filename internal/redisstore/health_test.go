@@ -200,6 +200,26 @@ func TestHealthKeyCooldownAndDisable(t *testing.T) {
 		t.Fatalf("key 0 after a 429 = %+v, want still disabled with the 401 reason", st.Keys[0])
 	}
 
+	// EnableKey brings key 0 back on every node and leaves key 1's state and
+	// the breaker's failure count alone.
+	a.Report(gateway.HealthReport{ChannelID: ch, KeyIndex: 1, Outcome: gateway.OutcomeRateLimited, RetryAfter: time.Minute, Reason: "429"})
+	a.Report(gateway.HealthReport{ChannelID: ch, KeyIndex: 1, Outcome: gateway.OutcomeFailure, Reason: "500"})
+	if err := b.EnableKey(context.Background(), ch, 0); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "A sees key 0 enabled", func() bool { return a.Available(ch, 0, time.Now()) })
+	st, _ = channelState(a, ch)
+	if st.Failures != 1 || len(st.Keys) != 1 || st.Keys[0].Index != 1 || st.Keys[0].State != gateway.KeyStateCooling {
+		t.Fatalf("after EnableKey(0): %+v, want 1 failure and only key 1 cooling", st)
+	}
+	if a.Available(ch, 1, time.Now()) {
+		t.Fatal("EnableKey(0) also ended key 1's cooldown")
+	}
+	// Enabling a key with no state is harmless.
+	if err := b.EnableKey(context.Background(), ch, 5); err != nil {
+		t.Fatal(err)
+	}
+
 	// Reset brings everything back on every node.
 	if err := a.Reset(context.Background(), ch); err != nil {
 		t.Fatal(err)
