@@ -608,15 +608,6 @@ func (m *mxMatrix) family(name string) *mxFamily {
 	panic("no family " + name)
 }
 
-func mxClientKindNamed(name string) mxClientKind {
-	for _, c := range mxClientKinds {
-		if c.name == name {
-			return c
-		}
-	}
-	panic("no client " + name)
-}
-
 // mxWantUsage is what a client of kind c must see in its own fields for the
 // scripted usage relayed from family f.
 func mxWantUsage(c mxClientKind, f *mxFamily) (in, cached, cacheWrite, out int64) {
