@@ -40,9 +40,11 @@ type Reader struct {
 	id      []byte
 }
 
-// bufPool recycles the 8 KiB read buffers: one per open stream adds up
-// under load, and the zeroing of fresh ones showed in profiles.
-var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}
+// bufPool recycles the read buffers: one per open stream adds up under
+// load, and the zeroing of fresh ones showed in profiles. 4 KiB, like
+// net/http's own, holds the typical event whole; a longer line is
+// assembled from several reads (readLine), so the size bounds nothing.
+var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
 
 // NewReader returns a reader with the given line bound (0: DefaultMaxLine).
 // Release returns its buffer for reuse.

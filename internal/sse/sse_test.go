@@ -147,3 +147,23 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// TestReaderLinesLongerThanBuffer: an event line many times the read
+// buffer (a streamed base64 image, a big tool argument) comes out whole and
+// byte-exact, between ordinary events, in both line-ending styles.
+func TestReaderLinesLongerThanBuffer(t *testing.T) {
+	for _, eol := range []string{"\n", "\r\n"} {
+		big := strings.Repeat("0123456789abcdef", 5000) // 80,000 bytes
+		in := "data: a" + eol + eol + "data: " + big + eol + eol + "data: b" + eol + eol
+		got, err := collect(t, in, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || string(got[0].Data) != "a" || string(got[1].Data) != big || string(got[2].Data) != "b" {
+			t.Fatalf("eol %q: got %d events", eol, len(got))
+		}
+		if string(got[1].Raw) != "data: "+big+eol+eol {
+			t.Fatalf("eol %q: raw of the long event differs", eol)
+		}
+	}
+}
