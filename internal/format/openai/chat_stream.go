@@ -91,8 +91,13 @@ func (d *StreamDecoder) Decode(ev sse.Event) ([]llm.Event, error) {
 	if !chunk.IsObject() {
 		return nil, upstreamInvalid("upstream sent an invalid stream chunk")
 	}
+	// One pass over the chunk's keys: a Get per field would rescan the
+	// whole chunk for each, which showed as half of a translated stream's
+	// cost. The first of duplicate keys wins, as with Get.
+	var f chunkFields
+	f.collect(chunk)
 	var out []llm.Event
-	if e := chunk.Get("error"); e.Exists() && e.Type != gjson.Null {
+	if e := f.err; e.Exists() && e.Type != gjson.Null {
 		d.done = true
 		if d.hasUse {
 			out = d.startIfNeeded(out)
@@ -102,18 +107,100 @@ func (d *StreamDecoder) Decode(ev sse.Event) ([]llm.Event, error) {
 		return append(out, llm.Event{Type: llm.EventError, Err: streamErrorFrom(e)}), nil
 	}
 	if !d.started {
-		d.id, d.model = chunk.Get("id").String(), chunk.Get("model").String()
+		d.id, d.model = f.id.String(), f.model.String()
 	}
-	if u := chunk.Get("usage"); u.IsObject() {
+	if u := f.usage; u.IsObject() {
 		d.usage = d.usage.Merge(UsageFromResult(u))
 		d.hasUse = !d.usage.IsZero() || d.hasUse
 	}
 	var err error
-	chunk.Get("choices").ForEach(func(_, c gjson.Result) bool {
+	f.choices.ForEach(func(_, c gjson.Result) bool {
 		out, err = d.decodeChoice(out, c)
 		return err == nil
 	})
 	return out, err
+}
+
+// chunkFields are the top-level members of a stream chunk the decoder reads.
+type chunkFields struct {
+	err, id, model, usage, choices gjson.Result
+}
+
+func (f *chunkFields) collect(chunk gjson.Result) {
+	chunk.ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "error":
+			dst = &f.err
+		case "id":
+			dst = &f.id
+		case "model":
+			dst = &f.model
+		case "usage":
+			dst = &f.usage
+		case "choices":
+			dst = &f.choices
+		default:
+			return true
+		}
+		if !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
+}
+
+// choiceFields are the members of one streamed choice and of its delta.
+type choiceFields struct {
+	index, delta, finishReason, stopReason                                  gjson.Result
+	reasoningContent, reasoning, content, refusal, audio, images, toolCalls gjson.Result
+}
+
+func (f *choiceFields) collect(c gjson.Result) {
+	c.ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "index":
+			dst = &f.index
+		case "delta":
+			dst = &f.delta
+		case "finish_reason":
+			dst = &f.finishReason
+		case "stop_reason":
+			dst = &f.stopReason
+		default:
+			return true
+		}
+		if !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
+	f.delta.ForEach(func(k, v gjson.Result) bool {
+		var dst *gjson.Result
+		switch k.Str {
+		case "reasoning_content":
+			dst = &f.reasoningContent
+		case "reasoning":
+			dst = &f.reasoning
+		case "content":
+			dst = &f.content
+		case "refusal":
+			dst = &f.refusal
+		case "audio":
+			dst = &f.audio
+		case "images":
+			dst = &f.images
+		case "tool_calls":
+			dst = &f.toolCalls
+		default:
+			return true
+		}
+		if !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
 }
 
 func (d *StreamDecoder) startIfNeeded(out []llm.Event) []llm.Event {
@@ -137,32 +224,33 @@ func (d *StreamDecoder) choice(i int64) (*decChoice, error) {
 }
 
 func (d *StreamDecoder) decodeChoice(out []llm.Event, c gjson.Result) ([]llm.Event, error) {
-	ci := c.Get("index").Int()
+	var f choiceFields
+	f.collect(c)
+	ci := f.index.Int()
 	st, err := d.choice(ci)
 	if err != nil {
 		return out, err
 	}
 	choice := int(ci)
 	out = d.startIfNeeded(out)
-	delta := c.Get("delta")
-	if r := delta.Get("reasoning_content"); r.Type == gjson.String && r.Str != "" {
+	if r := f.reasoningContent; r.Type == gjson.String && r.Str != "" {
 		out = st.textual(out, choice, blockReasoning, llm.EventReasoningDelta, r.Str)
-	} else if r := delta.Get("reasoning"); r.Type == gjson.String && r.Str != "" {
+	} else if r := f.reasoning; r.Type == gjson.String && r.Str != "" {
 		out = st.textual(out, choice, blockReasoning, llm.EventReasoningDelta, r.Str)
 	}
-	if t := delta.Get("content"); t.Type == gjson.String && t.Str != "" {
+	if t := f.content; t.Type == gjson.String && t.Str != "" {
 		out = st.textual(out, choice, blockText, llm.EventTextDelta, t.Str)
 	}
-	if t := delta.Get("refusal"); t.Type == gjson.String && t.Str != "" {
+	if t := f.refusal; t.Type == gjson.String && t.Str != "" {
 		st.refusal = true
 		out = st.textual(out, choice, blockText, llm.EventTextDelta, t.Str)
 	}
-	if a := delta.Get("audio"); a.IsObject() {
+	if a := f.audio; a.IsObject() {
 		p := &llm.Part{Type: llm.PartAudio, Signature: a.Get("id").String(),
 			Data: a.Get("data").String(), Text: a.Get("transcript").String()}
 		out = append(out, llm.Event{Type: llm.EventMedia, Choice: choice, Index: st.block(blockAudio), Part: p})
 	}
-	delta.Get("images").ForEach(func(_, im gjson.Result) bool {
+	f.images.ForEach(func(_, im gjson.Result) bool {
 		if url := im.Get("image_url.url").String(); url != "" {
 			p := imagePart(url)
 			st.openKind = blockNone // every image is a block of its own
@@ -170,7 +258,7 @@ func (d *StreamDecoder) decodeChoice(out []llm.Event, c gjson.Result) ([]llm.Eve
 		}
 		return true
 	})
-	if tcs := delta.Get("tool_calls"); tcs.IsArray() {
+	if tcs := f.toolCalls; tcs.IsArray() {
 		var err error
 		tcs.ForEach(func(_, tc gjson.Result) bool {
 			out, err = st.toolDelta(out, choice, tc)
@@ -180,9 +268,9 @@ func (d *StreamDecoder) decodeChoice(out []llm.Event, c gjson.Result) ([]llm.Eve
 			return out, err
 		}
 	}
-	if fr := c.Get("finish_reason"); fr.Type == gjson.String && fr.Str != "" {
+	if fr := f.finishReason; fr.Type == gjson.String && fr.Str != "" {
 		st.finish, st.finished = fr.Str, true
-		if sr := c.Get("stop_reason"); sr.Type == gjson.String {
+		if sr := f.stopReason; sr.Type == gjson.String {
 			st.stopSeq = sr.Str
 		}
 		// Calls that never got a name still owe their arguments: flush them
