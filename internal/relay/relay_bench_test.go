@@ -115,13 +115,25 @@ func newBenchRelay(tb testing.TB, keep bool) (*Relay, *nopLedger) {
 var benchKey = &gateway.Key{ID: 1, Name: "bench", Enabled: true}
 
 func runCall(tb testing.TB, r *Relay, model string, stream bool) *httptest.ResponseRecorder {
-	body := `{"model":"` + model + `","max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Hello!"}]}`
+	return runClientCall(tb, r, upstream.FormatOpenAI, model, stream)
+}
+
+// runClientCall makes one call in the given inbound format (OpenAI chat or
+// Anthropic Messages).
+func runClientCall(tb testing.TB, r *Relay, format, model string, stream bool) *httptest.ResponseRecorder {
+	streamField := ""
 	if stream {
-		body = `{"model":"` + model + `","stream":true,"max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Hello!"}]}`
+		streamField = `"stream":true,`
 	}
-	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+	body := `{"model":"` + model + `",` + streamField + `"max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Hello!"}]}`
+	path, endpoint := "/v1/chat/completions", "chat.completions"
+	if format == upstream.FormatAnthropic {
+		body = `{"model":"` + model + `",` + streamField + `"max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"Hello!"}]}`
+		path, endpoint = "/v1/messages", "messages"
+	}
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	w := httptest.NewRecorder()
-	call := &Call{Format: upstream.FormatOpenAI, Endpoint: "chat.completions", Key: benchKey, RequestID: "req_bench", Start: time.Now(),
+	call := &Call{Format: format, Endpoint: endpoint, Key: benchKey, RequestID: "req_bench", Start: time.Now(),
 		Body: []byte(body), Model: model, Stream: stream, Header: http.Header{}, MaxTokens: 64}
 	var gerr *gateway.Error
 	r.Chat(w, req, call, func(e *gateway.Error) { gerr = e })
@@ -158,25 +170,31 @@ func TestPassThroughAndTranslationAgree(t *testing.T) {
 }
 
 // BenchmarkRelay compares, in one run, the relay's cost for a call passed
-// through (OpenAI client → OpenAI channel) and translated (OpenAI client →
-// Anthropic channel), non-streaming and for a 20-chunk stream; the stream
-// cases also report the cost per event.
+// through (client and channel speak one format) and translated (OpenAI
+// client → Anthropic channel and back), non-streaming and for a 20-chunk
+// stream; the stream cases also report the cost per event.
 func BenchmarkRelay(b *testing.B) {
 	r, _ := newBenchRelay(b, false)
+	const oa, an = upstream.FormatOpenAI, upstream.FormatAnthropic
 	for _, tc := range []struct {
 		name   string
+		client string
 		model  string
 		stream bool
 	}{
-		{"passthrough/nonstream", "gpt-4o-mini", false},
-		{"translate/nonstream", "claude-sonnet-4-20250514", false},
-		{"passthrough/stream20", "gpt-4o-mini", true},
-		{"translate/stream20", "claude-sonnet-4-20250514", true},
+		{"openai-passthrough/nonstream", oa, "gpt-4o-mini", false},
+		{"openai-to-anthropic/nonstream", oa, "claude-sonnet-4-20250514", false},
+		{"anthropic-passthrough/nonstream", an, "claude-sonnet-4-20250514", false},
+		{"anthropic-to-openai/nonstream", an, "gpt-4o-mini", false},
+		{"openai-passthrough/stream20", oa, "gpt-4o-mini", true},
+		{"openai-to-anthropic/stream20", oa, "claude-sonnet-4-20250514", true},
+		{"anthropic-passthrough/stream20", an, "claude-sonnet-4-20250514", true},
+		{"anthropic-to-openai/stream20", an, "gpt-4o-mini", true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				runCall(b, r, tc.model, tc.stream)
+				runClientCall(b, r, tc.client, tc.model, tc.stream)
 			}
 			if tc.stream {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(streamChunks+4), "ns/event")
