@@ -564,6 +564,27 @@ func TestFaultChannelTimeouts(t *testing.T) {
 			t.Errorf("after %s: %d %s", took, r.status, r.body)
 		}
 	})
+	t.Run("connect_timeout", func(t *testing.T) {
+		faultNoLeaks(t)
+		addr := faultHangingConnectAddr(t)
+		bf := gatewaytest.NewFaulty(gatewaytest.Healthy, gatewaytest.OpenAIChat{Text: faultBackupText, PromptTokens: 12, CompletionTokens: 3})
+		backup := gatewaytest.NewFaultyUpstream(t, bf)
+		// Without connect_timeout the dial would wait out the transport's
+		// 10 s; the channel's own 10 s timeout is not what ends it either.
+		n := startNode(t, faultConfig, "http://"+addr, "sk-primary-1", "10s", "    connect_timeout: 300ms", backup.URL, 0, "10s")
+		start := time.Now()
+		r := faultChat(t, n, testKey, false)
+		took := time.Since(start)
+		if r.status != http.StatusOK || gjson.Get(r.body, "choices.0.message.content").Str != faultBackupText {
+			t.Fatalf("after %s: %d %s", took, r.status, r.body)
+		}
+		if took < 250*time.Millisecond || took > 2*time.Second {
+			t.Errorf("failover after a hanging connect took %s, want about the 300ms connect_timeout", took)
+		}
+		if rec := faultRecord(t, n, r.requestID()); rec.Attempts != 2 || rec.ChannelName != "backup" {
+			t.Errorf("ledger: attempts %d, channel %q; want 2 attempts served by backup", rec.Attempts, rec.ChannelName)
+		}
+	})
 	t.Run("idle_timeout", func(t *testing.T) {
 		faultNoLeaks(t)
 		f := newFaultFixture(t, gatewaytest.SlowStream, gatewaytest.Healthy, faultOpts{timeout: "10s", primaryExtra: "    idle_timeout: 300ms"})
