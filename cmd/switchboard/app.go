@@ -243,6 +243,10 @@ func newTransport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// Held per upstream connection for its lifetime, i.e. per open
+		// stream; a request's headers fit, and bodies past the first
+		// buffer go straight to the socket (bufio.Writer.ReadFrom).
+		WriteBufferSize: 2 << 10,
 	}
 	t.RegisterProtocol("simulator", simulatorRoundTripper{})
 	return t
