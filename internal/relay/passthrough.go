@@ -216,8 +216,10 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		var werr error
 		if geminiArray {
 			werr = writeArrayChunk(sw, data, first)
-		} else if rd.EventBuffered() {
-			// More events are already here: send them in one flush.
+		} else if !first && rd.EventBuffered() {
+			// More events are already here: send them in one flush. Never
+			// the first one, though: the caller's time to first token
+			// should not wait on the processing of everything behind it.
 			werr = sw.WriteRawNoFlush(ev.Raw)
 		} else {
 			werr = sw.WriteRaw(ev.Raw)
