@@ -378,6 +378,24 @@ func testLedger(t *testing.T, s *Store) {
 	if len(got) != len(big) {
 		t.Fatalf("big batch: stored %d of %d", len(got), len(big))
 	}
+
+	// Replays and in-batch duplicates are skipped in the prepared full
+	// chunks as in the remainder: the big batch again (every record
+	// stored), plus new records of which some repeat inside the batch.
+	replay := append([]gateway.UsageRecord(nil), big[:usageStmtRows+3]...)
+	for i := range 2 * usageStmtRows {
+		id := fmt.Sprintf("dup-%d", i%(usageStmtRows+10))
+		replay = append(replay, usageRec(id, 6, base.Add(time.Duration(i)*time.Second)))
+	}
+	if err := s.InsertUsage(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.ListUsage(ctx, gateway.LedgerFilter{KeyID: 5}); err != nil || len(got) != len(big) {
+		t.Fatalf("after a replay: %d records of key 5 (err %v), want %d", len(got), err, len(big))
+	}
+	if got, err = s.ListUsage(ctx, gateway.LedgerFilter{KeyID: 6}); err != nil || len(got) != usageStmtRows+10 {
+		t.Fatalf("in-batch duplicates: %d records of key 6 (err %v), want %d", len(got), err, usageStmtRows+10)
+	}
 }
 
 func testSettings(t *testing.T, s *Store) {

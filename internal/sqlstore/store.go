@@ -71,6 +71,9 @@ type Store struct {
 	now  func() time.Time
 
 	rebound sync.Map // query with ? placeholders -> PostgreSQL $n form
+
+	usageStmtMu sync.Mutex
+	usageStmt   *sql.Stmt // see usageInsertStmt
 }
 
 var _ gateway.Store = (*Store)(nil)
@@ -274,6 +277,12 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes the connection pools.
 func (s *Store) Close() error {
+	s.usageStmtMu.Lock()
+	if s.usageStmt != nil {
+		_ = s.usageStmt.Close()
+		s.usageStmt = nil
+	}
+	s.usageStmtMu.Unlock()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
