@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"github.com/tidwall/gjson"
 
 	"switchboard/internal/format/anthropic"
@@ -89,13 +90,12 @@ func init() {
 
 // containsUsage is a cheap pre-check so most chunks skip the usage parse.
 func containsUsage(data []byte) bool {
-	for i := 0; i+7 <= len(data); i++ {
-		if data[i] == '"' && string(data[i:i+7]) == `"usage"` {
-			return true
-		}
-	}
-	return false
+	// bytes.Index is vectorised; a byte-by-byte loop here was 2% of a
+	// streaming gateway's CPU.
+	return bytes.Index(data, usageKey) >= 0
 }
+
+var usageKey = []byte(`"usage"`)
 
 // wireErrorBody renders an error body in a format's shape.
 func wireErrorBody(format string, e *gateway.Error, requestID string) []byte {
