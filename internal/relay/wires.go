@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+
 	"github.com/tidwall/gjson"
 
 	"switchboard/internal/format/anthropic"
