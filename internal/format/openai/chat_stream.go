@@ -121,32 +121,38 @@ func (d *StreamDecoder) Decode(ev sse.Event) ([]llm.Event, error) {
 	return out, err
 }
 
+// collectFirst reads obj's members in one pass, storing each into the
+// field pick returns for its key (nil: not wanted). The first of
+// duplicate keys wins, as with gjson's Get.
+func collectFirst(obj gjson.Result, pick func(key string) *gjson.Result) {
+	obj.ForEach(func(k, v gjson.Result) bool {
+		if dst := pick(k.Str); dst != nil && !dst.Exists() {
+			*dst = v
+		}
+		return true
+	})
+}
+
 // chunkFields are the top-level members of a stream chunk the decoder reads.
 type chunkFields struct {
 	err, id, model, usage, choices gjson.Result
 }
 
 func (f *chunkFields) collect(chunk gjson.Result) {
-	chunk.ForEach(func(k, v gjson.Result) bool {
-		var dst *gjson.Result
-		switch k.Str {
+	collectFirst(chunk, func(key string) *gjson.Result {
+		switch key {
 		case "error":
-			dst = &f.err
+			return &f.err
 		case "id":
-			dst = &f.id
+			return &f.id
 		case "model":
-			dst = &f.model
+			return &f.model
 		case "usage":
-			dst = &f.usage
+			return &f.usage
 		case "choices":
-			dst = &f.choices
-		default:
-			return true
+			return &f.choices
 		}
-		if !dst.Exists() {
-			*dst = v
-		}
-		return true
+		return nil
 	})
 }
 
@@ -157,49 +163,37 @@ type choiceFields struct {
 }
 
 func (f *choiceFields) collect(c gjson.Result) {
-	c.ForEach(func(k, v gjson.Result) bool {
-		var dst *gjson.Result
-		switch k.Str {
+	collectFirst(c, func(key string) *gjson.Result {
+		switch key {
 		case "index":
-			dst = &f.index
+			return &f.index
 		case "delta":
-			dst = &f.delta
+			return &f.delta
 		case "finish_reason":
-			dst = &f.finishReason
+			return &f.finishReason
 		case "stop_reason":
-			dst = &f.stopReason
-		default:
-			return true
+			return &f.stopReason
 		}
-		if !dst.Exists() {
-			*dst = v
-		}
-		return true
+		return nil
 	})
-	f.delta.ForEach(func(k, v gjson.Result) bool {
-		var dst *gjson.Result
-		switch k.Str {
+	collectFirst(f.delta, func(key string) *gjson.Result {
+		switch key {
 		case "reasoning_content":
-			dst = &f.reasoningContent
+			return &f.reasoningContent
 		case "reasoning":
-			dst = &f.reasoning
+			return &f.reasoning
 		case "content":
-			dst = &f.content
+			return &f.content
 		case "refusal":
-			dst = &f.refusal
+			return &f.refusal
 		case "audio":
-			dst = &f.audio
+			return &f.audio
 		case "images":
-			dst = &f.images
+			return &f.images
 		case "tool_calls":
-			dst = &f.toolCalls
-		default:
-			return true
+			return &f.toolCalls
 		}
-		if !dst.Exists() {
-			*dst = v
-		}
-		return true
+		return nil
 	})
 }
 
