@@ -19,7 +19,7 @@ import (
 )
 
 // opener returns a fresh, empty, migrated store for one test.
-type opener func(t *testing.T) *Store
+type opener func(t testing.TB) *Store
 
 func testBox(t testing.TB) *secret.Box {
 	t.Helper()
@@ -30,7 +30,7 @@ func testBox(t testing.TB) *secret.Box {
 	return b
 }
 
-func openSQLite(t *testing.T) *Store {
+func openSQLite(t testing.TB) *Store {
 	t.Helper()
 	// A nested path checks that Open creates parent directories.
 	dsn := "sqlite://" + filepath.Join(t.TempDir(), "data", "switchboard.db")
@@ -116,7 +116,7 @@ func TestMain(m *testing.M) {
 // openPostgres opens a store in a new schema of the per-run test database,
 // skipping (or failing, under SWITCHBOARD_REQUIRE_INTEGRATION=1) when
 // PostgreSQL is unreachable.
-func openPostgres(t *testing.T) *Store {
+func openPostgres(t testing.TB) *Store {
 	t.Helper()
 	pgState.once.Do(setupPostgres)
 	if pgState.err != nil {

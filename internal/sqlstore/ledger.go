@@ -65,6 +65,14 @@ func (s *Store) usageInsertStmt(ctx context.Context) (*sql.Stmt, error) {
 // usageRowPlaceholders is "(?, ?, ..., ?)" for one usage row.
 var usageRowPlaceholders = "(" + strings.TrimSuffix(strings.Repeat("?, ", usageColCount), ", ") + ")"
 
+// appendUsageArgs appends the bind arguments of recs, row after row.
+func (s *Store) appendUsageArgs(args []any, recs []gateway.UsageRecord) []any {
+	for _, r := range recs {
+		args = append(args, s.usageArgs(r)...)
+	}
+	return args
+}
+
 func (s *Store) usageArgs(r gateway.UsageRecord) []any {
 	t := r.Time
 	if t.IsZero() {
@@ -107,10 +115,7 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 			txStmt := tx.StmtContext(ctx, stmt)
 			defer txStmt.Close()
 			for ; start+usageStmtRows <= len(recs); start += usageStmtRows {
-				args = args[:0]
-				for _, r := range recs[start : start+usageStmtRows] {
-					args = append(args, s.usageArgs(r)...)
-				}
+				args = s.appendUsageArgs(args[:0], recs[start:start+usageStmtRows])
 				if _, err := txStmt.ExecContext(ctx, args...); err != nil {
 					return err
 				}
@@ -118,10 +123,7 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 		}
 		for ; start < len(recs); start += usageBatchRows {
 			chunk := recs[start:min(start+usageBatchRows, len(recs))]
-			args = args[:0]
-			for _, r := range chunk {
-				args = append(args, s.usageArgs(r)...)
-			}
+			args = s.appendUsageArgs(args[:0], chunk)
 			// Not s.q: the statement differs per batch size, and caching
 			// every size would grow without bound.
 			if _, err := tx.ExecContext(ctx, s.rebind(usageInsertSQL(len(chunk))), args...); err != nil {

@@ -1,29 +1,18 @@
 package sqlstore
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"switchboard/internal/gateway"
-	"switchboard/internal/secret"
 )
 
 // BenchmarkInsertUsageSQLite inserts the ledger flusher's full batch (1,024
 // records) per op into a file-backed SQLite store.
 func BenchmarkInsertUsageSQLite(b *testing.B) {
-	box, err := secret.New(bytes.Repeat([]byte{0x42}, secret.KeySize))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := Open(context.Background(), "sqlite://"+filepath.Join(b.TempDir(), "sb.db"), Options{Secret: box})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openSQLite(b)
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	recs := make([]gateway.UsageRecord, 1024)
 	n := 0
