@@ -426,14 +426,9 @@ func (h *Health) report(r gateway.HealthReport, now int64) {
 	if r.RetryAfter <= 0 {
 		r.RetryAfter = h.opts.RateLimitCooldown
 	}
-	id := strconv.FormatInt(r.ChannelID, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.OpTimeout)
 	defer cancel()
-	msg, err := reportScript.Run(ctx, h.c.rdb,
-		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(r.ChannelID)},
-		now, outcome, r.KeyIndex, r.RetryAfter.Milliseconds(), r.Reason,
-		h.opts.FailureThreshold, h.opts.Cooldown.Milliseconds(), h.opts.MaxCooldown.Milliseconds(),
-		h.opts.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
+	msg, err := h.runReport(ctx, r.ChannelID, now, outcome, r.KeyIndex, r.RetryAfter, r.Reason)
 	if errors.Is(err, redis.Nil) {
 		return // success on an already healthy channel
 	}
@@ -537,17 +532,23 @@ func (h *Health) Reset(ctx context.Context, channelID int64) error {
 // other keys as they are: an operator who replaced one key should not
 // also wipe the record of a failing upstream.
 func (h *Health) EnableKey(ctx context.Context, channelID int64, keyIndex int) error {
-	id := strconv.FormatInt(channelID, 10)
-	o := h.opts
-	msg, err := reportScript.Run(ctx, h.c.rdb,
-		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(channelID)},
-		time.Now().UnixMilli(), "e", keyIndex, 0, "",
-		o.FailureThreshold, o.Cooldown.Milliseconds(), o.MaxCooldown.Milliseconds(),
-		o.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
+	msg, err := h.runReport(ctx, channelID, time.Now().UnixMilli(), "e", keyIndex, 0, "")
 	if err != nil {
 		return fmt.Errorf("redisstore: enable key %d of channel %d: %w", keyIndex, channelID, err)
 	}
 	return h.applyJSON(msg)
+}
+
+// runReport applies one reportScript outcome to a channel and returns the
+// published state.
+func (h *Health) runReport(ctx context.Context, channelID, now int64, outcome string, keyIndex int, retry time.Duration, reason string) (string, error) {
+	id := strconv.FormatInt(channelID, 10)
+	o := h.opts
+	return reportScript.Run(ctx, h.c.rdb,
+		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(channelID)},
+		now, outcome, keyIndex, retry.Milliseconds(), reason,
+		o.FailureThreshold, o.Cooldown.Milliseconds(), o.MaxCooldown.Milliseconds(),
+		o.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
 }
 
 func truncate(s string, n int) string {
