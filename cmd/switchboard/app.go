@@ -18,6 +18,10 @@ import (
 
 	"switchboard/internal/admin"
 	"switchboard/internal/config"
+	"switchboard/internal/endpoint"
+	"switchboard/internal/format/anthropic"
+	"switchboard/internal/format/gemini"
+	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
 	"switchboard/internal/inmem"
@@ -199,9 +203,10 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if transport == nil {
 		transport = newTransport()
 	}
-	rl := &relay.Relay{
+	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: &http.Client{Transport: transport}, Log: log,
+		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
@@ -210,7 +215,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
 	})
 	srv := &httpapi.Server{
-		Relay: rl, Router: a.router, Keys: a.keys, Limiter: limiter, Log: log,
+		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
 		Extra:        adminAPI.Register,
 	}
@@ -219,6 +224,16 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	go a.refreshLoop()
 	ok = true
 	return a, nil
+}
+
+// upstreamSpecs are what the engine may translate a call to, in order of
+// preference within a channel's family: chat-like calls go to chat
+// completions, Messages or generateContent; embeddings to /embeddings or
+// batchEmbedContents.
+var upstreamSpecs = []endpoint.Spec{
+	openai.Chat, openai.Embeddings,
+	anthropic.Messages,
+	gemini.Generate, gemini.BatchEmbed,
 }
 
 // newTransport is the upstream HTTP client transport: pooled keep-alive

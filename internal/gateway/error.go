@@ -97,3 +97,20 @@ func AsError(err error) *Error {
 	}
 	return &Error{Kind: KindInternal, Message: "internal error", Err: err}
 }
+
+// Failover reports whether a failed upstream attempt may be retried on
+// another channel: the upstream was unreachable, timed out, throttled,
+// overloaded, rejected the gateway's own credentials or answered something
+// broken. A request the upstream refused as the caller's mistake (400, 404,
+// 413, 422, ...) is never retried elsewhere: it would fail there too, and
+// cost a second time.
+func (e *Error) Failover() bool {
+	switch e.Kind {
+	case KindTimeout, KindUnavailable, KindRateLimited, KindOverloaded:
+		return true
+	case KindUpstream:
+		s := e.Status
+		return s == 0 || s >= 500 || s == 408 || s == 429 || (s >= 300 && s < 400)
+	}
+	return false
+}

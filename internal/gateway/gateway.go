@@ -106,6 +106,7 @@ type UsageRecord struct {
 	Latency       time.Duration
 	TTFT          time.Duration // time to first token (streams) or first byte
 	Usage         llm.Usage
+	Units         []Unit // metered quantities besides tokens
 	UsageSource   UsageSource
 	CostNanoUSD   int64
 	Attempts      int

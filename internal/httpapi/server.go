@@ -1,7 +1,9 @@
-// Package httpapi serves the public API: the OpenAI, Anthropic and Gemini
-// routes, with request ids, panic recovery, client-key auth in each
-// format's own style, rate limits and body limits in front of the relay.
-// Every error is written in the caller's own protocol shape.
+// Package httpapi serves the public API: a table of routes, each an
+// endpoint spec of internal/format/* served by one generic handler
+// (authenticate in the format's own style → read the body with bounded
+// memory → peek → hand to the engine), plus the model lists. Handlers
+// return errors, and one place renders them in the caller's own protocol
+// shape. Request ids, panic recovery and body limits are here too.
 package httpapi
 
 import (
@@ -13,28 +15,57 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
+	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/payload"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
 )
 
 // Server is the public HTTP API.
 type Server struct {
-	Relay   *relay.Relay
-	Router  *route.Router
-	Keys    *KeyCache
-	Limiter gateway.Limiter
-	Log     *slog.Logger
-	// MaxBodyBytes bounds request bodies (default 32 MiB).
+	Engine *relay.Engine
+	Router *route.Router
+	Keys   *KeyCache
+	Log    *slog.Logger
+	// MaxBodyBytes bounds request bodies, JSON or multipart (default 32 MiB).
 	MaxBodyBytes int64
+	// UploadMemBytes is how much of a multipart upload may sit in memory;
+	// the rest is spooled to UploadDir (defaults: 1 MiB, the system's
+	// temporary directory).
+	UploadMemBytes int64
+	UploadDir      string
 	// Extra lets other packages (admin, console) mount routes on the mux.
 	Extra func(mux *http.ServeMux)
+}
 
-	mux *http.ServeMux
+// errorWriter renders an error in one format's shape.
+type errorWriter func(w http.ResponseWriter, e *gateway.Error, requestID string)
+
+// handler is an HTTP handler that returns its failure instead of writing
+// it (the shape of Tailscale's tsweb.ReturnHandler): it returns an error
+// only when it wrote nothing.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// render turns a handler into an http.HandlerFunc, writing a returned
+// error in the route's format. This is the one place errors are rendered.
+func (s *Server) render(writeErr errorWriter, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		ge := gateway.AsError(err)
+		if ge.Kind == gateway.KindInternal {
+			s.Log.Error("request failed", "request_id", RequestID(r.Context()), "err", err)
+		}
+		writeErr(w, ge, RequestID(r.Context()))
+	}
 }
 
 // Handler builds the route table.
@@ -43,13 +74,9 @@ func (s *Server) Handler() http.Handler {
 		s.MaxBodyBytes = 32 << 20
 	}
 	mux := http.NewServeMux()
-	// Clients configure the base URL with or without /v1; both work.
-	for _, prefix := range []string{"/v1", ""} {
-		mux.HandleFunc("GET "+prefix+"/models", s.models)
-		mux.HandleFunc("POST "+prefix+"/chat/completions", s.openAIChat)
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.pattern, s.render(rt.errors, rt.handle))
 	}
-	s.mountAnthropic(mux)
-	s.mountGemini(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"status":"ok"}`)
@@ -58,11 +85,36 @@ func (s *Server) Handler() http.Handler {
 		s.Extra(mux)
 	}
 	// Unknown paths answer in OpenAI's shape, the most common client.
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		openai.WriteError(w, gateway.Errorf(gateway.KindNotFound, "unknown endpoint %s %s", r.Method, r.URL.Path).WithCode("not_found"), RequestID(r.Context()))
-	})
-	s.mux = mux
+	mux.HandleFunc("/", s.render(openai.WriteError, func(_ http.ResponseWriter, r *http.Request) error {
+		return gateway.Errorf(gateway.KindNotFound, "unknown endpoint %s %s", r.Method, r.URL.Path).WithCode("not_found")
+	}))
 	return s.middleware(mux)
+}
+
+// call is the one handler of every engine endpoint: authenticate the way
+// the spec's clients send keys, read the body, peek what routing needs,
+// and hand the call to the engine.
+func (s *Server) call(spec endpoint.Spec) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		k, err := s.authenticate(r, spec.ClientKey(r))
+		if err != nil {
+			return err
+		}
+		body, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		p, err := spec.Peek(r, body)
+		if err != nil {
+			return err
+		}
+		c := &relay.Call{
+			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
+			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
+		}
+		return s.Engine.Serve(r.Context(), w, c)
+	}
 }
 
 type ctxKey int
@@ -102,17 +154,8 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// bearer extracts a key from "Authorization: Bearer <key>".
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
-
-// authenticate resolves the client key from any of the formats' places.
-func (s *Server) authenticate(r *http.Request, secret string) (*gateway.Key, *gateway.Error) {
+// authenticate resolves the client key a spec read from the request.
+func (s *Server) authenticate(r *http.Request, secret string) (*gateway.Key, error) {
 	if secret == "" {
 		return nil, gateway.Errorf(gateway.KindAuthentication, "missing API key: send it as a Bearer token (or x-api-key / x-goog-api-key / ?key=)")
 	}
@@ -127,59 +170,44 @@ func (s *Server) authenticate(r *http.Request, secret string) (*gateway.Key, *ga
 	return k, nil
 }
 
-// modelAllowed applies a key's allow-list globs.
-func modelAllowed(k *gateway.Key, model string) bool {
-	if len(k.Models) == 0 {
-		return true
-	}
-	for _, pat := range k.Models {
-		if pat == "*" || pat == model || route.Match(pat, model) {
-			return true
-		}
-	}
-	return false
+func tooLarge(limit int64) *gateway.Error {
+	return gateway.Errorf(gateway.KindRequestTooLarge, "request body exceeds the limit of %d bytes", limit)
 }
 
-// readBody reads a size-limited body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gateway.Error) {
+// readBody reads a size-limited body: a multipart form spooled with
+// bounded memory, or JSON bytes checked for validity. A bodiless request
+// reads as an empty Body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body, error) {
 	if r.ContentLength > s.MaxBodyBytes {
-		return nil, gateway.Errorf(gateway.KindRequestTooLarge, "request body exceeds the limit of %d bytes", s.MaxBodyBytes)
+		return payload.Body{}, tooLarge(s.MaxBodyBytes)
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete {
+		return payload.Body{}, nil
+	}
+	if ct := r.Header.Get("Content-Type"); payload.IsMultipart(ct) {
+		boundary, err := payload.ContentTypeBoundary(ct)
+		if err != nil {
+			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "%s", err.Error())
+		}
+		f, err := payload.ReadForm(r.Body, boundary, payload.Limits{MaxBytes: s.MaxBodyBytes, MemBytes: s.UploadMemBytes, Dir: s.UploadDir})
+		if errors.Is(err, payload.ErrTooLarge) {
+			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+		}
+		if err != nil {
+			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "cannot read the multipart form: %s", err.Error())
+		}
+		return payload.Body{Form: f}, nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, gateway.Errorf(gateway.KindRequestTooLarge, "request body exceeds the limit of %d bytes", s.MaxBodyBytes)
+			return payload.Body{}, tooLarge(s.MaxBodyBytes)
 		}
-		return nil, gateway.Errorf(gateway.KindInvalidRequest, "cannot read request body")
+		return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "cannot read request body")
 	}
-	return body, nil
-}
-
-// admit runs the checks shared by every model call after the body is
-// parsed: allow-list, model existence and per-key limits. It returns the
-// release func of the concurrency slot.
-func (s *Server) admit(r *http.Request, k *gateway.Key, model string) (func(), *gateway.Error) {
-	if !modelAllowed(k, model) {
-		return nil, gateway.Errorf(gateway.KindPermission, "this key may not use model %q", model).WithCode("model_not_allowed")
+	if !gjson.ValidBytes(body) {
+		return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "the request body is not valid JSON").WithCode("invalid_json")
 	}
-	if !s.Router.HasModel(model) {
-		return nil, gateway.Errorf(gateway.KindNotFound, "the model %q does not exist or no channel serves it", model).WithCode("model_not_found").WithParam("model")
-	}
-	if s.Limiter == nil {
-		return func() {}, nil
-	}
-	release, err := s.Limiter.Acquire(r.Context(), *k)
-	if err != nil {
-		return nil, gateway.AsError(err)
-	}
-	return release, nil
-}
-
-func (s *Server) newCall(r *http.Request, format, endpoint string, k *gateway.Key, body []byte, model string, stream bool) *relay.Call {
-	return &relay.Call{
-		Format: format, Endpoint: endpoint, Key: k, RequestID: RequestID(r.Context()),
-		Start: time.Now(), Body: body, Model: model, Stream: stream,
-		Header: r.Header, Query: r.URL.Query(),
-	}
+	return payload.Body{JSON: body}, nil
 }

@@ -136,3 +136,4 @@ func (a *acc128) perMillion() int64 {
 	}
 	return int64(q)
 }
+

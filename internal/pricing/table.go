@@ -18,6 +18,9 @@ import (
 // safe for concurrent use.
 type Table struct {
 	prices map[string]gateway.Price
+	// units prices metered units per model: model → "kind/variant" or
+	// "kind" → nano-USD per unit.
+	units map[string]map[string]int64
 	// families holds the names usable as prefix families, longest first.
 	families []string
 }
@@ -50,7 +53,7 @@ func Builtin() *Table { return New(builtin) }
 // of its model (fields are not merged: a zero field means "same as input"
 // or "same as output", so merging would be ambiguous).
 func (t *Table) With(overrides map[string]gateway.Price) *Table {
-	out := &Table{prices: maps.Clone(t.prices)}
+	out := &Table{prices: maps.Clone(t.prices), units: t.units}
 	if out.prices == nil {
 		out.prices = map[string]gateway.Price{}
 	}
@@ -144,4 +147,37 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// WithUnitPrices returns a copy of t that also prices units: for each
+// model, nano-USD per unit keyed "kind/variant" (an image size and
+// quality) or "kind" (every variant without its own entry).
+func (t *Table) WithUnitPrices(prices map[string]map[string]int64) *Table {
+	out := &Table{prices: t.prices, families: t.families, units: maps.Clone(t.units)}
+	if out.units == nil {
+		out.units = map[string]map[string]int64{}
+	}
+	for model, m := range prices {
+		out.units[strings.ToLower(strings.TrimSpace(model))] = maps.Clone(m)
+	}
+	return out
+}
+
+// UnitCost is what units of model cost. ok is false when some unit has
+// no price: the caller must record the call as not fully priced.
+func (t *Table) UnitCost(model string, units []gateway.Unit) (cost int64, ok bool) {
+	m := t.units[strings.ToLower(strings.TrimSpace(model))]
+	ok = true
+	for _, u := range units {
+		price, found := m[u.Kind+"/"+u.Variant]
+		if !found {
+			price, found = m[u.Kind]
+		}
+		if !found {
+			ok = false
+			continue
+		}
+		cost = addSat(cost, mulSat(pos(u.Quantity), pos(price)))
+	}
+	return cost, ok
 }

@@ -1,14 +1,11 @@
 package relay
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"switchboard/internal/gateway"
-	"switchboard/internal/upstream"
+	"switchboard/internal/format/openai"
 )
 
 // flushRecorder records the body's length at every flush.
@@ -28,14 +25,9 @@ func (f *flushRecorder) Flush() {
 func TestStreamFirstEventFlushedAloneRestCoalesced(t *testing.T) {
 	r, _ := newBenchRelay(t, false)
 	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello!"}]}`
-	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
 	w := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
-	call := &Call{Format: upstream.FormatOpenAI, Endpoint: "chat.completions", Key: benchKey, RequestID: "req_flush", Start: time.Now(),
-		Body: []byte(body), Model: "gpt-4o-mini", Stream: true, Header: http.Header{}}
-	var gerr *gateway.Error
-	r.Chat(w, req, call, func(e *gateway.Error) { gerr = e })
-	if gerr != nil {
-		t.Fatal(gerr)
+	if err := serveSpec(r, w, openai.Chat, "/v1/chat/completions", body); err != nil {
+		t.Fatal(err)
 	}
 	out := w.Body.String()
 	firstEvent := out[:strings.Index(out, "\n\n")+2]

@@ -13,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"switchboard/internal/endpoint"
+	"switchboard/internal/format/anthropic"
+	"switchboard/internal/format/gemini"
+	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/payload"
 	"switchboard/internal/pricing"
 	"switchboard/internal/route"
 	"switchboard/internal/upstream"
@@ -92,7 +97,10 @@ func anthropicStream() []byte {
 	return []byte(b.String())
 }
 
-func newBenchRelay(tb testing.TB, keep bool) (*Relay, *nopLedger) {
+// testSpecs are the engine's upstream specs, as the gateway wires them.
+var testSpecs = []endpoint.Spec{openai.Chat, openai.Embeddings, anthropic.Messages, gemini.Generate, gemini.BatchEmbed}
+
+func newBenchRelay(tb testing.TB, keep bool) (*Engine, *nopLedger) {
 	tb.Helper()
 	rt := route.New(nil)
 	rt.SetChannels([]gateway.Channel{
@@ -106,41 +114,48 @@ func newBenchRelay(tb testing.TB, keep bool) (*Relay, *nopLedger) {
 		"/v1/messages|stream":         anthropicStream(),
 	}}
 	led := &nopLedger{keep: keep}
-	return &Relay{
-		Router: rt, Budget: nopBudget{}, Prices: pricing.Builtin(), Ledger: led,
+	return &Engine{
+		Router: rt, Budget: nopBudget{}, Prices: pricing.Builtin(), Ledger: led, Specs: testSpecs,
 		Client: &http.Client{Transport: tr}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, led
 }
 
 var benchKey = &gateway.Key{ID: 1, Name: "bench", Enabled: true}
 
-func runCall(tb testing.TB, r *Relay, model string, stream bool) *httptest.ResponseRecorder {
+func runCall(tb testing.TB, r *Engine, model string, stream bool) *httptest.ResponseRecorder {
 	return runClientCall(tb, r, upstream.FormatOpenAI, model, stream)
 }
 
 // runClientCall makes one call in the given inbound format (OpenAI chat or
 // Anthropic Messages).
-func runClientCall(tb testing.TB, r *Relay, format, model string, stream bool) *httptest.ResponseRecorder {
+func runClientCall(tb testing.TB, r *Engine, format, model string, stream bool) *httptest.ResponseRecorder {
 	streamField := ""
 	if stream {
 		streamField = `"stream":true,`
 	}
 	body := `{"model":"` + model + `",` + streamField + `"max_tokens":64,"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"Hello!"}]}`
-	path, endpoint := "/v1/chat/completions", "chat.completions"
+	path, spec := "/v1/chat/completions", openai.Chat
 	if format == upstream.FormatAnthropic {
 		body = `{"model":"` + model + `",` + streamField + `"max_tokens":64,"system":"be brief","messages":[{"role":"user","content":"Hello!"}]}`
-		path, endpoint = "/v1/messages", "messages"
+		path, spec = "/v1/messages", anthropic.Messages
 	}
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 	w := httptest.NewRecorder()
-	call := &Call{Format: format, Endpoint: endpoint, Key: benchKey, RequestID: "req_bench", Start: time.Now(),
-		Body: []byte(body), Model: model, Stream: stream, Header: http.Header{}, MaxTokens: 64}
-	var gerr *gateway.Error
-	r.Chat(w, req, call, func(e *gateway.Error) { gerr = e })
-	if gerr != nil {
-		tb.Fatalf("call failed: %v", gerr)
+	if err := serveSpec(r, w, spec, path, body); err != nil {
+		tb.Fatalf("call failed: %v", err)
 	}
 	return w
+}
+
+// serveSpec runs one call of spec with a JSON body, as httpapi would.
+func serveSpec(r *Engine, w http.ResponseWriter, spec endpoint.Spec, path, body string) error {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	b := payload.Body{JSON: []byte(body)}
+	p, err := spec.Peek(req, b)
+	if err != nil {
+		return err
+	}
+	call := &Call{Spec: spec, Key: benchKey, RequestID: "req_bench", Start: time.Now(), Peek: p, Body: b, Header: http.Header{}}
+	return r.Serve(req.Context(), w, call)
 }
 
 // The same OpenAI client call, passed through to an OpenAI channel and

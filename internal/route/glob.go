@@ -1,38 +1,9 @@
 package route
 
-import "strings"
+import "switchboard/internal/gateway"
 
 // IsGlob reports whether a model pattern contains a wildcard.
-func IsGlob(pattern string) bool { return strings.IndexByte(pattern, '*') >= 0 }
+func IsGlob(pattern string) bool { return gateway.IsGlob(pattern) }
 
-// Match reports whether model matches pattern. The only wildcard is '*',
-// which matches any run of characters, '/' included (model names such as
-// "meta-llama/Llama-3.1-8B" or "mj/imagine" contain slashes, which is why
-// path.Match semantics would be wrong here). Everything else, '?' and '['
-// included, matches itself, and matching is case-sensitive.
-func Match(pattern, model string) bool {
-	// Greedy matching that backtracks only to the last star: O(len*len) in
-	// the worst case, linear for the usual "prefix*" and "*suffix".
-	p, m := 0, 0
-	star, mark := -1, 0
-	for m < len(model) {
-		switch {
-		case p < len(pattern) && pattern[p] == '*':
-			star, mark = p, m
-			p++
-		case p < len(pattern) && pattern[p] == model[m]:
-			p++
-			m++
-		case star >= 0:
-			p = star + 1
-			mark++
-			m = mark
-		default:
-			return false
-		}
-	}
-	for p < len(pattern) && pattern[p] == '*' {
-		p++
-	}
-	return p == len(pattern)
-}
+// Match reports whether model matches pattern (see gateway.Match).
+func Match(pattern, model string) bool { return gateway.Match(pattern, model) }

@@ -15,11 +15,11 @@ const usageCols = `request_id, time, key_id, key_name, endpoint, model, channel_
 	status, stream, latency_us, ttft_us,
 	input_tokens, cached_input_tokens, cache_write_tokens, audio_input_tokens, image_input_tokens,
 	output_tokens, reasoning_tokens, audio_output_tokens, image_output_tokens,
-	usage_source, cost_nano, attempts, error_message`
+	usage_source, cost_nano, attempts, error_message, units`
 
-const usageColCount = 26
+const usageColCount = 27
 
-// usageBatchRows bounds one multi-row INSERT: 500 rows × 26 columns stays
+// usageBatchRows bounds one multi-row INSERT: 500 rows × 27 columns stays
 // under SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
 const usageBatchRows = 500
 
@@ -83,7 +83,7 @@ func (s *Store) usageArgs(r gateway.UsageRecord) []any {
 		r.UpstreamModel, r.Status, r.Stream, r.Latency.Microseconds(), r.TTFT.Microseconds(),
 		u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.AudioInputTokens, u.ImageInputTokens,
 		u.OutputTokens, u.ReasoningTokens, u.AudioOutputTokens, u.ImageOutputTokens,
-		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage}
+		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage, encodeUnits(r.Units)}
 }
 
 // InsertUsage writes recs in one transaction. A record whose RequestID is
@@ -99,7 +99,7 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 		}
 	}
 	// Full chunks reuse one prepared statement: parsing a fresh
-	// 26-column multi-row INSERT per batch was a quarter of the ledger's
+	// 27-column multi-row INSERT per batch was a quarter of the ledger's
 	// CPU on SQLite.
 	var stmt *sql.Stmt
 	if len(recs) >= usageStmtRows {
@@ -178,14 +178,14 @@ func (s *Store) ListUsage(ctx context.Context, f gateway.LedgerFilter) ([]gatewa
 			r             gateway.UsageRecord
 			t             dbTime
 			latency, ttft int64
-			source        string
+			source, units string
 		)
 		u := &r.Usage
 		err := rows.Scan(&r.RequestID, &t, &r.KeyID, &r.KeyName, &r.Endpoint, &r.Model, &r.ChannelID, &r.ChannelName,
 			&r.UpstreamModel, &r.Status, &r.Stream, &latency, &ttft,
 			&u.InputTokens, &u.CachedInputTokens, &u.CacheWriteTokens, &u.AudioInputTokens, &u.ImageInputTokens,
 			&u.OutputTokens, &u.ReasoningTokens, &u.AudioOutputTokens, &u.ImageOutputTokens,
-			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage)
+			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage, &units)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: list usage: %w", err)
 		}
@@ -193,6 +193,9 @@ func (s *Store) ListUsage(ctx context.Context, f gateway.LedgerFilter) ([]gatewa
 		r.Latency = time.Duration(latency) * time.Microsecond
 		r.TTFT = time.Duration(ttft) * time.Microsecond
 		r.UsageSource = gateway.UsageSource(source)
+		if r.Units, err = decodeUnits(units); err != nil {
+			return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,7 +63,24 @@ const (
 	OpChat       Op = "chat"        // OpenAI chat completions / Anthropic messages / Gemini generateContent
 	OpCountToken Op = "countTokens" // Anthropic count_tokens / Gemini countTokens
 	OpModels     Op = "models"
+	// OpEmbeddings is OpenAI /embeddings, or Gemini :batchEmbedContents.
+	OpEmbeddings Op = "embeddings"
+	// OpEmbedContent is Gemini's single-input :embedContent.
+	OpEmbedContent Op = "embedContent"
 )
+
+// Body is an upstream request body: bytes, or a reader opened afresh for
+// every attempt (a multipart upload re-read from its spool).
+type Body struct {
+	ContentType string // "" : application/json
+	Bytes       []byte
+	// Open, when set, supplies the body instead of Bytes; Length is its size.
+	Open   func() io.ReadCloser
+	Length int64
+}
+
+// JSON wraps JSON bytes as a Body.
+func JSON(b []byte) Body { return Body{Bytes: b} }
 
 // AzureAPIVersion is used when a channel's settings name none.
 const AzureAPIVersion = "2024-10-21"
@@ -78,7 +96,7 @@ type Call struct {
 	Model   string // upstream model name
 	Op      Op
 	Stream  bool
-	Body    []byte
+	Body    Body
 	// ClientHeader and ClientQuery are forwarded on the pass-through path
 	// (minus credentials and hop-by-hop headers); nil when translating.
 	ClientHeader http.Header
@@ -125,6 +143,8 @@ func URL(c *Call) (string, error) {
 		switch c.Op {
 		case OpModels:
 			u = b + "/openai/models"
+		case OpEmbeddings:
+			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/embeddings"
 		default:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/chat/completions"
 		}
@@ -145,6 +165,10 @@ func URL(c *Call) (string, error) {
 			u = b + "/models/" + url.PathEscape(c.Model) + ":countTokens"
 		case OpModels:
 			u = b + "/models"
+		case OpEmbeddings:
+			u = b + "/models/" + url.PathEscape(c.Model) + ":batchEmbedContents"
+		case OpEmbedContent:
+			u = b + "/models/" + url.PathEscape(c.Model) + ":embedContent"
 		default:
 			if c.Stream {
 				u = b + "/models/" + url.PathEscape(c.Model) + ":streamGenerateContent"
@@ -158,6 +182,8 @@ func URL(c *Call) (string, error) {
 		switch c.Op {
 		case OpModels:
 			u = b + "/models"
+		case OpEmbeddings:
+			u = b + "/embeddings"
 		default:
 			u = b + "/chat/completions"
 		}
@@ -186,21 +212,17 @@ func NewRequest(ctx context.Context, c *Call) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	hasBody := c.Op != OpModels
 	method := http.MethodPost
-	var body *bytes.Reader
-	if c.Op == OpModels {
+	if !hasBody {
 		method = http.MethodGet
-	} else {
-		body = bytes.NewReader(c.Body)
 	}
-	var req *http.Request
-	if body != nil {
-		req, err = http.NewRequestWithContext(ctx, method, u, body)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, u, nil)
-	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("build upstream request for channel %q: %w", c.Channel.Name, err)
+	}
+	if hasBody {
+		setBody(req, c.Body)
 	}
 	h := req.Header
 	for k, vs := range c.ClientHeader {
@@ -209,8 +231,12 @@ func NewRequest(ctx context.Context, c *Call) (*http.Request, error) {
 		}
 		h[k] = vs
 	}
-	if body != nil {
-		h.Set("Content-Type", "application/json")
+	if hasBody {
+		ct := c.Body.ContentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		h.Set("Content-Type", ct)
 	}
 	switch c.Channel.Type {
 	case gateway.ChannelAzure:
@@ -234,6 +260,24 @@ func NewRequest(ctx context.Context, c *Call) (*http.Request, error) {
 		h.Set(k, v)
 	}
 	return req, nil
+}
+
+// setBody attaches b with its length and a GetBody, so the transport can
+// replay it on a connection that died before the request was written.
+func setBody(req *http.Request, b Body) {
+	if b.Open == nil {
+		data := b.Bytes
+		req.ContentLength = int64(len(data))
+		req.Body = io.NopCloser(bytes.NewReader(data))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+		if len(data) == 0 {
+			req.Body = http.NoBody
+		}
+		return
+	}
+	req.ContentLength = b.Length
+	req.Body = b.Open()
+	req.GetBody = func() (io.ReadCloser, error) { return b.Open(), nil }
 }
 
 // Retryable reports whether an upstream status may be retried on another

@@ -74,7 +74,7 @@ func TestNewRequestHeaders(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(string(tc.typ), func(t *testing.T) {
 			ch := &gateway.Channel{Name: "c", Type: tc.typ, BaseURL: "https://u.example", Headers: map[string]string{"X-Extra": "1"}}
-			req, err := NewRequest(context.Background(), &Call{Channel: ch, APIKey: "up-key", Model: "m", Op: OpChat, Body: []byte("{}"), ClientHeader: client})
+			req, err := NewRequest(context.Background(), &Call{Channel: ch, APIKey: "up-key", Model: "m", Op: OpChat, Body: JSON([]byte("{}")), ClientHeader: client})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +101,7 @@ func TestNewRequestHeaders(t *testing.T) {
 		})
 	}
 	// Translated calls carry no client headers; Anthropic still gets a version.
-	req, _ := NewRequest(context.Background(), &Call{Channel: &gateway.Channel{Type: gateway.ChannelAnthropic}, APIKey: "k", Op: OpChat, Body: []byte("{}")})
+	req, _ := NewRequest(context.Background(), &Call{Channel: &gateway.Channel{Type: gateway.ChannelAnthropic}, APIKey: "k", Op: OpChat, Body: JSON([]byte("{}"))})
 	if req.Header.Get("Anthropic-Version") != AnthropicVersion {
 		t.Errorf("no default anthropic-version")
 	}

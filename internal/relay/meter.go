@@ -1,0 +1,199 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
+	"switchboard/internal/pricing"
+	"switchboard/internal/tokencount"
+)
+
+// finish computes cost and writes the ledger record; it must run before
+// the last byte of a successful answer is written. The work it does
+// outlives the client's request (a client that hung up is still billed),
+// so it runs on a context of its own, bounded by SettleTimeout.
+func (e *Engine) finish(ctx context.Context, cs *callState, res result) {
+	rec := &cs.rec
+	rec.Latency = time.Since(cs.call.Start)
+	rec.TTFT = res.ttft
+	rec.Attempts = res.attempts
+	rec.Usage = res.usage
+	rec.Units = res.units
+	if res.source != "" {
+		rec.UsageSource = res.source
+	}
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	defer e.observer().Finished(cs.call, rec)
+	if cs.free {
+		return
+	}
+	if !res.usage.IsZero() {
+		p, ok := e.Prices.Lookup(rec.UpstreamModel)
+		if !ok {
+			p, ok = e.Prices.Lookup(rec.Model)
+		}
+		if ok {
+			rec.CostNanoUSD = pricing.Cost(p, res.usage)
+		} else {
+			// Never price an unknown model at $0 silently: say so.
+			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for model")
+			e.warnUnpriced(rec)
+		}
+	}
+	if len(res.units) > 0 {
+		cost, ok := e.Prices.UnitCost(rec.UpstreamModel, res.units)
+		if !ok {
+			cost, ok = e.Prices.UnitCost(rec.Model, res.units)
+		}
+		rec.CostNanoUSD += cost
+		if !ok {
+			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for some units")
+			e.warnUnpriced(rec)
+		}
+	}
+	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.settleTimeout())
+	defer cancel()
+	if e.Limiter != nil && res.usage.Total() > 0 {
+		e.Limiter.AddTokens(settleCtx, *cs.call.Key, res.usage.Total())
+	}
+	if err := e.Ledger.Record(rec, cs.reserved); err != nil {
+		e.Log.Error("ledger record failed", "request_id", rec.RequestID, "err", err)
+		if cs.reserved {
+			_ = e.Budget.Release(settleCtx, rec.KeyID, rec.RequestID)
+		}
+	}
+}
+
+func (e *Engine) settleTimeout() time.Duration {
+	if e.SettleTimeout > 0 {
+		return e.SettleTimeout
+	}
+	return 10 * time.Second
+}
+
+// unpricedWarned remembers models already warned about, so an unpriced
+// model logs once rather than on every call; unpricedCount bounds it,
+// since glob channels let clients choose upstream model names.
+var (
+	unpricedWarned sync.Map
+	unpricedCount  atomic.Int64
+)
+
+func (e *Engine) warnUnpriced(rec *gateway.UsageRecord) {
+	if unpricedCount.Load() >= 1000 {
+		return
+	}
+	if _, seen := unpricedWarned.LoadOrStore(rec.UpstreamModel, true); !seen {
+		unpricedCount.Add(1)
+		e.Log.Warn("no price for model; cost recorded as 0 and noted in the ledger (add it under prices:)", "model", rec.Model, "upstream_model", rec.UpstreamModel)
+	}
+}
+
+func appendNote(s, note string) string {
+	if s == "" {
+		return note
+	}
+	return s + "; " + note
+}
+
+// estimateUsage counts the call's prompt with the tokenizer and takes
+// output as counted. Only used when the upstream reported no usage.
+func estimateUsage(c *Call, outputTokens int64) llm.Usage {
+	if c.hub != nil {
+		return llm.Usage{InputTokens: tokencount.Request(c.hub), OutputTokens: outputTokens}
+	}
+	var in tokencount.Stream
+	if len(c.Body.JSON) > 0 {
+		walkText(gjson.ParseBytes(c.Body.JSON), "", &in)
+	}
+	return llm.Usage{InputTokens: in.Total(), OutputTokens: outputTokens}
+}
+
+// walkText feeds every human-readable string of a request to the counter,
+// skipping identifiers and binary payloads.
+func walkText(v gjson.Result, key string, out *tokencount.Stream) {
+	switch {
+	case v.IsObject() || v.IsArray():
+		v.ForEach(func(k, child gjson.Result) bool {
+			walkText(child, k.Str, out)
+			return true
+		})
+	case v.Type == gjson.String:
+		switch key {
+		case "model", "role", "type", "data", "url", "id", "tool_call_id", "tool_use_id",
+			"mime_type", "mimeType", "media_type", "signature", "thoughtSignature", "detail", "format":
+			return
+		}
+		out.WriteString(v.Str)
+		out.Add(1)
+	}
+}
+
+var errTooLarge = &sizeError{}
+
+type sizeError struct{}
+
+func (*sizeError) Error() string { return "response too large" }
+
+// readLimited reads a whole answer of at most limit bytes. A declared
+// length over the limit is refused before reading; a declared length is
+// read into one exact allocation. An undeclared one is read in fixed-size
+// chunks and joined once at the end: growing one slice by append leaves a
+// trail of discarded copies several times the answer's size for the
+// collector, whereas chunks cost the answer once (twice while joining) and
+// an oversized answer never more than the limit.
+func readLimited(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, errTooLarge
+	}
+	if resp.ContentLength >= 0 {
+		b := make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	const chunkSize = 256 << 10
+	var (
+		chunks [][]byte
+		total  int64
+	)
+	// The first chunk is small: most answers are a few KiB.
+	chunk := make([]byte, 0, 16<<10)
+	for {
+		if len(chunk) == cap(chunk) {
+			chunks = append(chunks, chunk)
+			chunk = make([]byte, 0, chunkSize)
+		}
+		n, err := resp.Body.Read(chunk[len(chunk):cap(chunk)])
+		chunk = chunk[:len(chunk)+n]
+		total += int64(n)
+		if total > limit {
+			return nil, errTooLarge
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(chunks) == 0 {
+		return chunk, nil
+	}
+	b := make([]byte, 0, total)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return append(b, chunk...), nil
+}
