@@ -136,4 +136,3 @@ func (a *acc128) perMillion() int64 {
 	}
 	return int64(q)
 }
-

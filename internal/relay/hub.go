@@ -134,12 +134,14 @@ func (h *hubEncoder) response(r *llm.Response) {
 // hubSpec is the client side of Go calls: no wire, never passed through.
 type hubSpec struct{ endpoint string }
 
-func (s hubSpec) Endpoint() string                                      { return s.endpoint }
-func (hubSpec) Family() string                                          { return "" }
-func (hubSpec) Op() upstream.Op                                         { return upstream.OpChat }
-func (hubSpec) ClientKey(*http.Request) string                          { return "" }
-func (hubSpec) WriteError(http.ResponseWriter, *gateway.Error, string)  {}
-func (hubSpec) UpstreamError(status int, _ []byte) *gateway.Error       { return &gateway.Error{Kind: gateway.KindUpstream, Status: status} }
+func (s hubSpec) Endpoint() string                                     { return s.endpoint }
+func (hubSpec) Family() string                                         { return "" }
+func (hubSpec) Op() upstream.Op                                        { return upstream.OpChat }
+func (hubSpec) ClientKey(*http.Request) string                         { return "" }
+func (hubSpec) WriteError(http.ResponseWriter, *gateway.Error, string) {}
+func (hubSpec) UpstreamError(status int, _ []byte) *gateway.Error {
+	return &gateway.Error{Kind: gateway.KindUpstream, Status: status}
+}
 func (hubSpec) Peek(*http.Request, payload.Body) (endpoint.Peek, error) { return endpoint.Peek{}, nil }
 
 // discardWriter is the response writer of Go calls: their answer goes to

@@ -84,9 +84,9 @@ type AccessLog struct {
 	Log *slog.Logger
 }
 
-func (AccessLog) Started(*Call)                     {}
-func (AccessLog) Attempted(*Call, Attempt)          {}
-func (AccessLog) FirstToken(*Call, time.Duration)   {}
+func (AccessLog) Started(*Call)                   {}
+func (AccessLog) Attempted(*Call, Attempt)        {}
+func (AccessLog) FirstToken(*Call, time.Duration) {}
 func (l AccessLog) Finished(c *Call, rec *gateway.UsageRecord) {
 	level := slog.LevelInfo
 	if rec.Status >= 500 {

@@ -245,7 +245,7 @@ func (countTokensSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, 
 	return p, err
 }
 
-func (countTokensSpec) ParseUsage([]byte) (llm.Usage, bool)         { return llm.Usage{}, false }
+func (countTokensSpec) ParseUsage([]byte) (llm.Usage, bool)      { return llm.Usage{}, false }
 func (countTokensSpec) CountAnswer([]byte, endpoint.TextCounter) {}
 
 // AnswerLocally estimates the count with the embedded tokenizer over the

@@ -326,7 +326,7 @@ func (countTokensSpec) PassRequest(_ endpoint.Peek, body payload.Body, _ string)
 	return passBody(body), nil
 }
 
-func (countTokensSpec) ParseUsage([]byte) (llm.Usage, bool)         { return llm.Usage{}, false }
+func (countTokensSpec) ParseUsage([]byte) (llm.Usage, bool)      { return llm.Usage{}, false }
 func (countTokensSpec) CountAnswer([]byte, endpoint.TextCounter) {}
 
 // AnswerLocally estimates with the embedded tokenizer. countTokens wraps
