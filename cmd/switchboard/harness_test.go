@@ -121,3 +121,6 @@ func (n *node) post(t testing.TB, path, key, body string, hdr map[string]string)
 }
 
 func hashOf(secret string) string { return httpapi.HashKey(secret) }
+
+// gatewayLedgerAll lists a test node's whole ledger.
+var gatewayLedgerAll = gateway.LedgerFilter{Limit: 100000}
