@@ -56,7 +56,7 @@ func TestImportRules(t *testing.T) {
 	for _, p := range listPackages(t) {
 		imp := ours(p.Imports)
 		switch {
-		case p.ImportPath == "switchboard/internal/llm" || p.ImportPath == "switchboard/internal/sse":
+		case p.ImportPath == "switchboard/internal/llm" || p.ImportPath == "switchboard/internal/sse" || p.ImportPath == "switchboard/internal/payload":
 			if len(imp) > 0 {
 				t.Errorf("%s must import nothing of ours, imports %v", p.ImportPath, imp)
 			}
@@ -70,6 +70,23 @@ func TestImportRules(t *testing.T) {
 			for _, i := range imp {
 				if strings.HasPrefix(i, "switchboard/internal/format/") {
 					t.Errorf("%s imports another format package %s", p.ImportPath, i)
+				}
+				if i == "switchboard/internal/relay" || i == "switchboard/internal/httpapi" {
+					t.Errorf("%s imports %s: formats publish specs, the engine consumes them", p.ImportPath, i)
+				}
+			}
+		case p.ImportPath == "switchboard/internal/endpoint":
+			allowed := map[string]bool{"switchboard/internal/gateway": true, "switchboard/internal/llm": true,
+				"switchboard/internal/payload": true, "switchboard/internal/sse": true, "switchboard/internal/upstream": true}
+			for _, i := range imp {
+				if !allowed[i] {
+					t.Errorf("endpoint is the contract between relay and the formats; it may not import %s", i)
+				}
+			}
+		case p.ImportPath == "switchboard/internal/relay":
+			for _, i := range imp {
+				if strings.HasPrefix(i, "switchboard/internal/format/") || i == "switchboard/internal/httpapi" {
+					t.Errorf("relay is format-agnostic; it may not import %s", i)
 				}
 			}
 		}

@@ -127,17 +127,18 @@ func ContentTypeBoundary(contentType string) (string, error) {
 
 // ReadForm reads a whole form from r. Content beyond lim.MemBytes is
 // spooled to one temporary file, which Close removes.
-func ReadForm(r io.Reader, boundary string, lim Limits) (f *Form, err error) {
-	lim = lim.withDefaults()
+func ReadForm(r io.Reader, boundary string, lim Limits) (*Form, error) {
+	f := &Form{}
+	if err := f.read(r, boundary, lim.withDefaults()); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Form) read(r io.Reader, boundary string, lim Limits) error {
 	counted := &countingReader{r: r, limit: lim.MaxBytes}
 	mr := multipart.NewReader(counted, boundary)
-	f = &Form{}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			f = nil
-		}
-	}()
 	memLeft := lim.MemBytes
 	for {
 		mp, err := mr.NextRawPart()
@@ -146,24 +147,24 @@ func ReadForm(r io.Reader, boundary string, lim Limits) (f *Form, err error) {
 		}
 		if err != nil {
 			if counted.over {
-				return nil, ErrTooLarge
+				return ErrTooLarge
 			}
-			return nil, fmt.Errorf("read multipart form: %w", err)
+			return fmt.Errorf("read multipart form: %w", err)
 		}
 		if len(f.Parts) >= lim.MaxParts {
-			return nil, fmt.Errorf("multipart form has more than %d parts", lim.MaxParts)
+			return fmt.Errorf("multipart form has more than %d parts", lim.MaxParts)
 		}
 		p := &Part{Name: mp.FormName(), FileName: mp.FileName(), ContentType: mp.Header.Get("Content-Type"), header: mp.Header}
 		if err := f.readPart(p, mp, &memLeft, lim.Dir); err != nil {
 			if counted.over {
-				return nil, ErrTooLarge
+				return ErrTooLarge
 			}
-			return nil, err
+			return err
 		}
 		f.Parts = append(f.Parts, p)
 	}
 	f.size = counted.n
-	return f, nil
+	return nil
 }
 
 // readPart keeps a part's content in memory while the budget lasts and

@@ -109,7 +109,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		e.attempted(cs, x, resp.StatusCode, gerr, sent)
 		return gerr
 	}
-	e.report(cs, gateway.OutcomeSuccess, 0, "")
+	// Health hears of success once the answer proves usable (its first
+	// event, or a body that parses), not at a 2xx that may carry garbage.
 	e.attempted(cs, x, resp.StatusCode, nil, sent)
 	if c.Peek.Stream {
 		idle.Touch()
@@ -163,6 +164,9 @@ func settingDuration(ch *gateway.Channel, name string) time.Duration {
 	}
 	return d
 }
+
+// accepted reports that an attempt's answer is usable.
+func (e *Engine) accepted(cs *callState) { e.report(cs, gateway.OutcomeSuccess, 0, "") }
 
 func (e *Engine) report(cs *callState, o gateway.Outcome, retryAfter time.Duration, reason string) {
 	if e.Health == nil {

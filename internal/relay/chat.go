@@ -86,6 +86,7 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream answer malformed")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
 	}
+	e.accepted(t.cs)
 	res.ttft = time.Since(c.Start)
 	if !out.Usage.IsZero() {
 		res.usage, res.source = out.Usage, gateway.UsageFromUpstream
@@ -142,6 +143,7 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
 		return gerr
 	}
+	e.accepted(t.cs)
 	havePending := true
 	startStream(w, enc.ContentType())
 	res.started = true

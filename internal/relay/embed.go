@@ -55,6 +55,7 @@ func (t *embedTranslation) complete(ctx context.Context, w http.ResponseWriter, 
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream answer malformed")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
 	}
+	e.accepted(t.cs)
 	res.ttft = time.Since(c.Start)
 	if out.Usage.InputTokens > 0 {
 		res.usage, res.source = out.Usage, gateway.UsageFromUpstream

@@ -66,6 +66,7 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 		e.report(p.cs, gateway.OutcomeFailure, 0, "upstream answer is not JSON")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood"}
 	}
+	e.accepted(p.cs)
 	c := p.cs.call
 	res.ttft = time.Since(c.Start)
 	if u, ok := p.pass.ParseUsage(body); ok && !u.IsZero() {
@@ -98,6 +99,7 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	if err != nil && !(errors.Is(err, io.EOF) && resp.ContentLength == 0) {
 		return e.readFailure(p.cs, err)
 	}
+	e.accepted(p.cs)
 	res.ttft = time.Since(c.Start)
 	h := w.Header()
 	h.Set("Content-Type", ct)
@@ -203,6 +205,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		e.report(p.cs, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
 		return gerr
 	}
+	e.accepted(p.cs)
 	sw := st.NewStreamWriter(w, c.Peek)
 	startStream(w, sw.ContentType())
 	res.started = true
