@@ -37,7 +37,7 @@ func (m *memKeys) KeyByHash(_ context.Context, h string) (gateway.Key, error) {
 func (m *memKeys) KeyByID(context.Context, int64) (gateway.Key, error) {
 	return gateway.Key{}, gateway.ErrNotFound
 }
-func (m *memKeys) ListKeys(context.Context) ([]gateway.Key, error)               { return m.keys, nil }
+func (m *memKeys) ListKeys(context.Context) ([]gateway.Key, error)                 { return m.keys, nil }
 func (m *memKeys) CreateKey(_ context.Context, k gateway.Key) (gateway.Key, error) { return k, nil }
 func (m *memKeys) UpsertKey(_ context.Context, k gateway.Key) (gateway.Key, error) { return k, nil }
 func (m *memKeys) UpdateKey(_ context.Context, k gateway.Key) (gateway.Key, error) { return k, nil }

@@ -223,9 +223,9 @@ func (audioSpec) PassRequest(p endpoint.Peek, b payload.Body, upstreamModel stri
 	}
 	return upstream.Body{ContentType: enc.ContentType, Open: enc.Open, Length: enc.Length}, nil
 }
-func (audioSpec) ParseUsage([]byte) (llm.Usage, bool)        { return llm.Usage{}, false }
-func (audioSpec) CountAnswer([]byte, endpoint.TextCounter)   {}
-func (audioSpec) RawAnswer(ct string) bool                   { return strings.HasPrefix(ct, "audio/") }
+func (audioSpec) ParseUsage([]byte) (llm.Usage, bool)      { return llm.Usage{}, false }
+func (audioSpec) CountAnswer([]byte, endpoint.TextCounter) {}
+func (audioSpec) RawAnswer(ct string) bool                 { return strings.HasPrefix(ct, "audio/") }
 func (audioSpec) Units(endpoint.Peek, payload.Body, []byte) []gateway.Unit {
 	return []gateway.Unit{{Kind: gateway.UnitSecond, Quantity: 90}}
 }
