@@ -219,7 +219,7 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 	if ctx.Err() != nil {
 		clientGone = true
 	}
-	res.usage, res.source = m.bill(c, counter.Total())
+	res.usage, res.source = m.bill(c, &counter)
 	var endErr *gateway.Error
 	switch {
 	case clientGone:

@@ -238,7 +238,9 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 				m.add(u, final)
 			}
 			if st.Terminal(ev) {
-				terminal = &ev
+				// A copy, so that only this event escapes to the heap.
+				term := ev
+				terminal = &term
 				break
 			}
 			if st.EventText(ev, &counter) && res.ttft == 0 {
@@ -263,7 +265,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	if ctx.Err() != nil {
 		clientGone = true
 	}
-	res.usage, res.source = m.bill(c, counter.Total())
+	res.usage, res.source = m.bill(c, &counter)
 	switch {
 	case clientGone:
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = 499, "client disconnected mid-stream"
@@ -302,11 +304,14 @@ func (m *streamMeter) add(u llm.Usage, final bool) {
 // its final count; otherwise (it reported none, or the client left before
 // it did) what was produced, counted with the tokenizer, and never less
 // than a placeholder count the upstream sent early.
-func (m *streamMeter) bill(c *Call, counted int64) (llm.Usage, gateway.UsageSource) {
-	if m.got && m.final && !(m.usage.OutputTokens == 0 && counted > 0) {
+//
+// The counter is only read when the upstream's count is not enough:
+// tokenizing is the expensive part, and most streams end with usage.
+func (m *streamMeter) bill(c *Call, counter *tokencount.Stream) (llm.Usage, gateway.UsageSource) {
+	if m.got && m.final && (m.usage.OutputTokens > 0 || counter.Total() == 0) {
 		return m.usage, gateway.UsageFromUpstream
 	}
-	est := estimateUsage(c, max(counted, m.usage.OutputTokens))
+	est := estimateUsage(c, max(counter.Total(), m.usage.OutputTokens))
 	if m.usage.InputTokens > 0 {
 		est.InputTokens = m.usage.InputTokens
 		est.CachedInputTokens = m.usage.CachedInputTokens
