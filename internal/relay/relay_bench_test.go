@@ -100,18 +100,49 @@ func anthropicStream() []byte {
 // testSpecs are the engine's upstream specs, as the gateway wires them.
 var testSpecs = []endpoint.Spec{openai.Chat, openai.Embeddings, anthropic.Messages, gemini.Generate, gemini.BatchEmbed}
 
+// embedDims is the size of the benchmark's vectors, text-embedding-3-small's.
+const embedDims = 1536
+
+func benchVector() string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := range embedDims {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%.8f", float64(i%97)/97-0.5)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func openAIEmbeddingsAnswer() []byte {
+	v := benchVector()
+	return []byte(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":` + v + `},{"object":"embedding","index":1,"embedding":` + v +
+		`}],"model":"text-embedding-3-small","usage":{"prompt_tokens":9,"total_tokens":9}}`)
+}
+
+func geminiEmbeddingsAnswer() []byte {
+	v := benchVector()
+	return []byte(`{"embeddings":[{"values":` + v + `},{"values":` + v + `}]}`)
+}
+
 func newBenchRelay(tb testing.TB, keep bool) (*Engine, *nopLedger) {
 	tb.Helper()
 	rt := route.New(nil)
 	rt.SetChannels([]gateway.Channel{
 		{ID: 1, Name: "oa", Type: gateway.ChannelOpenAI, BaseURL: "http://oa.invalid", APIKeys: []string{"k"}, Models: []string{"gpt-4o-mini"}, Enabled: true, Weight: 1},
 		{ID: 2, Name: "an", Type: gateway.ChannelAnthropic, BaseURL: "http://an.invalid", APIKeys: []string{"k"}, Models: []string{"claude-sonnet-4-20250514"}, Enabled: true, Weight: 1},
+		{ID: 3, Name: "oa-emb", Type: gateway.ChannelOpenAI, BaseURL: "http://oa.invalid", APIKeys: []string{"k"}, Models: []string{"text-embedding-3-small"}, Enabled: true, Weight: 1},
+		{ID: 4, Name: "ge-emb", Type: gateway.ChannelGemini, BaseURL: "http://ge.invalid", APIKeys: []string{"k"}, Models: []string{"gemini-embedding-001"}, Enabled: true, Weight: 1},
 	})
 	tr := &cannedTransport{bodies: map[string][]byte{
 		"/v1/chat/completions":        []byte(`{"id":"c1","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, how can I help?"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}}`),
 		"/v1/chat/completions|stream": openAIStream(),
 		"/v1/messages":                []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"Hello there, how can I help?"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":8}}`),
 		"/v1/messages|stream":         anthropicStream(),
+		"/v1/embeddings":              openAIEmbeddingsAnswer(),
+		"/v1beta/models/gemini-embedding-001:batchEmbedContents": geminiEmbeddingsAnswer(),
 	}}
 	led := &nopLedger{keep: keep}
 	return &Engine{
@@ -213,6 +244,24 @@ func BenchmarkRelay(b *testing.B) {
 			}
 			if tc.stream {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(streamChunks+4), "ns/event")
+			}
+		})
+	}
+	// Embeddings of two inputs, 1536-dimension vectors: passed through, and
+	// translated to Gemini and back (the gateway parses and re-encodes
+	// 3,072 floats), as floats and as base64.
+	for _, tc := range []struct{ name, model, format string }{
+		{"embeddings-passthrough", "text-embedding-3-small", "float"},
+		{"embeddings-to-gemini", "gemini-embedding-001", "float"},
+		{"embeddings-to-gemini-base64", "gemini-embedding-001", "base64"},
+	} {
+		body := `{"model":"` + tc.model + `","input":["The quick brown fox","jumps over the lazy dog"],"encoding_format":"` + tc.format + `"}`
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := serveSpec(r, httptest.NewRecorder(), openai.Embeddings, "/v1/embeddings", body); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
