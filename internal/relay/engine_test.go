@@ -261,7 +261,7 @@ func TestMultipartUploadAndBinaryAnswer(t *testing.T) {
 	audio := bytes.Repeat([]byte{0xff, 0xf3}, 100<<10)
 	a := newTestUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		check(t, r)
-		http.Error(w, `{"error":{"message":"down"}}`, 502)
+		http.Error(w, `{"error":{"message":"down"}}`, http.StatusBadGateway)
 	})
 	b := newTestUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		check(t, r)
@@ -328,7 +328,7 @@ func TestGenerate(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":50,"total_tokens":53}}`+"\n\ndata: [DONE]\n\n")
 	}
-	a := newTestUpstream(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) })
+	a := newTestUpstream(t, func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	b := newTestUpstream(t, stream)
 	e, _, led := twoChannels(t, a.URL, b.URL, nil)
 	req := &llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartText, Text: "hi"}}}}}
