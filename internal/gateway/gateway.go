@@ -7,9 +7,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"switchboard/internal/llm"
@@ -447,4 +450,30 @@ type Store interface {
 	GetSetting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) error
 	Close() error
+}
+
+// UsageCursor is where a usage listing continues: after the ledger row ID
+// written at Time (listings run newest first).
+type UsageCursor struct {
+	Time time.Time
+	ID   int64
+}
+
+// String encodes c as an opaque cursor.
+func (c UsageCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.Time.UnixMicro(), 10) + "." + strconv.FormatInt(c.ID, 10)))
+}
+
+// ParseUsageCursor decodes a cursor made by UsageCursor.String.
+func ParseUsageCursor(s string) (UsageCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		us, id, ok := strings.Cut(string(b), ".")
+		t, err1 := strconv.ParseInt(us, 10, 64)
+		n, err2 := strconv.ParseInt(id, 10, 64)
+		if ok && err1 == nil && err2 == nil && n > 0 {
+			return UsageCursor{Time: time.UnixMicro(t).UTC(), ID: n}, nil
+		}
+	}
+	return UsageCursor{}, fmt.Errorf("invalid cursor %q", s)
 }

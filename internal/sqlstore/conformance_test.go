@@ -72,7 +72,7 @@ func testKeys(t *testing.T, s *Store) {
 	ctx := context.Background()
 	in := gateway.Key{
 		Name: "alice", Hash: strings.Repeat("ab", 32), Prefix: "sk-ali",
-		Models: []string{"gpt-4o", "claude-*"}, BudgetNanoUSD: 25_000_000_000,
+		Models: []string{"gpt-4o", "claude-*"}, BudgetNanoUSD: 25_000_000_000, BudgetPeriod: gateway.BudgetTotal,
 		RPM: 600, TPM: 200000, MaxConcurrent: 4, Enabled: true,
 	}
 	created, err := s.CreateKey(ctx, in)
