@@ -137,7 +137,7 @@ func TestCheckpointer(t *testing.T) {
 		{200 * time.Millisecond, 150, false}, // enough tokens, but under a quarter period
 		{300 * time.Millisecond, 150, true},  // enough tokens after a quarter period
 		{400 * time.Millisecond, 160, false},
-		{1400 * time.Millisecond, 160, true}, // a period passed with new output
+		{1400 * time.Millisecond, 160, true},  // a period passed with new output
 		{2600 * time.Millisecond, 160, false}, // a period passed but nothing new
 		{2600 * time.Millisecond, 161, true},
 	}

@@ -386,9 +386,11 @@ func (r *Relay) finish(a *attempt, res result) {
 		}
 		if ok {
 			rec.CostNanoUSD = pricing.Cost(p, res.usage)
+			rec.PriceNanoUSD = rec.CostNanoUSD // phase B: pricing.Table.Charge splits cost from price
 		} else {
 			// Never price an unknown model at $0 silently: say so.
 			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for model")
+			rec.Unpriced, rec.CostUnknown = true, true
 			if unpricedCount.Load() < 1000 {
 				if _, seen := unpricedWarned.LoadOrStore(rec.UpstreamModel, true); !seen {
 					unpricedCount.Add(1)
