@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -267,29 +268,13 @@ func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
 	x := &expander{marker: marker, refs: refs, getenv: getenv, unset: map[int][]string{}}
 	x.walk(body)
 
-	sc := &shapeChecker{lines: map[string]int{}}
-	sc.check(body, reflectRawConfig, "", 0)
-
-	c := &converter{file: filename, lines: sc.lines, unset: x.unset}
-	for _, e := range x.errs {
-		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Msg: e.msg})
-	}
-	for _, e := range sc.errs {
-		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
-	}
-	if sc.shape > 0 {
-		return nil, c.joined()
-	}
-
 	var raw rawConfig
-	var opts []yaml.DecodeOption
-	if sc.unknown == 0 {
-		// Our walk does not follow aliases; the decoder's strict mode
-		// catches unknown fields that only appear through one.
-		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
+	pre := make([]fieldErr, len(x.errs))
+	for i, e := range x.errs {
+		pre[i] = fieldErr{line: e.line, msg: e.msg}
 	}
-	if err := yaml.NodeToValue(body, &raw, opts...); err != nil {
-		c.errs = append(c.errs, yamlError(filename, err, marker))
+	c, ok := decodeChecked(filename, body, &raw, marker, x.unset, pre)
+	if !ok {
 		return nil, c.joined()
 	}
 	c.convert(&raw, cfg)
@@ -297,6 +282,33 @@ func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
 		return nil, c.joined()
 	}
 	return cfg, nil
+}
+
+// decodeChecked checks body's shape against dst's raw type, reporting
+// every unknown field and misshapen value of the file, then decodes it into
+// dst. The converter it returns holds those errors (and pre, the expansion
+// errors) and goes on to convert dst; ok is false when decoding failed.
+func decodeChecked(filename string, body ast.Node, dst any, marker string, unset map[int][]string, pre []fieldErr) (*converter, bool) {
+	sc := &shapeChecker{lines: map[string]int{}}
+	sc.check(body, reflect.TypeOf(dst).Elem(), "", 0)
+	c := &converter{file: filename, lines: sc.lines, unset: unset}
+	for _, e := range append(pre, sc.errs...) {
+		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
+	}
+	if sc.shape > 0 {
+		return c, false
+	}
+	var opts []yaml.DecodeOption
+	if sc.unknown == 0 {
+		// Our walk does not follow aliases; the decoder's strict mode
+		// catches unknown fields that only appear through one.
+		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
+	}
+	if err := yaml.NodeToValue(body, dst, opts...); err != nil {
+		c.errs = append(c.errs, yamlError(filename, err, marker))
+		return c, false
+	}
+	return c, true
 }
 
 // yamlError turns an error of the YAML library into an *Error with a line

@@ -5,9 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 
-	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
@@ -17,8 +15,6 @@ import (
 
 // maxPriceFileSize bounds a price file; LiteLLM's full catalog is a few MiB.
 const maxPriceFileSize = 64 << 20
-
-var reflectRawPriceFile = reflect.TypeFor[rawPriceFile]()
 
 // PriceFile is what an operator price file holds.
 type PriceFile struct {
@@ -104,22 +100,9 @@ func ParsePriceFile(filename string, data []byte) (*PriceFile, error) {
 	if body == nil {
 		return out, nil
 	}
-	sc := &shapeChecker{lines: map[string]int{}}
-	sc.check(body, reflectRawPriceFile, "", 0)
-	c := &converter{file: filename, lines: sc.lines, unset: map[int][]string{}}
-	for _, e := range sc.errs {
-		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
-	}
-	if sc.shape > 0 {
-		return nil, c.joined()
-	}
 	var raw rawPriceFile
-	var opts []yaml.DecodeOption
-	if sc.unknown == 0 {
-		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
-	}
-	if err := yaml.NodeToValue(body, &raw, opts...); err != nil {
-		c.errs = append(c.errs, yamlError(filename, err, ""))
+	c, ok := decodeChecked(filename, body, &raw, "", map[int][]string{}, nil)
+	if !ok {
 		return nil, c.joined()
 	}
 	c.prices(raw.Prices, "prices", out.Prices, &out.Aliases, &out.Limits)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"path"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"switchboard/internal/gateway"
 	"switchboard/internal/pricing"
 )
-
-var reflectRawConfig = reflect.TypeFor[rawConfig]()
 
 // Bounds that keep converted values inside int64 nano-USD and sane.
 const (

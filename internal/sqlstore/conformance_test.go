@@ -35,6 +35,13 @@ func runConformance(t *testing.T, open opener) {
 		{"BudgetStale", testBudgetStale},
 		{"BudgetConcurrent", testBudgetConcurrent},
 		{"BudgetOnePartialHold", testBudgetOnePartialHold},
+		{"HoldSequential", testHoldSequential},
+		{"HoldNeverOverdraws", testHoldNeverOverdraws},
+		{"BudgetPeriods", testBudgetPeriods},
+		{"BudgetPeriodDatabaseClock", testBudgetPeriodDatabaseClock},
+		{"ReleaseNode", testReleaseNode},
+		{"StaleSweepSparesTasks", testStaleSweepSparesTasks},
+		{"UsageReports", testUsageReports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

@@ -179,8 +179,10 @@ func (s *Store) usageWhere(f gateway.LedgerFilter) (string, []any, error) {
 		if err != nil {
 			return "", nil, err
 		}
+		// The leading "time <= ?" lets the (time, id) index seek to the
+		// cursor instead of scanning from the newest record.
 		t := s.ts(c.Time)
-		add("(time < ? OR (time = ? AND id < ?))", t, t, c.ID)
+		add("time <= ? AND (time < ? OR id < ?)", t, t, c.ID)
 	}
 	if len(where) == 0 {
 		return "", nil, nil

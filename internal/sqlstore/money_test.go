@@ -15,28 +15,7 @@ import (
 	"switchboard/internal/llm"
 )
 
-func TestMoneySQLite(t *testing.T)   { runMoney(t, openSQLite) }
-func TestMoneyPostgres(t *testing.T) { runMoney(t, openPostgres) }
-
-// runMoney is the conformance suite of holds, budget periods, node
-// releases and usage reports, on every engine.
-func runMoney(t *testing.T, open opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s *Store)
-	}{
-		{"HoldSequential", testHoldSequential},
-		{"HoldNeverOverdraws", testHoldNeverOverdraws},
-		{"BudgetPeriods", testBudgetPeriods},
-		{"BudgetPeriodDatabaseClock", testBudgetPeriodDatabaseClock},
-		{"ReleaseNode", testReleaseNode},
-		{"StaleSweepSparesTasks", testStaleSweepSparesTasks},
-		{"UsageReports", testUsageReports},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
-	}
-}
+// The tests below run in runConformance, on every engine.
 
 func hold(t *testing.T, s *Store, req gateway.HoldRequest) int64 {
 	t.Helper()
