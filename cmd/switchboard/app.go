@@ -110,7 +110,13 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("load secret key: %w", err)
 	}
-	store, err := sqlstore.Open(ctx, cfg.Storage.Database, sqlstore.Options{Secret: box})
+	// The node id lets this node release its own budget holds when it
+	// starts again, instead of waiting for the stale sweep.
+	nodeID, err := ledger.NodeID(filepath.Join(dataDir, "node-id"))
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, cfg.Storage.Database, sqlstore.Options{Secret: box, NodeID: nodeID})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -142,7 +148,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		return nil, err
 	}
 
-	a.prices = pricing.Builtin().With(cfg.Prices)
+	a.prices = cfg.PriceTable()
 	var limiter gateway.Limiter
 	if cfg.Storage.Redis != "" {
 		// Many nodes: limits, health and change notifications are shared.
@@ -173,6 +179,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err := a.reloadChannels(ctx); err != nil {
 		return nil, err
 	}
+	a.warnUnpriced(ctx)
 	a.keys = httpapi.NewKeyCache(store)
 	if err := a.keys.Reload(ctx); err != nil {
 		return nil, err
@@ -192,7 +199,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		return nil, fmt.Errorf("open usage ledger: %w", err)
 	}
 	a.ledger = lw
-	// Reservations of a process that crashed mid-call would hold budget forever.
+	// The spool replay above billed what this node's calls had delivered
+	// when it last stopped; the rest of its holds are free now. Holds of
+	// nodes that never come back go with the stale sweep.
+	if n, err := store.ReleaseNode(ctx); err != nil {
+		log.Warn("release this node's budget holds", "err", err)
+	} else if n > 0 {
+		log.Info("released budget holds of calls in flight at the last stop", "count", n, "node", nodeID)
+	}
 	if n, err := store.ReleaseStale(ctx, 10*time.Minute); err != nil {
 		log.Warn("release stale reservations", "err", err)
 	} else if n > 0 {
@@ -234,6 +248,24 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
+}
+
+// warnUnpriced logs, once at start, every routable model without a price:
+// budget keys are refused on them (pricing.unpriced), others run unbilled.
+func (a *app) warnUnpriced(ctx context.Context) {
+	chs, err := a.store.ListChannels(ctx)
+	if err != nil {
+		return
+	}
+	for _, r := range a.prices.UnpricedRoutes(chs) {
+		if r.Glob {
+			a.log.Warn("channel serves a model pattern: names matching it are billed only if priced (add prices: or pricing.file entries)",
+				"channel", r.Channel, "pattern", r.Model, "unpriced_policy", a.cfg.Pricing.Unpriced)
+			continue
+		}
+		a.log.Warn("routable model has no price (add it under prices: or to pricing.file)",
+			"channel", r.Channel, "model", r.Model, "upstream_model", r.UpstreamModel, "unpriced_policy", a.cfg.Pricing.Unpriced)
+	}
 }
 
 // newTransport is the upstream HTTP client transport: pooled keep-alive

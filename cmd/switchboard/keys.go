@@ -63,6 +63,7 @@ func keysCmd() *cobra.Command {
 	var models []string
 	var budget float64
 	var rpm, tpm int
+	var period string
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a client key and print its secret once",
@@ -73,10 +74,14 @@ func keysCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			bp, err := gateway.ParseBudgetPeriod(period)
+			if err != nil {
+				return err
+			}
 			s := randomSecret("sk-sb-")
 			k, err := st.CreateKey(cmd.Context(), gateway.Key{
 				Name: args[0], Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: models,
-				BudgetNanoUSD: gateway.NanoUSD(budget), RPM: rpm, TPM: tpm, Enabled: true,
+				BudgetNanoUSD: gateway.NanoUSD(budget), BudgetPeriod: bp, RPM: rpm, TPM: tpm, Enabled: true,
 			})
 			if err != nil {
 				return fmt.Errorf("create key %q: %w", args[0], err)
@@ -87,6 +92,7 @@ func keysCmd() *cobra.Command {
 	}
 	create.Flags().StringSliceVar(&models, "models", []string{"*"}, "allowed models (globs)")
 	create.Flags().Float64Var(&budget, "budget-usd", 0, "hard spend limit in USD (0: none)")
+	create.Flags().StringVar(&period, "budget-period", "total", "when the budget starts again: total, daily, weekly or monthly (UTC)")
 	create.Flags().IntVar(&rpm, "rpm", 0, "requests per minute (0: unlimited)")
 	create.Flags().IntVar(&tpm, "tpm", 0, "tokens per minute (0: unlimited)")
 

@@ -3,9 +3,11 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -133,7 +135,9 @@ func (h *harness) callAs(auth, method, path, body string) response {
 	rec := httptest.NewRecorder()
 	h.mux.ServeHTTP(rec, req)
 	res := response{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+	if ct := rec.Header().Get("Content-Type"); strings.HasPrefix(ct, "text/csv") && rec.Code == http.StatusOK {
+		return res // an export
+	} else if ct != "application/json" {
 		h.t.Fatalf("%s %s: Content-Type %q, body %s", method, path, ct, res.raw)
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &res.obj); err != nil {
@@ -682,12 +686,12 @@ func TestUsage(t *testing.T) {
 			ChannelID: 3, ChannelName: "openai", UpstreamModel: "gpt-4o-2024-11-20", Status: 200, Stream: true,
 			Latency: 1500 * time.Millisecond, TTFT: 250 * time.Millisecond,
 			Usage:       llm.Usage{InputTokens: 100, CachedInputTokens: 40, OutputTokens: 20, ReasoningTokens: 5},
-			UsageSource: gateway.UsageFromUpstream, CostNanoUSD: 1_500_000, Attempts: 2},
+			UsageSource: gateway.UsageFromUpstream, CostNanoUSD: 1_500_000, PriceNanoUSD: 1_500_000, Attempts: 2},
 		{RequestID: "r2", Time: t0.Add(time.Hour), KeyID: 2, KeyName: "bob", Endpoint: "messages", Model: "claude",
 			Status: 502, Usage: llm.Usage{InputTokens: 10}, UsageSource: gateway.UsageEstimated, CostNanoUSD: 3_000_000,
-			ErrorMessage: "upstream failed"},
+			PriceNanoUSD: 3_000_000, ErrorMessage: "upstream failed"},
 		{RequestID: "r3", Time: t0.Add(2 * time.Hour), KeyID: 1, KeyName: "alice", Model: "gpt-4o", Status: 200,
-			Usage: llm.Usage{InputTokens: 1, OutputTokens: 2}, CostNanoUSD: 500_000},
+			Usage: llm.Usage{InputTokens: 1, OutputTokens: 2}, CostNanoUSD: 500_000, PriceNanoUSD: 500_000},
 	}
 	if err := h.store.InsertUsage(context.Background(), recs); err != nil {
 		t.Fatal(err)
@@ -747,16 +751,20 @@ func TestUsage(t *testing.T) {
 	if err := json.Unmarshal([]byte(s.raw), &sum); err != nil {
 		t.Fatal(err)
 	}
+	tot := func(req, errs, in, out, cached, reason, nano, est int64) totals {
+		return totals{Requests: req, Errors: errs, InputTokens: in, OutputTokens: out, CachedTokens: cached, Reasoning: reason,
+			CostNanoUSD: nano, CostUSD: usd(nano), PriceNanoUSD: nano, PriceUSD: usd(nano), Estimated: est}
+	}
 	want := summaryJSON{
 		Object: "usage_summary",
-		Total:  totals{Requests: 3, Errors: 1, InputTokens: 111, OutputTokens: 22, CachedTokens: 40, Reasoning: 5, CostNanoUSD: 5_000_000, CostUSD: 0.005},
+		Total:  tot(3, 1, 111, 22, 40, 5, 5_000_000, 1),
 		ByKey: []keyTotals{
-			{KeyID: 2, KeyName: "bob", totals: totals{Requests: 1, Errors: 1, InputTokens: 10, CostNanoUSD: 3_000_000, CostUSD: 0.003}},
-			{KeyID: 1, KeyName: "alice", totals: totals{Requests: 2, InputTokens: 101, OutputTokens: 22, CachedTokens: 40, Reasoning: 5, CostNanoUSD: 2_000_000, CostUSD: 0.002}},
+			{KeyID: 2, KeyName: "bob", totals: tot(1, 1, 10, 0, 0, 0, 3_000_000, 1)},
+			{KeyID: 1, KeyName: "alice", totals: tot(2, 0, 101, 22, 40, 5, 2_000_000, 0)},
 		},
 		ByModel: []modelTotals{
-			{Model: "claude", totals: totals{Requests: 1, Errors: 1, InputTokens: 10, CostNanoUSD: 3_000_000, CostUSD: 0.003}},
-			{Model: "gpt-4o", totals: totals{Requests: 2, InputTokens: 101, OutputTokens: 22, CachedTokens: 40, Reasoning: 5, CostNanoUSD: 2_000_000, CostUSD: 0.002}},
+			{Model: "claude", totals: tot(1, 1, 10, 0, 0, 0, 3_000_000, 1)},
+			{Model: "gpt-4o", totals: tot(2, 0, 101, 22, 40, 5, 2_000_000, 0)},
 		},
 	}
 	if got, _ := json.Marshal(sum); string(got) != mustJSON(t, want) {
@@ -774,13 +782,138 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-func TestSummarizeTruncated(t *testing.T) {
-	recs := make([]gateway.UsageRecord, 3)
-	if s := summarize(recs, gateway.LedgerFilter{Limit: 3}); !s.Truncated || s.Total.Requests != 3 {
-		t.Errorf("at the limit: %+v", s)
+// TestUsageReports: every filter filters, groups and margins are computed
+// by the store, pages follow a cursor, CSV exports everything, and an
+// unknown parameter is an error instead of a silently wrong report.
+func TestUsageReports(t *testing.T) {
+	h := newHarness(t)
+	t0 := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	var recs []gateway.UsageRecord
+	for i := range 30 {
+		r := gateway.UsageRecord{
+			RequestID: fmt.Sprintf("r%02d", i), Time: t0.Add(time.Duration(i) * 30 * time.Minute),
+			KeyID: int64(1 + i%3), KeyName: fmt.Sprintf("k%d", 1+i%3), Model: []string{"gpt-4o", "claude"}[i%2],
+			ChannelID: int64(1 + i%2), ChannelName: []string{"discounted", "list"}[i%2], Status: 200,
+			Usage: llm.Usage{InputTokens: 10, OutputTokens: 5}, UsageSource: gateway.UsageFromUpstream,
+			CostNanoUSD: 800, PriceNanoUSD: 1000,
+		}
+		if i%10 == 9 {
+			r.Status = 429
+		}
+		if i == 7 {
+			r.Unpriced, r.PriceNanoUSD = true, 0
+			r.Units = []gateway.Metered{{Unit: "image:1024x1024:hd", Count: 2}}
+		}
+		recs = append(recs, r)
 	}
-	if s := summarize(recs, gateway.LedgerFilter{Limit: 4}); s.Truncated {
-		t.Errorf("under the limit: %+v", s)
+	if err := h.store.InsertUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(path string) []string {
+		t.Helper()
+		var out []string
+		for _, rec := range h.must(http.StatusOK, "GET", path, "").list() {
+			out = append(out, rec["request_id"].(string))
+		}
+		return out
+	}
+	for _, c := range []struct {
+		query string
+		n     int
+	}{
+		{"?model=claude&limit=1000", 15},
+		{"?channel_id=1&limit=1000", 15},
+		{"?model=claude&channel_id=1&limit=1000", 0},
+		{"?status=429&limit=1000", 3},
+		{"?status=4xx&limit=1000", 3},
+		{"?status=error&limit=1000", 3},
+		{"?status=ok&limit=1000", 27},
+		{"?key_id=2&model=gpt-4o&limit=1000", 5},
+	} {
+		if got := ids("/admin/api/usage" + c.query); len(got) != c.n {
+			t.Errorf("%s: %d records, want %d", c.query, len(got), c.n)
+		}
+	}
+	// Cursor pages.
+	var all []string
+	next := "/admin/api/usage?limit=7&model=gpt-4o"
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+		r := h.must(http.StatusOK, "GET", next, "")
+		for _, rec := range r.list() {
+			all = append(all, rec["request_id"].(string))
+		}
+		next = ""
+		if c, _ := r.obj["next_cursor"].(string); c != "" {
+			if r.obj["has_more"] != true {
+				t.Fatal("a cursor without has_more")
+			}
+			next = "/admin/api/usage?limit=7&model=gpt-4o&cursor=" + c
+		}
+	}
+	if len(all) != 15 || all[0] != "r28" || all[14] != "r00" {
+		t.Fatalf("pages = %v", all)
+	}
+	// The record shows both sides of the money and the units.
+	for _, rec := range h.must(http.StatusOK, "GET", "/admin/api/usage?limit=1000", "").list() {
+		if rec["request_id"] == "r07" && (rec["unpriced"] != true || rec["price_nano_usd"] != 0.0 || rec["cost_nano_usd"] != 800.0 ||
+			rec["units"].([]any)[0].(map[string]any)["count"] != 2.0) {
+			t.Errorf("r07 = %v", rec)
+		}
+	}
+
+	// Margins and counts, grouped by the store.
+	s := h.must(http.StatusOK, "GET", "/admin/api/usage/summary?group_by=channel", "")
+	groups := s.obj["groups"].([]any)
+	if len(groups) != 2 {
+		t.Fatalf("groups = %s", s.raw)
+	}
+	for _, g := range groups {
+		g := g.(map[string]any)
+		if g["requests"] != 15.0 || g["cost_nano_usd"] != 12000.0 || g["channel_name"] == nil {
+			t.Errorf("channel group = %v", g)
+		}
+	}
+	total := s.obj["total"].(map[string]any)
+	if total["price_nano_usd"] != 29000.0 || total["margin_nano_usd"] != 5000.0 || total["unpriced"] != 1.0 || total["errors"] != 3.0 {
+		t.Errorf("total = %v", total)
+	}
+	s = h.must(http.StatusOK, "GET", "/admin/api/usage/summary?group_by=day,model&key_id=1", "")
+	if g := s.obj["groups"].([]any); len(g) != 2 || g[0].(map[string]any)["bucket"] != "2025-05-01T00:00:00Z" {
+		t.Errorf("by day and model: %s", s.raw)
+	}
+	s = h.must(http.StatusOK, "GET", "/admin/api/usage/summary?group_by=hour&since=2025-05-01T10:00:00Z&until=2025-05-01T12:00:00Z", "")
+	if g := s.obj["groups"].([]any); len(g) != 2 || g[1].(map[string]any)["bucket"] != "2025-05-01T11:00:00Z" || g[1].(map[string]any)["requests"] != 2.0 {
+		t.Errorf("by hour: %s", s.raw)
+	}
+
+	// CSV: every matching record, past the JSON limit, with a header.
+	r := h.call("GET", "/admin/api/usage?format=csv&model=claude", "")
+	rows, err := csv.NewReader(strings.NewReader(r.raw)).ReadAll()
+	if r.status != http.StatusOK || err != nil || len(rows) != 16 || rows[0][0] != "request_id" || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("csv: %d %v %d rows", r.status, err, len(rows))
+	}
+	r = h.call("GET", "/admin/api/usage/summary?format=csv&group_by=key", "")
+	rows, err = csv.NewReader(strings.NewReader(r.raw)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[0][0] != "key_id" || rows[0][1] != "key_name" {
+		t.Fatalf("summary csv: %v %v", rows, err)
+	}
+
+	for _, q := range []string{
+		"/admin/api/usage?group_by=model",        // a summary parameter on the list
+		"/admin/api/usage?modle=gpt-4o",          // a typo
+		"/admin/api/usage/summary?limit=5",       // a list parameter on the summary
+		"/admin/api/usage/summary?group_by=week", // unknown dimension
+		"/admin/api/usage/summary?group_by=day,hour",
+		"/admin/api/usage?channel_id=x", "/admin/api/usage?status=teapot", "/admin/api/usage?status=700",
+		"/admin/api/usage?model=", "/admin/api/usage?cursor=nope", "/admin/api/usage?format=xml",
+		"/admin/api/usage?model=a&model=b",
+	} {
+		if r := h.call("GET", q, ""); r.status != http.StatusBadRequest || r.errType() != "invalid_request_error" {
+			t.Errorf("%s: %d %s", q, r.status, r.raw)
+		}
 	}
 }
 
@@ -830,5 +963,28 @@ func TestSecretPrefix(t *testing.T) {
 	}
 	if a, b := newSecret(), newSecret(); a == b || !generatedKey.MatchString(a) {
 		t.Errorf("newSecret: %q, %q", a, b)
+	}
+}
+
+func TestKeyBudgetPeriodAndChannelMultiplier(t *testing.T) {
+	h := newHarness(t)
+	k := h.must(http.StatusCreated, "POST", "/admin/api/keys", `{"name":"p","budget_usd":5,"budget_period":"weekly"}`)
+	if k.obj["budget_period"] != "weekly" {
+		t.Fatalf("created: %s", k.raw)
+	}
+	k = h.must(http.StatusOK, "PATCH", "/admin/api/keys/1", `{"budget_period":"monthly"}`)
+	if k.obj["budget_period"] != "monthly" || k.obj["period_start"] == nil {
+		t.Fatalf("patched: %s", k.raw)
+	}
+	if r := h.call("PATCH", "/admin/api/keys/1", `{"budget_period":"hourly"}`); r.status != http.StatusBadRequest {
+		t.Fatalf("bad period: %d %s", r.status, r.raw)
+	}
+	if d := h.must(http.StatusCreated, "POST", "/admin/api/keys", `{"name":"q"}`); d.obj["budget_period"] != "total" {
+		t.Fatalf("default period: %s", d.raw)
+	}
+	base := `"name":"c","type":"openai","api_keys":["k"],"models":["*"]`
+	h.must(http.StatusCreated, "POST", "/admin/api/channels", `{`+base+`,"settings":{"price_multiplier":"0.8"}}`)
+	if r := h.call("POST", "/admin/api/channels", `{"name":"d","type":"openai","api_keys":["k"],"models":["*"],"settings":{"price_multiplier":"-1"}}`); r.status != http.StatusBadRequest {
+		t.Fatalf("bad multiplier: %d %s", r.status, r.raw)
 	}
 }

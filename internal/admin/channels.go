@@ -12,6 +12,7 @@ import (
 
 	"switchboard/internal/config"
 	"switchboard/internal/gateway"
+	"switchboard/internal/pricing"
 )
 
 const (
@@ -275,6 +276,10 @@ func checkSetting(typ gateway.ChannelType, name, v string) error {
 	case "api_version":
 		if strings.TrimSpace(v) == "" {
 			return badRequest("settings.api_version: must not be empty")
+		}
+	case pricing.MultiplierSetting:
+		if _, err := pricing.ParseMultiplier(v); err != nil {
+			return badRequest("settings.%s: %v", name, err)
 		}
 	}
 	return nil

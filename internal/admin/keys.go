@@ -29,24 +29,26 @@ const (
 // keyJSON is a client key as the API shows it: never the secret or its
 // hash, only the prefix. Key is set once, in the creation response.
 type keyJSON struct {
-	ID              int64     `json:"id"`
-	Object          string    `json:"object"`
-	Name            string    `json:"name"`
-	Key             string    `json:"key,omitempty"`
-	Prefix          string    `json:"prefix"`
-	Models          []string  `json:"models"`
-	BudgetNanoUSD   int64     `json:"budget_nano_usd"`
-	BudgetUSD       float64   `json:"budget_usd"`
-	SpentNanoUSD    int64     `json:"spent_nano_usd"`
-	SpentUSD        float64   `json:"spent_usd"`
-	ReservedNanoUSD int64     `json:"reserved_nano_usd"`
-	ReservedUSD     float64   `json:"reserved_usd"`
-	RPM             int       `json:"rpm"`
-	TPM             int       `json:"tpm"`
-	MaxConcurrent   int       `json:"max_concurrent"`
-	Enabled         bool      `json:"enabled"`
-	CreatedAt       time.Time `json:"created_at"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	ID              int64      `json:"id"`
+	Object          string     `json:"object"`
+	Name            string     `json:"name"`
+	Key             string     `json:"key,omitempty"`
+	Prefix          string     `json:"prefix"`
+	Models          []string   `json:"models"`
+	BudgetNanoUSD   int64      `json:"budget_nano_usd"`
+	BudgetUSD       float64    `json:"budget_usd"`
+	SpentNanoUSD    int64      `json:"spent_nano_usd"`
+	SpentUSD        float64    `json:"spent_usd"`
+	ReservedNanoUSD int64      `json:"reserved_nano_usd"`
+	ReservedUSD     float64    `json:"reserved_usd"`
+	BudgetPeriod    string     `json:"budget_period"`
+	PeriodStart     *time.Time `json:"period_start,omitempty"`
+	RPM             int        `json:"rpm"`
+	TPM             int        `json:"tpm"`
+	MaxConcurrent   int        `json:"max_concurrent"`
+	Enabled         bool       `json:"enabled"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 func toKeyJSON(k gateway.Key) keyJSON {
@@ -59,6 +61,7 @@ func toKeyJSON(k gateway.Key) keyJSON {
 		BudgetNanoUSD: k.BudgetNanoUSD, BudgetUSD: usd(k.BudgetNanoUSD),
 		SpentNanoUSD: k.SpentNanoUSD, SpentUSD: usd(k.SpentNanoUSD),
 		ReservedNanoUSD: k.ReservedNanoUSD, ReservedUSD: usd(k.ReservedNanoUSD),
+		BudgetPeriod: periodOrTotal(k.BudgetPeriod), PeriodStart: timePtr(k.PeriodStart),
 		RPM: k.RPM, TPM: k.TPM, MaxConcurrent: k.MaxConcurrent, Enabled: k.Enabled,
 		CreatedAt: k.CreatedAt.UTC(), UpdatedAt: k.UpdatedAt.UTC(),
 	}
@@ -73,6 +76,7 @@ type keyPatch struct {
 	Models        *[]string `json:"models"`
 	BudgetUSD     *float64  `json:"budget_usd"`
 	BudgetNanoUSD *int64    `json:"budget_nano_usd"`
+	BudgetPeriod  *string   `json:"budget_period"`
 	RPM           *int      `json:"rpm"`
 	TPM           *int      `json:"tpm"`
 	MaxConcurrent *int      `json:"max_concurrent"`
@@ -110,6 +114,13 @@ func (p *keyPatch) apply(k *gateway.Key) error {
 		}
 		k.BudgetNanoUSD = b
 	}
+	if p.BudgetPeriod != nil {
+		period, err := gateway.ParseBudgetPeriod(*p.BudgetPeriod)
+		if err != nil {
+			return badRequest("budget_period: %v", err)
+		}
+		k.BudgetPeriod = period
+	}
 	for _, f := range []struct {
 		name string
 		v    *int
@@ -131,6 +142,13 @@ func (p *keyPatch) apply(k *gateway.Key) error {
 		k.Enabled = *p.Enabled
 	}
 	return nil
+}
+
+func periodOrTotal(p gateway.BudgetPeriod) string {
+	if p == "" {
+		return string(gateway.BudgetTotal)
+	}
+	return string(p)
 }
 
 func checkName(name string) error {

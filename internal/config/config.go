@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/pricing"
 )
 
 // Defaults of the contract (DESIGN.md §4) and of the extensions.
@@ -50,8 +52,43 @@ type Config struct {
 	// ClientKeys are the client keys of the file (YAML "keys"); Keys()
 	// converts them for seeding.
 	ClientKeys []Key
-	// Prices overrides entries of the built-in price table, by model name.
-	Prices map[string]gateway.Price
+	// Prices overrides entries of the built-in price table, by model name;
+	// PriceAliases and PriceLimits are the same_as and limit fields of
+	// those entries.
+	Prices       map[string]gateway.Price
+	PriceAliases map[string]string
+	PriceLimits  map[string]pricing.Limits
+	Pricing      Pricing
+}
+
+// Pricing is the `pricing` section (extension) and what its files held
+// once Load read them.
+type Pricing struct {
+	File        string // operator price file, YAML or JSON ("" = none)
+	LiteLLMFile string // LiteLLM model_prices_and_context_window.json ("" = none)
+	Unpriced    pricing.UnpricedPolicy
+	// MinOutputTokens is the smallest output limit a call may be lowered
+	// to when its key's budget cannot cover the request's own.
+	MinOutputTokens int64
+
+	// Loaded by Load from File and LiteLLMFile.
+	FilePrices    map[string]gateway.Price
+	FileAliases   map[string]string
+	FileLimits    map[string]pricing.Limits
+	CatalogPrices map[string]gateway.Price
+	CatalogLimits map[string]pricing.Limits
+}
+
+// PriceTable builds the price table the gateway bills with, lowest layer
+// first: the built-in list, the LiteLLM catalog (list prices), the price
+// file, then `prices:`, which wins. Entries of the file and of `prices:`
+// are the operator's: a key calling such a model pays that price.
+func (c *Config) PriceTable() *pricing.Table {
+	p := &c.Pricing
+	return pricing.Builtin().
+		WithList(p.CatalogPrices).WithLimits(p.CatalogLimits).
+		With(p.FilePrices).WithAliases(p.FileAliases).WithLimits(p.FileLimits).
+		With(c.Prices).WithAliases(c.PriceAliases).WithLimits(c.PriceLimits)
 }
 
 // Server configures the HTTP listener.
@@ -103,9 +140,12 @@ type Channel struct {
 	ConnectTimeout   time.Duration // TCP+TLS; 0 = only Timeout applies
 	FirstByteTimeout time.Duration // until response headers; 0 = only Timeout
 	IdleTimeout      time.Duration // between stream reads; 0 = only Timeout
-	Enabled          bool
-	Settings         map[string]string
-	Source           string // "config" or "env"
+	// PriceMultiplier is the upstream's charge relative to list prices
+	// (pricing.MultiplierSetting); "" = 1.
+	PriceMultiplier string
+	Enabled         bool
+	Settings        map[string]string
+	Source          string // "config" or "env"
 }
 
 // Key is a client key to seed.
@@ -117,6 +157,7 @@ type Key struct {
 	RPM           int   // 0 = unlimited
 	TPM           int   // 0 = unlimited
 	MaxConcurrent int   // 0 = unlimited
+	BudgetPeriod  gateway.BudgetPeriod
 	Enabled       bool
 }
 
@@ -134,6 +175,7 @@ func Default() *Config {
 		Storage: Storage{Database: DefaultDatabase},
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},
 		Prices:  map[string]gateway.Price{},
+		Pricing: Pricing{Unpriced: pricing.UnpricedRefuse, MinOutputTokens: pricing.DefaultMinOutput},
 	}
 }
 
@@ -179,7 +221,14 @@ func Load(path string, getenv Getenv) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	return Parse(path, data, getenv)
+	cfg, err := Parse(path, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.LoadPriceFiles(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // Parse parses and validates a configuration. filename is only used in
@@ -219,29 +268,13 @@ func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
 	x := &expander{marker: marker, refs: refs, getenv: getenv, unset: map[int][]string{}}
 	x.walk(body)
 
-	sc := &shapeChecker{lines: map[string]int{}}
-	sc.check(body, reflectRawConfig, "", 0)
-
-	c := &converter{file: filename, lines: sc.lines, unset: x.unset}
-	for _, e := range x.errs {
-		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Msg: e.msg})
-	}
-	for _, e := range sc.errs {
-		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
-	}
-	if sc.shape > 0 {
-		return nil, c.joined()
-	}
-
 	var raw rawConfig
-	var opts []yaml.DecodeOption
-	if sc.unknown == 0 {
-		// Our walk does not follow aliases; the decoder's strict mode
-		// catches unknown fields that only appear through one.
-		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
+	pre := make([]fieldErr, len(x.errs))
+	for i, e := range x.errs {
+		pre[i] = fieldErr{line: e.line, msg: e.msg}
 	}
-	if err := yaml.NodeToValue(body, &raw, opts...); err != nil {
-		c.errs = append(c.errs, yamlError(filename, err, marker))
+	c, ok := decodeChecked(filename, body, &raw, marker, x.unset, pre)
+	if !ok {
 		return nil, c.joined()
 	}
 	c.convert(&raw, cfg)
@@ -249,6 +282,33 @@ func Parse(filename string, data []byte, getenv Getenv) (*Config, error) {
 		return nil, c.joined()
 	}
 	return cfg, nil
+}
+
+// decodeChecked checks body's shape against dst's raw type, reporting
+// every unknown field and misshapen value of the file, then decodes it into
+// dst. The converter it returns holds those errors (and pre, the expansion
+// errors) and goes on to convert dst; ok is false when decoding failed.
+func decodeChecked(filename string, body ast.Node, dst any, marker string, unset map[int][]string, pre []fieldErr) (*converter, bool) {
+	sc := &shapeChecker{lines: map[string]int{}}
+	sc.check(body, reflect.TypeOf(dst).Elem(), "", 0)
+	c := &converter{file: filename, lines: sc.lines, unset: unset}
+	for _, e := range append(pre, sc.errs...) {
+		c.errs = append(c.errs, &Error{File: filename, Line: e.line, Field: e.field, Msg: e.msg})
+	}
+	if sc.shape > 0 {
+		return c, false
+	}
+	var opts []yaml.DecodeOption
+	if sc.unknown == 0 {
+		// Our walk does not follow aliases; the decoder's strict mode
+		// catches unknown fields that only appear through one.
+		opts = append(opts, yaml.Strict(), yaml.AllowFieldPrefixes("x-"))
+	}
+	if err := yaml.NodeToValue(body, dst, opts...); err != nil {
+		c.errs = append(c.errs, yamlError(filename, err, marker))
+		return c, false
+	}
+	return c, true
 }
 
 // yamlError turns an error of the YAML library into an *Error with a line
@@ -302,6 +362,9 @@ func (c *Config) Channels() []gateway.Channel {
 				settings[name] = d.String()
 			}
 		}
+		if ch.PriceMultiplier != "" {
+			settings[pricing.MultiplierSetting] = ch.PriceMultiplier
+		}
 		source := ch.Source
 		if source == "" {
 			source = "config"
@@ -345,6 +408,7 @@ func (c *Config) Keys() []SeedKey {
 				RPM:           k.RPM,
 				TPM:           k.TPM,
 				MaxConcurrent: k.MaxConcurrent,
+				BudgetPeriod:  k.BudgetPeriod,
 				Enabled:       k.Enabled,
 			},
 			Secret: k.Secret,

@@ -78,6 +78,20 @@ type rawConfig struct {
 	Channels []rawChannel        `yaml:"channels"`
 	Keys     []rawKey            `yaml:"keys"`
 	Prices   map[string]rawPrice `yaml:"prices"`
+	// Pricing extends DESIGN.md §4.
+	Pricing rawPricing `yaml:"pricing"`
+}
+
+type rawPricing struct {
+	File            scalar `yaml:"file"`
+	LiteLLMFile     scalar `yaml:"litellm_file"`
+	Unpriced        scalar `yaml:"unpriced"`
+	MinOutputTokens scalar `yaml:"min_output_tokens"`
+}
+
+// rawPriceFile is the operator's price file (pricing.file).
+type rawPriceFile struct {
+	Prices map[string]rawPrice `yaml:"prices"`
 }
 
 type rawServer struct {
@@ -122,6 +136,7 @@ type rawChannel struct {
 	ConnectTimeout   scalar            `yaml:"connect_timeout"`
 	FirstByteTimeout scalar            `yaml:"first_byte_timeout"`
 	IdleTimeout      scalar            `yaml:"idle_timeout"`
+	PriceMultiplier  scalar            `yaml:"price_multiplier"`
 }
 
 type rawKey struct {
@@ -133,6 +148,7 @@ type rawKey struct {
 	TPM           scalar   `yaml:"tpm"`
 	MaxConcurrent scalar   `yaml:"max_concurrent"`
 	Enabled       scalar   `yaml:"enabled"`
+	BudgetPeriod  scalar   `yaml:"budget_period"`
 }
 
 type rawPrice struct {
@@ -145,6 +161,27 @@ type rawPrice struct {
 	AudioOutputPerMTok scalar `yaml:"audio_output_per_mtok"`
 	ImageOutputPerMTok scalar `yaml:"image_output_per_mtok"`
 	PerCallUSD         scalar `yaml:"per_call_usd"`
+	// Extensions.
+	CacheWrite1hPerMTok scalar            `yaml:"cache_write_1h_per_mtok"`
+	ImageInputPerMTok   scalar            `yaml:"image_input_per_mtok"`
+	UnitsUSD            map[string]scalar `yaml:"units_usd"`
+	Tiers               []rawTier         `yaml:"tiers"`
+	SameAs              scalar            `yaml:"same_as"`
+	ContextWindow       scalar            `yaml:"context_window"`
+	MaxOutputTokens     scalar            `yaml:"max_output_tokens"`
+	ImageTokens         scalar            `yaml:"image_tokens"`
+}
+
+// rawTier is a long-context tier of a price: above so many prompt tokens,
+// the whole call is priced at these rates (an absent rate keeps the
+// entry's own).
+type rawTier struct {
+	AbovePromptTokens   scalar `yaml:"above_prompt_tokens"`
+	InputPerMTok        scalar `yaml:"input_per_mtok"`
+	OutputPerMTok       scalar `yaml:"output_per_mtok"`
+	CachedInputPerMTok  scalar `yaml:"cached_input_per_mtok"`
+	CacheWritePerMTok   scalar `yaml:"cache_write_per_mtok"`
+	CacheWrite1hPerMTok scalar `yaml:"cache_write_1h_per_mtok"`
 }
 
 var scalarType = reflect.TypeFor[scalar]()

@@ -7,16 +7,14 @@ import (
 	"net"
 	"net/url"
 	"path"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/pricing"
 )
-
-var reflectRawConfig = reflect.TypeFor[rawConfig]()
 
 // Bounds that keep converted values inside int64 nano-USD and sane.
 const (
@@ -188,23 +186,59 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	for i := range raw.Keys {
 		cfg.ClientKeys = append(cfg.ClientKeys, c.key(&raw.Keys[i], fmt.Sprintf("keys[%d]", i), keyNames, secrets))
 	}
-	for _, model := range slices.Sorted(func(yield func(string) bool) {
-		for k := range raw.Prices {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		rp := raw.Prices[model]
-		field := "prices." + model
+	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
+	c.pricing(&raw.Pricing, &cfg.Pricing)
+}
+
+// prices converts a prices mapping (of the config or of the price file)
+// into prices, aliases (same_as) and limits.
+func (c *converter) prices(raw map[string]rawPrice, field string, prices map[string]gateway.Price,
+	aliases *map[string]string, limits *map[string]pricing.Limits) {
+	for _, model := range slices.Sorted(maps.Keys(raw)) {
+		rp := raw[model]
+		f := field + "." + model
 		if strings.TrimSpace(model) == "" {
-			c.fail("prices", 0, "model name must not be empty")
+			c.fail(field, 0, "model name must not be empty")
 			continue
 		}
-		if p, ok := c.price(&rp, field); ok {
-			cfg.Prices[model] = p
+		if l, ok := c.limits(&rp, f); ok {
+			if *limits == nil {
+				*limits = map[string]pricing.Limits{}
+			}
+			(*limits)[model] = l
+		}
+		if target, ok := rp.SameAs.text(); ok {
+			if rp.priceGiven() {
+				c.fail(f+".same_as", rp.SameAs.line(), "same_as prices %q as %q: give no price fields beside it", model, target)
+				continue
+			}
+			if strings.TrimSpace(target) == "" {
+				c.fail(f+".same_as", rp.SameAs.line(), "empty model name")
+				continue
+			}
+			if *aliases == nil {
+				*aliases = map[string]string{}
+			}
+			(*aliases)[model] = target
+			continue
+		}
+		if p, ok := c.price(&rp, f); ok {
+			prices[model] = p
 		}
 	}
+}
+
+func (c *converter) pricing(r *rawPricing, p *Pricing) {
+	p.File = c.str(r.File, "")
+	p.LiteLLMFile = c.str(r.LiteLLMFile, "")
+	if v, ok := r.Unpriced.text(); ok {
+		pol, err := pricing.ParseUnpricedPolicy(v)
+		if err != nil {
+			c.fail("pricing.unpriced", r.Unpriced.line(), "%v", err)
+		}
+		p.Unpriced = pol
+	}
+	p.MinOutputTokens = c.integer(r.MinOutputTokens, "pricing.min_output_tokens", p.MinOutputTokens, 1, 1_000_000)
 }
 
 func (c *converter) server(r *rawServer, s *Server) {
@@ -399,6 +433,15 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 	ch.ConnectTimeout = c.duration(r.ConnectTimeout, p+".connect_timeout", DefaultConnectTimeout, false)
 	ch.FirstByteTimeout = c.duration(r.FirstByteTimeout, p+".first_byte_timeout", 0, false)
 	ch.IdleTimeout = c.duration(r.IdleTimeout, p+".idle_timeout", 0, false)
+	if v, ok := r.PriceMultiplier.text(); ok {
+		if _, err := pricing.ParseMultiplier(v); err != nil {
+			c.fail(p+".price_multiplier", r.PriceMultiplier.line(), "%v", err)
+		} else if _, both := r.Settings[pricing.MultiplierSetting]; both {
+			c.fail(p+".price_multiplier", r.PriceMultiplier.line(), "set either price_multiplier or settings.price_multiplier, not both")
+		} else {
+			ch.PriceMultiplier = strings.TrimSpace(v)
+		}
+	}
 	ch.Enabled = c.boolean(r.Enabled, p+".enabled", true)
 
 	if len(r.Settings) > 0 {
@@ -431,6 +474,10 @@ func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, fi
 	case "api_version":
 		if !ok || strings.TrimSpace(v) == "" {
 			c.fail(field, val.line(), "must not be empty")
+		}
+	case pricing.MultiplierSetting:
+		if _, err := pricing.ParseMultiplier(v); err != nil {
+			c.fail(field, val.line(), "%v", err)
 		}
 	}
 }
@@ -491,41 +538,104 @@ func (c *converter) key(r *rawKey, p string, names, secrets map[string]string) K
 	k.RPM = int(c.integer(r.RPM, p+".rpm", 0, 0, math.MaxInt32))
 	k.TPM = int(c.integer(r.TPM, p+".tpm", 0, 0, math.MaxInt32))
 	k.MaxConcurrent = int(c.integer(r.MaxConcurrent, p+".max_concurrent", 0, 0, math.MaxInt32))
+	if v, ok := r.BudgetPeriod.text(); ok {
+		period, err := gateway.ParseBudgetPeriod(v)
+		if err != nil {
+			c.fail(p+".budget_period", r.BudgetPeriod.line(), "%v", err)
+		}
+		k.BudgetPeriod = period
+	}
 	k.Enabled = c.boolean(r.Enabled, p+".enabled", true)
 	return k
 }
 
-func (c *converter) price(r *rawPrice, p string) (gateway.Price, bool) {
-	var out gateway.Price
-	given := false
-	for _, f := range []struct {
-		name string
-		s    scalar
-		dst  *int64
-	}{
-		{"input_per_mtok", r.InputPerMTok, &out.InputPerMTok},
-		{"output_per_mtok", r.OutputPerMTok, &out.OutputPerMTok},
-		{"cached_input_per_mtok", r.CachedInputPerMTok, &out.CachedInputPerMTok},
-		{"cache_write_per_mtok", r.CacheWritePerMTok, &out.CacheWritePerMTok},
-		{"reasoning_per_mtok", r.ReasoningPerMTok, &out.ReasoningPerMTok},
-		{"audio_input_per_mtok", r.AudioInputPerMTok, &out.AudioInputPerMTok},
-		{"audio_output_per_mtok", r.AudioOutputPerMTok, &out.AudioOutputPerMTok},
-		{"image_output_per_mtok", r.ImageOutputPerMTok, &out.ImageOutputPerMTok},
-		{"per_call_usd", r.PerCallUSD, &out.PerCall},
-	} {
+// maxUnitUSD bounds a per-unit price, which is kept per million units.
+const maxUnitUSD = 1000
+
+func (r *rawPrice) priceFields() []priceField {
+	return []priceField{
+		{"input_per_mtok", r.InputPerMTok}, {"output_per_mtok", r.OutputPerMTok},
+		{"cached_input_per_mtok", r.CachedInputPerMTok}, {"cache_write_per_mtok", r.CacheWritePerMTok},
+		{"cache_write_1h_per_mtok", r.CacheWrite1hPerMTok}, {"reasoning_per_mtok", r.ReasoningPerMTok},
+		{"audio_input_per_mtok", r.AudioInputPerMTok}, {"audio_output_per_mtok", r.AudioOutputPerMTok},
+		{"image_input_per_mtok", r.ImageInputPerMTok}, {"image_output_per_mtok", r.ImageOutputPerMTok},
+		{"per_call_usd", r.PerCallUSD},
+	}
+}
+
+type priceField struct {
+	name string
+	s    scalar
+}
+
+// priceGiven reports whether any price field is set.
+func (r *rawPrice) priceGiven() bool {
+	for _, f := range r.priceFields() {
+		if f.s.set() {
+			return true
+		}
+	}
+	return len(r.UnitsUSD) > 0 || len(r.Tiers) > 0
+}
+
+// rates converts dollar fields into out's nano-USD fields.
+func (c *converter) rates(fields []priceField, dst []*int64, p string) {
+	for i, f := range fields {
 		if !f.s.set() {
 			continue
 		}
-		given = true
 		if usd, ok := c.number(f.s, p+"."+f.name, maxPricePerMTok); ok {
-			*f.dst = gateway.NanoUSD(usd)
+			*dst[i] = gateway.NanoUSD(usd)
 		}
 	}
-	if !given {
-		c.fail(p, 0, "no price given (set input_per_mtok/output_per_mtok or per_call_usd)")
+}
+
+func (c *converter) price(r *rawPrice, p string) (gateway.Price, bool) {
+	var out gateway.Price
+	if !r.priceGiven() {
+		c.fail(p, 0, "no price given (set input_per_mtok/output_per_mtok, per_call_usd, units_usd, or same_as)")
 		return out, false
 	}
+	c.rates(r.priceFields(), []*int64{&out.InputPerMTok, &out.OutputPerMTok, &out.CachedInputPerMTok, &out.CacheWritePerMTok,
+		&out.CacheWrite1hPerMTok, &out.ReasoningPerMTok, &out.AudioInputPerMTok, &out.AudioOutputPerMTok,
+		&out.ImageInputPerMTok, &out.ImageOutputPerMTok, &out.PerCall}, p)
+	for _, unit := range slices.Sorted(maps.Keys(r.UnitsUSD)) {
+		f := p + ".units_usd." + unit
+		if strings.TrimSpace(unit) == "" || strings.ContainsAny(unit, "=; ") {
+			c.fail(p+".units_usd", 0, "invalid unit name %q", unit)
+			continue
+		}
+		if usd, ok := c.number(r.UnitsUSD[unit], f, maxUnitUSD); ok {
+			out.Units = append(out.Units, gateway.UnitPrice{Unit: unit, PerMUnits: gateway.NanoUSD(usd) * 1_000_000})
+		}
+	}
+	for i := range r.Tiers {
+		rt := &r.Tiers[i]
+		f := fmt.Sprintf("%s.tiers[%d]", p, i)
+		t := gateway.PriceTier{Price: out}
+		t.Price.Units, t.Price.Tiers = nil, nil
+		t.AbovePromptTokens = c.integer(rt.AbovePromptTokens, f+".above_prompt_tokens", 0, 1, math.MaxInt32)
+		if t.AbovePromptTokens == 0 {
+			c.fail(f+".above_prompt_tokens", 0, "required")
+		}
+		c.rates([]priceField{{"input_per_mtok", rt.InputPerMTok}, {"output_per_mtok", rt.OutputPerMTok},
+			{"cached_input_per_mtok", rt.CachedInputPerMTok}, {"cache_write_per_mtok", rt.CacheWritePerMTok},
+			{"cache_write_1h_per_mtok", rt.CacheWrite1hPerMTok}},
+			[]*int64{&t.Price.InputPerMTok, &t.Price.OutputPerMTok, &t.Price.CachedInputPerMTok, &t.Price.CacheWritePerMTok,
+				&t.Price.CacheWrite1hPerMTok}, f)
+		out.Tiers = append(out.Tiers, t)
+	}
 	return out, true
+}
+
+// limits reads the model-limit fields of a price entry.
+func (c *converter) limits(r *rawPrice, p string) (pricing.Limits, bool) {
+	l := pricing.Limits{
+		ContextWindow: c.integer(r.ContextWindow, p+".context_window", 0, 1, math.MaxInt32),
+		MaxOutput:     c.integer(r.MaxOutputTokens, p+".max_output_tokens", 0, 1, math.MaxInt32),
+		ImageTokens:   c.integer(r.ImageTokens, p+".image_tokens", 0, 1, math.MaxInt32),
+	}
+	return l, l != (pricing.Limits{})
 }
 
 func checkBaseURL(s string) string {

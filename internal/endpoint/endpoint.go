@@ -191,7 +191,7 @@ type EmbedCodec interface {
 // (images, seconds, characters). It reads them from the call and its
 // complete answer.
 type Meter interface {
-	Units(p Peek, body payload.Body, answer []byte) []gateway.Unit
+	Units(p Peek, body payload.Body, answer []byte) []gateway.Metered
 }
 
 // LocalAnswerer is a spec the gateway can answer itself when no channel

@@ -7,7 +7,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"switchboard/internal/llm"
@@ -73,12 +78,63 @@ type Key struct {
 	BudgetNanoUSD   int64
 	SpentNanoUSD    int64
 	ReservedNanoUSD int64
-	RPM             int
-	TPM             int
-	MaxConcurrent   int
-	Enabled         bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// BudgetPeriod says when SpentNanoUSD starts again from zero; the
+	// zero value is BudgetTotal (never).
+	BudgetPeriod BudgetPeriod
+	// PeriodStart is the start of the period SpentNanoUSD covers (zero
+	// for BudgetTotal).
+	PeriodStart   time.Time
+	RPM           int
+	TPM           int
+	MaxConcurrent int
+	Enabled       bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// BudgetPeriod says when a key's spend starts again from zero. Periods
+// are calendar periods in UTC; the store resets the spend in the same
+// atomic statement that first touches the key in a new period, so every
+// node agrees on it.
+type BudgetPeriod string
+
+const (
+	BudgetTotal   BudgetPeriod = "total" // never resets (also the zero value "")
+	BudgetDaily   BudgetPeriod = "daily"
+	BudgetWeekly  BudgetPeriod = "weekly" // weeks start on Monday
+	BudgetMonthly BudgetPeriod = "monthly"
+)
+
+// BudgetPeriods lists the periods, for validation and docs.
+var BudgetPeriods = []BudgetPeriod{BudgetTotal, BudgetDaily, BudgetWeekly, BudgetMonthly}
+
+// ParseBudgetPeriod validates a period name; "" is BudgetTotal.
+func ParseBudgetPeriod(s string) (BudgetPeriod, error) {
+	if s == "" {
+		return BudgetTotal, nil
+	}
+	p := BudgetPeriod(s)
+	if !slices.Contains(BudgetPeriods, p) {
+		return "", fmt.Errorf("unknown budget period %q (want total, daily, weekly or monthly)", s)
+	}
+	return p, nil
+}
+
+// Start is the start of the period that contains t, in UTC; the zero time
+// for BudgetTotal.
+func (p BudgetPeriod) Start(t time.Time) time.Time {
+	t = t.UTC()
+	y, m, d := t.Date()
+	switch p {
+	case BudgetDaily:
+		return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	case BudgetWeekly:
+		back := (int(t.Weekday()) + 6) % 7 // days since Monday
+		return time.Date(y, m, d-back, 0, 0, 0, 0, time.UTC)
+	case BudgetMonthly:
+		return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}
 }
 
 // UsageSource says where a record's token counts came from.
@@ -88,6 +144,9 @@ const (
 	UsageFromUpstream UsageSource = "upstream"
 	UsageEstimated    UsageSource = "estimated" // counted by the embedded tokenizer
 	UsageMissing      UsageSource = "missing"
+	// UsageCheckpoint: the node died mid-stream; the record was made at the
+	// next start from the last checkpoint of what had been delivered.
+	UsageCheckpoint UsageSource = "checkpoint"
 )
 
 // UsageRecord is one ledger row: one client call.
@@ -106,26 +165,100 @@ type UsageRecord struct {
 	Latency       time.Duration
 	TTFT          time.Duration // time to first token (streams) or first byte
 	Usage         llm.Usage
-	Units         []Unit // metered quantities besides tokens
-	UsageSource   UsageSource
-	CostNanoUSD   int64
-	Attempts      int
-	ErrorMessage  string
+	// Units are the call's non-token quantities (images, seconds of
+	// video, ...), as priced by Price.Units.
+	Units       []Metered
+	UsageSource UsageSource
+	// CostNanoUSD is what the upstream charges: the upstream model's price
+	// times the channel's price multiplier. CostUnknown: no price was known
+	// for the upstream model, and CostNanoUSD is 0.
+	CostNanoUSD int64
+	CostUnknown bool
+	// PriceNanoUSD is what the key is charged, and what budgets and usage
+	// reports count: the client-facing model's price when the operator set
+	// one, else the cost. Unpriced: no price was known, and PriceNanoUSD is 0.
+	PriceNanoUSD int64
+	Unpriced     bool
+	Attempts     int
+	ErrorMessage string
 }
 
 // Price is what a model costs, in nano-USD per million tokens (so one token
-// at $2.50/Mtok is 2500 nano-USD exactly) or per call.
+// at $2.50/Mtok is 2500 nano-USD exactly), per million units, or per call.
 type Price struct {
 	InputPerMTok       int64
 	OutputPerMTok      int64
 	CachedInputPerMTok int64 // 0: same as input
-	CacheWritePerMTok  int64 // 0: same as input
-	ReasoningPerMTok   int64 // 0: same as output
-	AudioInputPerMTok  int64 // 0: same as input
-	AudioOutputPerMTok int64 // 0: same as output
-	ImageOutputPerMTok int64 // 0: same as output
-	PerCall            int64
+	CacheWritePerMTok  int64 // five-minute cache writes; 0: same as input
+	// CacheWrite1hPerMTok prices one-hour cache writes; 0: same as
+	// CacheWritePerMTok.
+	CacheWrite1hPerMTok int64
+	ReasoningPerMTok    int64 // 0: same as output
+	AudioInputPerMTok   int64 // 0: same as input
+	AudioOutputPerMTok  int64 // 0: same as output
+	ImageInputPerMTok   int64 // 0: same as input
+	ImageOutputPerMTok  int64 // 0: same as output
+	// PerCall is charged once per call, in nano-USD.
+	PerCall int64
+	// Units prices what is not tokens (images, seconds of video, web
+	// searches, ...). A call's Metered units without a price here make the
+	// call unpriced.
+	Units []UnitPrice
+	// Tiers reprice a whole call by the size of its prompt, as Google and
+	// Anthropic bill long contexts: when the prompt has more than a tier's
+	// AbovePromptTokens, every token of the call is priced at that tier's
+	// token rates (the highest such tier wins). Units and PerCall stay.
+	Tiers []PriceTier
 }
+
+// PriceTier is a long-context tier of a Price. Only the token rates of its
+// Price are used.
+type PriceTier struct {
+	AbovePromptTokens int64
+	Price             Price
+}
+
+// UnitPrice is the price of one million of a unit, in nano-USD (so a
+// $0.04 image is 40,000,000,000,000 per million, exactly).
+type UnitPrice struct {
+	Unit      string
+	PerMUnits int64
+}
+
+// Units a call is metered in besides tokens. A unit may carry variants
+// after colons, most general last dropped first: "image:1024x1792:hd" is
+// priced as "image:1024x1792:hd", else "image:1024x1792", else "image".
+const (
+	UnitImage          = "image"           // one generated image
+	UnitVideoSecond    = "video_second"    // one second of generated video
+	UnitAudioSecond    = "audio_second"    // one second of audio transcribed
+	UnitCharacter      = "character"       // one character of speech input
+	UnitWebSearch      = "web_search"      // one server-side web search or search query
+	UnitGroundedPrompt = "grounded_prompt" // one answer grounded with a search
+)
+
+// Metered is how much of one unit a call used (or, for a hold, may use).
+type Metered struct {
+	Unit  string
+	Count int64
+}
+
+// Equal reports whether two prices are the same entry.
+func (p Price) Equal(q Price) bool {
+	return p.rates() == q.rates() && slices.Equal(p.Units, q.Units) &&
+		slices.EqualFunc(p.Tiers, q.Tiers, func(a, b PriceTier) bool {
+			return a.AbovePromptTokens == b.AbovePromptTokens && a.Price.Equal(b.Price)
+		})
+}
+
+// rates are p's scalar prices, comparable with ==.
+func (p Price) rates() [11]int64 {
+	return [11]int64{p.InputPerMTok, p.OutputPerMTok, p.CachedInputPerMTok, p.CacheWritePerMTok, p.CacheWrite1hPerMTok,
+		p.ReasoningPerMTok, p.AudioInputPerMTok, p.AudioOutputPerMTok, p.ImageInputPerMTok, p.ImageOutputPerMTok, p.PerCall}
+}
+
+// IsZero reports whether p prices nothing at all (a free model).
+func (p Price) IsZero() bool { return p.Equal(Price{}) }
 
 // NanoUSD converts dollars to nano-USD, rounding to the nearest unit.
 func NanoUSD(usd float64) int64 {
@@ -165,6 +298,47 @@ type ChannelStore interface {
 	DeleteChannel(ctx context.Context, id int64) error
 }
 
+// HoldKind says what a reservation is for, which decides how it is
+// released when its node dies.
+type HoldKind string
+
+const (
+	// HoldCall is a synchronous call's hold: released when its node starts
+	// again, or by the stale sweep when the node never comes back.
+	HoldCall HoldKind = "call"
+	// HoldTask is an asynchronous task's hold (hours long, owned by the
+	// task, not by a node): never released by a node's start, only by its
+	// task or once its Expires has passed.
+	HoldTask HoldKind = "task"
+)
+
+// HoldRequest asks for a budget hold.
+type HoldRequest struct {
+	KeyID     int64
+	RequestID string
+	// Amount is the worst case of the call as asked.
+	Amount int64
+	// Min is the least hold the caller can still work with (it then lowers
+	// its output limit to what the hold affords); 0 means Amount: all or
+	// nothing.
+	Min  int64
+	Kind HoldKind // "" is HoldCall
+	// Expires, when set, is when the stale sweep may release the hold;
+	// holds without it are swept by age. Task holds set it.
+	Expires time.Time
+}
+
+// Holder grants budget holds that never overdraw: the hold is at most what
+// remains of the budget, so spent + reserved never exceeds it.
+type Holder interface {
+	// Hold reserves min(req.Amount, remaining) when that is at least the
+	// request's minimum and returns the amount held, or ErrBudgetExceeded.
+	// A key without a budget holds nothing and returns req.Amount. A repeated
+	// Hold of a request id that is held or settled already holds nothing
+	// more and returns what was held (or charged).
+	Hold(ctx context.Context, req HoldRequest) (int64, error)
+}
+
 // Budget enforces key budgets with reservations. Every method is atomic and
 // idempotent per request id, so a retry or a crash replay cannot charge twice.
 type Budget interface {
@@ -186,6 +360,73 @@ type LedgerFilter struct {
 	Since time.Time
 	Until time.Time
 	Limit int
+	// Model matches the client-facing model exactly; "" matches all.
+	Model     string
+	ChannelID int64 // 0: all
+	// StatusMin and StatusMax bound the HTTP status, inclusive; 0 leaves
+	// that end open.
+	StatusMin, StatusMax int
+	// Cursor continues a listing after the last record of a UsagePage.
+	Cursor string
+}
+
+// UsagePage is one page of usage records, newest first. Next, when not
+// empty, is the Cursor of the following page.
+type UsagePage struct {
+	Records []UsageRecord
+	Next    string
+}
+
+// UsageGroupBy is a dimension usage totals can be grouped by.
+type UsageGroupBy string
+
+const (
+	GroupByKey     UsageGroupBy = "key"
+	GroupByModel   UsageGroupBy = "model"
+	GroupByChannel UsageGroupBy = "channel"
+	GroupByDay     UsageGroupBy = "day"  // UTC
+	GroupByHour    UsageGroupBy = "hour" // UTC
+)
+
+// UsageTotals sums a set of usage records.
+type UsageTotals struct {
+	Requests          int64
+	Errors            int64 // status 400 and above
+	InputTokens       int64
+	CachedInputTokens int64
+	OutputTokens      int64
+	ReasoningTokens   int64
+	CostNanoUSD       int64
+	PriceNanoUSD      int64
+	Estimated         int64 // counted by the tokenizer or from a checkpoint
+	Unpriced          int64 // charged nothing: no price known
+	CostUnknown       int64 // margin unknown: no upstream price known
+}
+
+// UsageGroup is the totals of one group; only the fields of the grouped
+// dimensions are set.
+type UsageGroup struct {
+	KeyID       int64
+	KeyName     string
+	Model       string
+	ChannelID   int64
+	ChannelName string
+	Bucket      time.Time // start of the day or hour
+	UsageTotals
+}
+
+// UsageReports reads the ledger for operators.
+type UsageReports interface {
+	// UsagePage returns up to f.Limit records matching f, newest first,
+	// after f.Cursor.
+	UsagePage(ctx context.Context, f LedgerFilter) (UsagePage, error)
+	// EachUsage calls fn for every record matching f, newest first,
+	// without holding them all in memory (exports).
+	EachUsage(ctx context.Context, f LedgerFilter, fn func(*UsageRecord) error) error
+	// SumUsage totals the records matching f (Limit and Cursor ignored),
+	// grouped by the given dimensions, largest price first; no dimension
+	// gives one group of everything.
+	SumUsage(ctx context.Context, f LedgerFilter, by ...UsageGroupBy) ([]UsageGroup, error)
 }
 
 // Ledger stores usage records.
@@ -201,10 +442,38 @@ type Store interface {
 	KeyStore
 	ChannelStore
 	Budget
+	Holder
 	Ledger
+	UsageReports
 	// Settings is a small key/value table for node-wide values (generated
 	// admin token hash, first-run markers).
 	GetSetting(ctx context.Context, name string) (string, error)
 	SetSetting(ctx context.Context, name, value string) error
 	Close() error
+}
+
+// UsageCursor is where a usage listing continues: after the ledger row ID
+// written at Time (listings run newest first).
+type UsageCursor struct {
+	Time time.Time
+	ID   int64
+}
+
+// String encodes c as an opaque cursor.
+func (c UsageCursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.Time.UnixMicro(), 10) + "." + strconv.FormatInt(c.ID, 10)))
+}
+
+// ParseUsageCursor decodes a cursor made by UsageCursor.String.
+func ParseUsageCursor(s string) (UsageCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		us, id, ok := strings.Cut(string(b), ".")
+		t, err1 := strconv.ParseInt(us, 10, 64)
+		n, err2 := strconv.ParseInt(id, 10, 64)
+		if ok && err1 == nil && err2 == nil && n > 0 {
+			return UsageCursor{Time: time.UnixMicro(t).UTC(), ID: n}, nil
+		}
+	}
+	return UsageCursor{}, fmt.Errorf("invalid cursor %q", s)
 }

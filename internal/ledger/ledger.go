@@ -9,6 +9,12 @@
 // The spool is fsynced about once a second, so an operating-system crash
 // or power loss can lose at most that last second; a process crash loses
 // nothing.
+//
+// Streams in flight checkpoint what they have delivered so far
+// (Checkpoint, at a bounded rate: Checkpointer). A checkpoint lives only in
+// the spool: the stream's final record supersedes it. When a node dies
+// mid-stream, the next start finds the checkpoint without a final record
+// and bills it, marked as such, settling the stream's hold.
 package ledger
 
 import (
@@ -44,11 +50,17 @@ type Options struct {
 }
 
 // spooled is one spool line. Settle says the flusher must settle the
-// key's reservation for this request with the record's cost.
+// key's reservation for this request with the record's price. A
+// Checkpoint line is not stored unless the process dies before the
+// request's final record.
 type spooled struct {
 	gateway.UsageRecord
-	Settle bool `json:"settle,omitempty"`
+	Settle     bool `json:"settle,omitempty"`
+	Checkpoint bool `json:"checkpoint,omitempty"`
 }
+
+// CheckpointNote marks a record billed from a checkpoint at replay.
+const CheckpointNote = "billed from the last checkpoint: the gateway stopped while the answer streamed"
 
 type queued struct {
 	rec spooled
@@ -60,7 +72,10 @@ type segment struct {
 	f       *os.File
 	written int
 	pending int // records written but not yet in the store
-	sealed  bool
+	// checkpoints counts the open streams whose latest checkpoint is in
+	// this segment: it must outlive them.
+	checkpoints int
+	sealed      bool
 }
 
 // Writer is the durable usage sink. Safe for concurrent use.
@@ -70,11 +85,14 @@ type Writer struct {
 	opts  Options
 	log   *slog.Logger
 
-	mu   sync.Mutex // guards segments and buf
+	mu   sync.Mutex // guards segments, buf and open
 	cur  *segment
 	segs []*segment
 	seq  int64
 	buf  []byte
+	// open maps a streaming request to the segment of its latest
+	// checkpoint, until its final record arrives.
+	open map[string]*segment
 
 	// sendMu orders Record's send against Close's close(queue); the flusher
 	// never takes it, so a full queue cannot deadlock the two.
@@ -110,7 +128,7 @@ func Open(ctx context.Context, dir string, store Store, opts Options) (*Writer, 
 		return nil, fmt.Errorf("create spool dir %q: %w", dir, err)
 	}
 	w := &Writer{
-		dir: dir, store: store, opts: opts, log: opts.Logger,
+		dir: dir, store: store, opts: opts, log: opts.Logger, open: map[string]*segment{},
 		queue: make(chan *queued, 1<<14),
 		done:  make(chan struct{}),
 		dirty: make(chan struct{}, 1),
@@ -133,25 +151,65 @@ func (w *Writer) replay(ctx context.Context) error {
 		return fmt.Errorf("list spool: %w", err)
 	}
 	sort.Strings(paths)
+	// Every segment is read before anything is stored: a stream's final
+	// record may sit in a later segment than its checkpoints.
+	var (
+		finals []spooled
+		final  = map[string]bool{}
+		cps    = map[string]spooled{} // the latest checkpoint per request
+		order  []string
+	)
 	for _, p := range paths {
 		recs, err := readSegment(p)
 		if err != nil {
 			return err
 		}
-		for start := 0; start < len(recs); start += w.opts.BatchSize {
-			end := min(start+w.opts.BatchSize, len(recs))
-			if err := w.commit(ctx, recs[start:end]); err != nil {
-				return fmt.Errorf("replay spool %q: %w", p, err)
+		for _, r := range recs {
+			if r.Checkpoint {
+				if _, seen := cps[r.RequestID]; !seen {
+					order = append(order, r.RequestID)
+				}
+				cps[r.RequestID] = r
+				continue
 			}
+			final[r.RequestID] = true
+			finals = append(finals, r)
 		}
+	}
+	billed := 0
+	for _, id := range order {
+		if final[id] {
+			continue
+		}
+		r := cps[id]
+		r.Checkpoint = false
+		r.UsageSource = gateway.UsageCheckpoint
+		r.ErrorMessage = appendNote(r.ErrorMessage, CheckpointNote)
+		finals = append(finals, r)
+		billed++
+	}
+	for start := 0; start < len(finals); start += w.opts.BatchSize {
+		end := min(start+w.opts.BatchSize, len(finals))
+		if err := w.commit(ctx, finals[start:end]); err != nil {
+			return fmt.Errorf("replay spool: %w", err)
+		}
+	}
+	for _, p := range paths {
 		if err := os.Remove(p); err != nil {
 			return fmt.Errorf("remove replayed spool %q: %w", p, err)
 		}
-		if len(recs) > 0 {
-			w.log.Info("replayed usage spool", "file", filepath.Base(p), "records", len(recs))
-		}
+	}
+	if len(finals) > 0 {
+		w.log.Info("replayed usage spool", "files", len(paths), "records", len(finals), "billed_from_checkpoints", billed)
 	}
 	return nil
+}
+
+func appendNote(s, note string) string {
+	if s == "" {
+		return note
+	}
+	return s + "; " + note
 }
 
 func readSegment(path string) ([]spooled, error) {
@@ -184,8 +242,8 @@ func readSegment(path string) ([]spooled, error) {
 
 // Record appends rec to the spool and queues it for the store. When settle
 // is true the flusher settles rec.KeyID's reservation for rec.RequestID
-// with rec.CostNanoUSD. When Record returns nil the record is durable
-// against a process crash.
+// with rec.PriceNanoUSD. When Record returns nil the record is durable
+// against a process crash. It supersedes the request's checkpoints.
 func (w *Writer) Record(rec *gateway.UsageRecord, settle bool) error {
 	s := spooled{UsageRecord: *rec, Settle: settle}
 	w.sendMu.RLock()
@@ -194,29 +252,72 @@ func (w *Writer) Record(rec *gateway.UsageRecord, settle bool) error {
 		return errors.New("ledger closed")
 	}
 	w.mu.Lock()
-	seg, err := w.segmentLocked()
+	seg, err := w.appendLocked(&s)
 	if err != nil {
 		w.mu.Unlock()
 		return err
 	}
-	b, err := json.Marshal(&s)
-	if err != nil {
-		w.mu.Unlock()
-		return fmt.Errorf("encode usage record: %w", err)
-	}
-	w.buf = append(append(w.buf[:0], b...), '\n')
-	if _, err := seg.f.Write(w.buf); err != nil {
-		w.mu.Unlock()
-		return fmt.Errorf("append usage spool: %w", err)
-	}
-	seg.written++
 	seg.pending++
-	if seg.written >= w.opts.SegmentMax {
-		w.sealLocked()
+	if cp, ok := w.open[rec.RequestID]; ok {
+		cp.checkpoints--
+		delete(w.open, rec.RequestID)
 	}
+	w.rotateLocked(seg)
 	w.mu.Unlock()
 	w.queue <- &queued{rec: s, seg: seg}
 	return nil
+}
+
+// Checkpoint spools what a stream has delivered so far as rec (its usage
+// and price up to now), without storing it: if the process dies before
+// the request's final Record, the next Open bills rec, marked as billed
+// from a checkpoint, settling the hold when settle is true. Call it at a
+// bounded rate (Checkpointer); each call costs one write(2).
+func (w *Writer) Checkpoint(rec *gateway.UsageRecord, settle bool) error {
+	s := spooled{UsageRecord: *rec, Settle: settle, Checkpoint: true}
+	w.sendMu.RLock()
+	defer w.sendMu.RUnlock()
+	if w.closed {
+		return errors.New("ledger closed")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seg, err := w.appendLocked(&s)
+	if err != nil {
+		return err
+	}
+	if prev, ok := w.open[rec.RequestID]; ok {
+		prev.checkpoints--
+	}
+	seg.checkpoints++
+	w.open[rec.RequestID] = seg
+	w.rotateLocked(seg)
+	w.removeDoneLocked()
+	return nil
+}
+
+// appendLocked writes one spool line to the current segment.
+func (w *Writer) appendLocked(s *spooled) (*segment, error) {
+	seg, err := w.segmentLocked()
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode usage record: %w", err)
+	}
+	w.buf = append(append(w.buf[:0], b...), '\n')
+	if _, err := seg.f.Write(w.buf); err != nil {
+		return nil, fmt.Errorf("append usage spool: %w", err)
+	}
+	seg.written++
+	return seg, nil
+}
+
+func (w *Writer) rotateLocked(seg *segment) {
+	if seg.written >= w.opts.SegmentMax {
+		w.sealLocked()
+	}
 }
 
 func (w *Writer) segmentLocked() (*segment, error) {
@@ -248,7 +349,7 @@ func (w *Writer) sealLocked() {
 func (w *Writer) removeDoneLocked() {
 	keep := w.segs[:0]
 	for _, s := range w.segs {
-		if s.sealed && s.pending == 0 {
+		if s.sealed && s.pending == 0 && s.checkpoints == 0 {
 			_ = s.f.Close()
 			if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				w.log.Warn("remove spool segment", "err", err)
@@ -335,7 +436,7 @@ func (w *Writer) commit(ctx context.Context, recs []spooled) error {
 		if !r.Settle || r.KeyID == 0 {
 			continue
 		}
-		if err := w.store.Settle(ctx, r.KeyID, r.RequestID, r.CostNanoUSD); err != nil {
+		if err := w.store.Settle(ctx, r.KeyID, r.RequestID, r.PriceNanoUSD); err != nil {
 			return fmt.Errorf("settle %s: %w", r.RequestID, err)
 		}
 	}

@@ -57,7 +57,8 @@ func (m *memStore) count() int {
 }
 
 func rec(i int) *gateway.UsageRecord {
-	return &gateway.UsageRecord{RequestID: fmt.Sprintf("req-%d", i), KeyID: 1, Model: "m", Time: time.Now().UTC(), CostNanoUSD: int64(i)}
+	return &gateway.UsageRecord{RequestID: fmt.Sprintf("req-%d", i), KeyID: 1, Model: "m", Time: time.Now().UTC(),
+		CostNanoUSD: int64(i), PriceNanoUSD: int64(2 * i)}
 }
 
 func TestRecordAndClose(t *testing.T) {

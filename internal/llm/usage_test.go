@@ -20,3 +20,17 @@ func TestUsageMergeKeepsLatestOfEachKind(t *testing.T) {
 		t.Fatalf("Add = %+v", sum)
 	}
 }
+
+func TestUsageCarriesCacheLifetimeAndServerTools(t *testing.T) {
+	a := Usage{CacheWriteTokens: 10, CacheWrite1hTokens: 4, WebSearchRequests: 1}
+	b := Usage{CacheWrite1hTokens: 6, WebSearchRequests: 2, GroundedPrompts: 1}
+	if s := a.Add(b); s.CacheWrite1hTokens != 10 || s.WebSearchRequests != 3 || s.GroundedPrompts != 1 {
+		t.Fatalf("Add = %+v", s)
+	}
+	if m := a.Merge(b); m.CacheWrite1hTokens != 6 || m.WebSearchRequests != 2 || m.CacheWriteTokens != 10 {
+		t.Fatalf("Merge = %+v", m)
+	}
+	if (Usage{WebSearchRequests: 1}).IsZero() {
+		t.Fatal("a call with only a web search is not zero usage")
+	}
+}

@@ -3,6 +3,7 @@ package pricing
 import (
 	"math"
 	"math/bits"
+	"strings"
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
@@ -11,63 +12,134 @@ import (
 // perMTok is the number of tokens a per-million price refers to.
 const perMTok = 1_000_000
 
-// Cost is what one call with usage u costs at price p, in nano-USD.
+// Cost is what one call with usage u costs at price p, in nano-USD,
+// counting the server-tool calls its usage reports (web searches,
+// grounded prompts) at p's unit prices. See CostUnits.
+func Cost(p gateway.Price, u llm.Usage) int64 {
+	c, _ := CostUnits(p, u, nil)
+	return c
+}
+
+// CostUnits is what one call with usage u and metered units costs at price
+// p, in nano-USD, and whether every unit it used has a price (a call that
+// used an unpriced unit is not priced, though its other parts are summed).
 //
-// Token classes are priced separately and each falls back to a base price
-// when its own is zero: cached input and cache writes and audio input to the
-// input price; reasoning, audio output and image output to the output
-// price. Sub-counts are billed as reported and the plain remainder
-// (input minus cached, cache-write and audio input; output minus
-// reasoning, audio and image output) is clamped at zero, so an upstream
-// that reports inconsistent counts is never billed less than its parts.
-// All products are summed in 128 bits and divided by one million once,
-// rounding half up, so the result is exact; it saturates at MaxInt64.
-// Negative counts and prices count as zero.
-func Cost(p gateway.Price, u llm.Usage) int64 { return CostN(p, u, 1) }
-
-// CostN is Cost with the per-call price charged n times: n images, n
-// seconds of video, n minutes of audio, as the price table documents for
-// the model. n < 0 counts as 0.
-func CostN(p gateway.Price, u llm.Usage, n int64) int64 {
-	in := pos(p.InputPerMTok)
-	out := pos(p.OutputPerMTok)
-	cachedP := or(p.CachedInputPerMTok, in)
-	writeP := or(p.CacheWritePerMTok, in)
-	audioInP := or(p.AudioInputPerMTok, in)
-	reasonP := or(p.ReasoningPerMTok, out)
-	audioOutP := or(p.AudioOutputPerMTok, out)
-	imageOutP := or(p.ImageOutputPerMTok, out)
-
-	cached, write, audioIn := pos(u.CachedInputTokens), pos(u.CacheWriteTokens), pos(u.AudioInputTokens)
-	plainIn := rest(pos(u.InputTokens), cached, write, audioIn)
+// The prompt's size picks the rates: when u.InputTokens exceeds a tier's
+// AbovePromptTokens, the whole call's tokens are priced at the highest
+// such tier (long-context pricing). Token classes are priced separately and
+// each falls back to a base price when its own is zero: cached input, cache
+// writes, audio and image input to the input price (one-hour cache writes
+// to the five-minute price); reasoning, audio and image output to the
+// output price. Sub-counts are billed as reported and the plain remainder
+// (input minus cached, cache-write, audio and image input; output minus
+// reasoning, audio and image output) is clamped at zero, so an upstream that
+// reports inconsistent counts is never billed less than its parts. Units
+// are priced per million (with variants falling back to their general
+// unit, see gateway.UnitImage). All products are summed in 128 bits and
+// divided by one million once, rounding half up, so the result is exact;
+// it saturates at MaxInt64. Negative counts and prices count as zero.
+func CostUnits(p gateway.Price, u llm.Usage, units []gateway.Metered) (int64, bool) {
+	r := ratesFor(p, u.InputTokens)
+	cached, audioIn, imageIn := pos(u.CachedInputTokens), pos(u.AudioInputTokens), pos(u.ImageInputTokens)
+	write := pos(u.CacheWriteTokens)
+	write1h := min(pos(u.CacheWrite1hTokens), write)
+	write5m := write - write1h
+	plainIn := rest(pos(u.InputTokens), cached, write, audioIn, imageIn)
 	reason, audioOut, imageOut := pos(u.ReasoningTokens), pos(u.AudioOutputTokens), pos(u.ImageOutputTokens)
 	plainOut := rest(pos(u.OutputTokens), reason, audioOut, imageOut)
 
 	var acc acc128
-	acc.add(plainIn, in)
-	acc.add(cached, cachedP)
-	acc.add(write, writeP)
-	acc.add(audioIn, audioInP)
-	acc.add(plainOut, out)
-	acc.add(reason, reasonP)
-	acc.add(audioOut, audioOutP)
-	acc.add(imageOut, imageOutP)
-	return addSat(acc.perMillion(), mulSat(pos(n), pos(p.PerCall)))
+	acc.add(plainIn, r.in)
+	acc.add(cached, r.cached)
+	acc.add(write5m, r.write)
+	acc.add(write1h, r.write1h)
+	acc.add(audioIn, r.audioIn)
+	acc.add(imageIn, r.imageIn)
+	acc.add(plainOut, r.out)
+	acc.add(reason, r.reason)
+	acc.add(audioOut, r.audioOut)
+	acc.add(imageOut, r.imageOut)
+	priced := true
+	add := func(unit string, n int64) {
+		if n <= 0 {
+			return
+		}
+		per, ok := unitPrice(p, unit)
+		if !ok {
+			priced = false
+			return
+		}
+		acc.add(n, per)
+	}
+	add(gateway.UnitWebSearch, u.WebSearchRequests)
+	add(gateway.UnitGroundedPrompt, u.GroundedPrompts)
+	for _, m := range units {
+		add(m.Unit, m.Count)
+	}
+	return addSat(acc.perMillion(), pos(p.PerCall)), priced
+}
+
+// rates are one price's token rates with every fallback applied.
+type rates struct {
+	in, cached, write, write1h, audioIn, imageIn int64
+	out, reason, audioOut, imageOut              int64
+}
+
+// ratesFor returns the token rates of p for a prompt of promptTokens: the
+// highest tier the prompt exceeds, else p's own.
+func ratesFor(p gateway.Price, promptTokens int64) rates {
+	base := p
+	var above int64 = -1
+	for _, t := range p.Tiers {
+		if promptTokens > t.AbovePromptTokens && t.AbovePromptTokens > above {
+			base, above = t.Price, t.AbovePromptTokens
+		}
+	}
+	return tokenRates(base)
+}
+
+func tokenRates(p gateway.Price) rates {
+	in, out := pos(p.InputPerMTok), pos(p.OutputPerMTok)
+	write := or(p.CacheWritePerMTok, in)
+	return rates{
+		in: in, cached: or(p.CachedInputPerMTok, in), write: write, write1h: or(p.CacheWrite1hPerMTok, write),
+		audioIn: or(p.AudioInputPerMTok, in), imageIn: or(p.ImageInputPerMTok, in),
+		out: out, reason: or(p.ReasoningPerMTok, out), audioOut: or(p.AudioOutputPerMTok, out), imageOut: or(p.ImageOutputPerMTok, out),
+	}
+}
+
+// maxIn is the dearest rate any prompt token can be billed at; maxOut the
+// dearest for an output token.
+func (r rates) maxIn() int64  { return max(r.in, r.cached, r.write, r.write1h, r.audioIn, r.imageIn) }
+func (r rates) maxOut() int64 { return max(r.out, r.reason, r.audioOut, r.imageOut) }
+
+// unitPrice finds the price of unit in p, dropping variants from the end
+// ("image:1024x1792:hd", then "image:1024x1792", then "image").
+func unitPrice(p gateway.Price, unit string) (int64, bool) {
+	for {
+		for _, up := range p.Units {
+			if strings.EqualFold(up.Unit, unit) {
+				return pos(up.PerMUnits), true
+			}
+		}
+		i := strings.LastIndexByte(unit, ':')
+		if i < 0 {
+			return 0, false
+		}
+		unit = unit[:i]
+	}
 }
 
 // Estimate is the most a call with inputTokens of prompt and at most
 // maxOutputTokens of answer can cost at price p: every input token at the
 // dearest input class, every output token at the dearest output class,
-// plus one per-call unit. It is what budgets reserve before a call.
-// Callers pass their own cap when the request sets no max_tokens.
+// at the tier the prompt reaches, plus the per-call price. Hold is the
+// fuller worst case of a routed call.
 func Estimate(p gateway.Price, inputTokens, maxOutputTokens int64) int64 {
-	in := pos(p.InputPerMTok)
-	out := pos(p.OutputPerMTok)
-	inP := max(in, or(p.CachedInputPerMTok, in), or(p.CacheWritePerMTok, in), or(p.AudioInputPerMTok, in))
-	outP := max(out, or(p.ReasoningPerMTok, out), or(p.AudioOutputPerMTok, out), or(p.ImageOutputPerMTok, out))
+	r := worstRates(p, inputTokens)
 	var acc acc128
-	acc.add(pos(inputTokens), inP)
-	acc.add(pos(maxOutputTokens), outP)
+	acc.add(pos(inputTokens), r.maxIn())
+	acc.add(pos(maxOutputTokens), r.maxOut())
 	return addSat(acc.perMillion(), pos(p.PerCall))
 }
 

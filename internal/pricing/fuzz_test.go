@@ -23,7 +23,7 @@ func FuzzLookupCost(f *testing.F) {
 		}
 		u := llm.Usage{InputTokens: in, OutputTokens: out, CachedInputTokens: cached, CacheWriteTokens: write,
 			ReasoningTokens: reason, AudioOutputTokens: audioOut}
-		c := CostN(p, u, n)
+		c, _ := CostUnits(p, u, []gateway.Metered{{Unit: "image", Count: n}})
 		if c < 0 {
 			t.Fatalf("negative cost %d for %q %+v", c, model, u)
 		}
@@ -33,7 +33,7 @@ func FuzzLookupCost(f *testing.F) {
 		if out >= 0 && out < 1<<40 {
 			more := u
 			more.OutputTokens = out + 1
-			if CostN(p, more, n) < c {
+			if m, _ := CostUnits(p, more, []gateway.Metered{{Unit: "image", Count: n}}); m < c {
 				t.Fatalf("more output cost less")
 			}
 		}

@@ -214,7 +214,7 @@ func (e *Engine) estimate(c *Call) int64 {
 type result struct {
 	started  bool // bytes reached the client: no more failover
 	usage    llm.Usage
-	units    []gateway.Unit
+	units    []gateway.Metered
 	source   gateway.UsageSource
 	ttft     time.Duration
 	attempts int

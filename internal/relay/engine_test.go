@@ -226,8 +226,8 @@ func (audioSpec) PassRequest(p endpoint.Peek, b payload.Body, upstreamModel stri
 func (audioSpec) ParseUsage([]byte) (llm.Usage, bool)      { return llm.Usage{}, false }
 func (audioSpec) CountAnswer([]byte, endpoint.TextCounter) {}
 func (audioSpec) RawAnswer(ct string) bool                 { return strings.HasPrefix(ct, "audio/") }
-func (audioSpec) Units(endpoint.Peek, payload.Body, []byte) []gateway.Unit {
-	return []gateway.Unit{{Kind: gateway.UnitSecond, Quantity: 90}}
+func (audioSpec) Units(endpoint.Peek, payload.Body, []byte) []gateway.Metered {
+	return []gateway.Metered{{Unit: gateway.UnitAudioSecond, Count: 90}}
 }
 
 // A multipart upload is re-sent from its spool to the next channel after a
@@ -276,7 +276,8 @@ func TestMultipartUploadAndBinaryAnswer(t *testing.T) {
 		{ID: 1, Name: "a", Type: gateway.ChannelOpenAI, BaseURL: a.URL, Models: []string{"m"}, ModelMap: map[string]string{"m": "up-model"}, Priority: 10, Weight: 1, Enabled: true},
 		{ID: 2, Name: "b", Type: gateway.ChannelOpenAI, BaseURL: b.URL, Models: []string{"m"}, ModelMap: map[string]string{"m": "up-model"}, Priority: 5, Weight: 1, Enabled: true},
 	})
-	e.Prices = pricing.New(nil).WithUnitPrices(map[string]map[string]int64{"up-model": {"second": 100_000}})
+	// $0.006 a minute is 100,000 nano-USD a second.
+	e.Prices = pricing.New(map[string]gateway.Price{"up-model": {Units: []gateway.UnitPrice{{Unit: gateway.UnitAudioSecond, PerMUnits: 100_000 * 1_000_000}}}})
 
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)

@@ -12,7 +12,6 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
-	"switchboard/internal/pricing"
 	"switchboard/internal/tokencount"
 )
 
@@ -37,27 +36,14 @@ func (e *Engine) finish(ctx context.Context, cs *callState, res result) {
 	if cs.free {
 		return
 	}
-	if !res.usage.IsZero() {
-		p, ok := e.Prices.Lookup(rec.UpstreamModel)
-		if !ok {
-			p, ok = e.Prices.Lookup(rec.Model)
-		}
-		if ok {
-			rec.CostNanoUSD = pricing.Cost(p, res.usage)
-		} else {
+	if !res.usage.IsZero() || len(res.units) > 0 {
+		// Cost is what the upstream charges for its model on this channel;
+		// price is what the key pays (the ledger settles budgets with it).
+		bill := e.Prices.Charge(rec.Model, rec.UpstreamModel, cs.cand.Channel, res.usage, res.units)
+		bill.Apply(rec)
+		if !bill.Priced || !bill.CostKnown {
 			// Never price an unknown model at $0 silently: say so.
 			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for model")
-			e.warnUnpriced(rec)
-		}
-	}
-	if len(res.units) > 0 {
-		cost, ok := e.Prices.UnitCost(rec.UpstreamModel, res.units)
-		if !ok {
-			cost, ok = e.Prices.UnitCost(rec.Model, res.units)
-		}
-		rec.CostNanoUSD += cost
-		if !ok {
-			rec.ErrorMessage = appendNote(rec.ErrorMessage, "no price known for some units")
 			e.warnUnpriced(rec)
 		}
 	}

@@ -35,6 +35,13 @@ func runConformance(t *testing.T, open opener) {
 		{"BudgetStale", testBudgetStale},
 		{"BudgetConcurrent", testBudgetConcurrent},
 		{"BudgetOnePartialHold", testBudgetOnePartialHold},
+		{"HoldSequential", testHoldSequential},
+		{"HoldNeverOverdraws", testHoldNeverOverdraws},
+		{"BudgetPeriods", testBudgetPeriods},
+		{"BudgetPeriodDatabaseClock", testBudgetPeriodDatabaseClock},
+		{"ReleaseNode", testReleaseNode},
+		{"StaleSweepSparesTasks", testStaleSweepSparesTasks},
+		{"UsageReports", testUsageReports},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -72,7 +79,7 @@ func testKeys(t *testing.T, s *Store) {
 	ctx := context.Background()
 	in := gateway.Key{
 		Name: "alice", Hash: strings.Repeat("ab", 32), Prefix: "sk-ali",
-		Models: []string{"gpt-4o", "claude-*"}, BudgetNanoUSD: 25_000_000_000,
+		Models: []string{"gpt-4o", "claude-*"}, BudgetNanoUSD: 25_000_000_000, BudgetPeriod: gateway.BudgetTotal,
 		RPM: 600, TPM: 200000, MaxConcurrent: 4, Enabled: true,
 	}
 	created, err := s.CreateKey(ctx, in)

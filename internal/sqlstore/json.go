@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"encoding/json"
 	"fmt"
-
-	"switchboard/internal/gateway"
 )
 
 // Lists and maps are stored as JSON text. An empty one reads back as nil so
@@ -44,26 +42,6 @@ func decodeMap(s string) (map[string]string, error) {
 	var v map[string]string
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		return nil, fmt.Errorf("decode map: %w", err)
-	}
-	return v, nil
-}
-
-// Units are stored as JSON text, "" when there are none (most calls).
-func encodeUnits(v []gateway.Unit) string {
-	if len(v) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(v) // plain structs of strings and ints: cannot fail
-	return string(b)
-}
-
-func decodeUnits(s string) ([]gateway.Unit, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var v []gateway.Unit
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return nil, fmt.Errorf("decode units: %w", err)
 	}
 	return v, nil
 }

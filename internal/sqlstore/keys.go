@@ -10,16 +10,18 @@ import (
 )
 
 const keyCols = `id, name, hash, prefix, models, budget_nano, spent_nano, reserved_nano,
-	rpm, tpm, max_concurrent, enabled, created_at, updated_at`
+	rpm, tpm, max_concurrent, enabled, created_at, updated_at, budget_period, period_start`
 
-func scanKey(sc rowScanner) (gateway.Key, error) {
+// scanKey reads a key row, with its spend as of now: a period that ended
+// since the last budget operation shows as spent 0.
+func (s *Store) scanKey(sc rowScanner) (gateway.Key, error) {
 	var (
-		k                gateway.Key
-		models           string
-		created, updated dbTime
+		k                       gateway.Key
+		models, period          string
+		created, updated, start dbTime
 	)
 	err := sc.Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &models, &k.BudgetNanoUSD, &k.SpentNanoUSD,
-		&k.ReservedNanoUSD, &k.RPM, &k.TPM, &k.MaxConcurrent, &k.Enabled, &created, &updated)
+		&k.ReservedNanoUSD, &k.RPM, &k.TPM, &k.MaxConcurrent, &k.Enabled, &created, &updated, &period, &start)
 	if err != nil {
 		return gateway.Key{}, err
 	}
@@ -27,7 +29,17 @@ func scanKey(sc rowScanner) (gateway.Key, error) {
 		return gateway.Key{}, fmt.Errorf("key %d models: %w", k.ID, err)
 	}
 	k.CreatedAt, k.UpdatedAt = created.t, updated.t
+	k.BudgetPeriod, k.PeriodStart = gateway.BudgetPeriod(period), start.t
+	s.effectiveSpent(&k)
 	return k, nil
+}
+
+// periodName stores the zero period as "total".
+func periodName(p gateway.BudgetPeriod) string {
+	if p == "" {
+		return string(gateway.BudgetTotal)
+	}
+	return string(p)
 }
 
 // keyErr maps driver errors to the gateway sentinels.
@@ -43,7 +55,7 @@ func keyErr(op string, err error) error {
 
 // KeyByHash finds the key whose secret hashes to hash (hex SHA-256).
 func (s *Store) KeyByHash(ctx context.Context, hash string) (gateway.Key, error) {
-	k, err := scanKey(s.r.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE hash = ?`), hash))
+	k, err := s.scanKey(s.r.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE hash = ?`), hash))
 	if err != nil {
 		return gateway.Key{}, keyErr("key by hash", err)
 	}
@@ -52,7 +64,7 @@ func (s *Store) KeyByHash(ctx context.Context, hash string) (gateway.Key, error)
 
 // KeyByID returns one key.
 func (s *Store) KeyByID(ctx context.Context, id int64) (gateway.Key, error) {
-	k, err := scanKey(s.r.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE id = ?`), id))
+	k, err := s.scanKey(s.r.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE id = ?`), id))
 	if err != nil {
 		return gateway.Key{}, keyErr(fmt.Sprintf("key %d", id), err)
 	}
@@ -68,7 +80,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]gateway.Key, error) {
 	defer rows.Close()
 	var out []gateway.Key
 	for rows.Next() {
-		k, err := scanKey(rows)
+		k, err := s.scanKey(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 		}
@@ -86,6 +98,9 @@ func validateKey(k gateway.Key) error {
 	}
 	if k.BudgetNanoUSD < 0 {
 		return fmt.Errorf("key %q: negative budget", k.Name)
+	}
+	if _, err := gateway.ParseBudgetPeriod(string(k.BudgetPeriod)); err != nil {
+		return fmt.Errorf("key %q: %w", k.Name, err)
 	}
 	return nil
 }
@@ -126,15 +141,16 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k gateway.Key) (int64
 	}
 	var id int64
 	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO keys
-		(name, hash, prefix, models, budget_nano, spent_nano, reserved_nano, rpm, tpm, max_concurrent, enabled, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		(name, hash, prefix, models, budget_nano, spent_nano, reserved_nano, rpm, tpm, max_concurrent, enabled, created_at, updated_at,
+		budget_period)
+		VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		k.Name, k.Hash, k.Prefix, models, k.BudgetNanoUSD, k.RPM, k.TPM, k.MaxConcurrent, k.Enabled,
-		s.ts(created), s.ts(now)).Scan(&id)
+		s.ts(created), s.ts(now), periodName(k.BudgetPeriod)).Scan(&id)
 	return id, err
 }
 
 func (s *Store) keyInTx(ctx context.Context, tx *sql.Tx, id int64) (gateway.Key, error) {
-	return scanKey(tx.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE id = ?`), id))
+	return s.scanKey(tx.QueryRowContext(ctx, s.q(`SELECT `+keyCols+` FROM keys WHERE id = ?`), id))
 }
 
 // updateKeyRow writes k's settings to row id, leaving spend counters alone
@@ -148,10 +164,11 @@ func (s *Store) updateKeyRow(ctx context.Context, tx *sql.Tx, id int64, k gatewa
 		name = ?,
 		hash = CASE WHEN ? = '' THEN hash ELSE ? END,
 		prefix = CASE WHEN ? = '' THEN prefix ELSE ? END,
-		models = ?, budget_nano = ?, rpm = ?, tpm = ?, max_concurrent = ?, enabled = ?, updated_at = ?
+		models = ?, budget_nano = ?, rpm = ?, tpm = ?, max_concurrent = ?, enabled = ?, updated_at = ?,
+		budget_period = ?
 		WHERE id = ?`),
 		k.Name, k.Hash, k.Hash, k.Hash, k.Prefix,
-		models, k.BudgetNanoUSD, k.RPM, k.TPM, k.MaxConcurrent, k.Enabled, s.ts(s.nowUTC()), id)
+		models, k.BudgetNanoUSD, k.RPM, k.TPM, k.MaxConcurrent, k.Enabled, s.ts(s.nowUTC()), periodName(k.BudgetPeriod), id)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,11 +16,12 @@ const usageCols = `request_id, time, key_id, key_name, endpoint, model, channel_
 	status, stream, latency_us, ttft_us,
 	input_tokens, cached_input_tokens, cache_write_tokens, audio_input_tokens, image_input_tokens,
 	output_tokens, reasoning_tokens, audio_output_tokens, image_output_tokens,
-	usage_source, cost_nano, attempts, error_message, units`
+	usage_source, cost_nano, attempts, error_message,
+	price_nano, unpriced, cost_unknown, cache_write_1h_tokens, web_search_requests, grounded_prompts, units`
 
-const usageColCount = 27
+const usageColCount = 33
 
-// usageBatchRows bounds one multi-row INSERT: 500 rows × 27 columns stays
+// usageBatchRows bounds one multi-row INSERT: 500 rows × 33 columns stays
 // under SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
 const usageBatchRows = 500
 
@@ -83,7 +85,9 @@ func (s *Store) usageArgs(r gateway.UsageRecord) []any {
 		r.UpstreamModel, r.Status, r.Stream, r.Latency.Microseconds(), r.TTFT.Microseconds(),
 		u.InputTokens, u.CachedInputTokens, u.CacheWriteTokens, u.AudioInputTokens, u.ImageInputTokens,
 		u.OutputTokens, u.ReasoningTokens, u.AudioOutputTokens, u.ImageOutputTokens,
-		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage, encodeUnits(r.Units)}
+		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage,
+		r.PriceNanoUSD, r.Unpriced, r.CostUnknown, u.CacheWrite1hTokens, u.WebSearchRequests, u.GroundedPrompts,
+		encodeUnits(r.Units)}
 }
 
 // InsertUsage writes recs in one transaction. A record whose RequestID is
@@ -138,68 +142,295 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 	return nil
 }
 
-// ListUsage returns the records that match f, newest first. A zero Since
-// or Until leaves that end open, KeyID 0 matches every key, and Limit 0
-// returns every match.
-func (s *Store) ListUsage(ctx context.Context, f gateway.LedgerFilter) ([]gateway.UsageRecord, error) {
+// usageWhere is the WHERE clause (with its arguments) of f: every
+// filter a report can set, and the keyset cursor.
+func (s *Store) usageWhere(f gateway.LedgerFilter) (string, []any, error) {
 	var (
 		where []string
 		args  []any
 	)
+	add := func(cond string, vs ...any) {
+		where = append(where, cond)
+		args = append(args, vs...)
+	}
 	if f.KeyID != 0 {
-		where = append(where, "key_id = ?")
-		args = append(args, f.KeyID)
+		add("key_id = ?", f.KeyID)
+	}
+	if f.Model != "" {
+		add("model = ?", f.Model)
+	}
+	if f.ChannelID != 0 {
+		add("channel_id = ?", f.ChannelID)
+	}
+	if f.StatusMin > 0 {
+		add("status >= ?", f.StatusMin)
+	}
+	if f.StatusMax > 0 {
+		add("status <= ?", f.StatusMax)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "time >= ?")
-		args = append(args, s.ts(f.Since))
+		add("time >= ?", s.ts(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "time < ?")
-		args = append(args, s.ts(f.Until))
+		add("time < ?", s.ts(f.Until))
 	}
-	query := "SELECT " + usageCols + " FROM usage"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+	if f.Cursor != "" {
+		c, err := gateway.ParseUsageCursor(f.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		// The leading "time <= ?" lets the (time, id) index seek to the
+		// cursor instead of scanning from the newest record.
+		t := s.ts(c.Time)
+		add("time <= ? AND (time < ? OR id < ?)", t, t, c.ID)
 	}
-	query += " ORDER BY time DESC, id DESC"
+	if len(where) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args, nil
+}
+
+// eachUsage runs the listing query of f and calls fn with each record and
+// its row id, newest first.
+func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(id int64, r *gateway.UsageRecord) error) error {
+	where, args, err := s.usageWhere(f)
+	if err != nil {
+		return err
+	}
+	query := "SELECT id, " + usageCols + " FROM usage" + where + " ORDER BY time DESC, id DESC"
 	if f.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+		return err
 	}
 	defer rows.Close()
-	var out []gateway.UsageRecord
 	for rows.Next() {
 		var (
+			id            int64
 			r             gateway.UsageRecord
 			t             dbTime
 			latency, ttft int64
 			source, units string
 		)
 		u := &r.Usage
-		err := rows.Scan(&r.RequestID, &t, &r.KeyID, &r.KeyName, &r.Endpoint, &r.Model, &r.ChannelID, &r.ChannelName,
+		err := rows.Scan(&id, &r.RequestID, &t, &r.KeyID, &r.KeyName, &r.Endpoint, &r.Model, &r.ChannelID, &r.ChannelName,
 			&r.UpstreamModel, &r.Status, &r.Stream, &latency, &ttft,
 			&u.InputTokens, &u.CachedInputTokens, &u.CacheWriteTokens, &u.AudioInputTokens, &u.ImageInputTokens,
 			&u.OutputTokens, &u.ReasoningTokens, &u.AudioOutputTokens, &u.ImageOutputTokens,
-			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage, &units)
+			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage,
+			&r.PriceNanoUSD, &r.Unpriced, &r.CostUnknown, &u.CacheWrite1hTokens, &u.WebSearchRequests, &u.GroundedPrompts, &units)
 		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+			return err
 		}
 		r.Time = t.t
 		r.Latency = time.Duration(latency) * time.Microsecond
 		r.TTFT = time.Duration(ttft) * time.Microsecond
 		r.UsageSource = gateway.UsageSource(source)
 		if r.Units, err = decodeUnits(units); err != nil {
-			return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+			return fmt.Errorf("record %s units: %w", r.RequestID, err)
 		}
-		out = append(out, r)
+		if err := fn(id, &r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ListUsage returns the records that match f, newest first. A zero Since
+// or Until leaves that end open, KeyID 0 matches every key, and Limit 0
+// returns every match.
+func (s *Store) ListUsage(ctx context.Context, f gateway.LedgerFilter) ([]gateway.UsageRecord, error) {
+	var out []gateway.UsageRecord
+	err := s.eachUsage(ctx, f, func(_ int64, r *gateway.UsageRecord) error {
+		out = append(out, *r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+	}
+	return out, nil
+}
+
+// UsagePage returns up to f.Limit records after f.Cursor (f.Limit 0: 100)
+// and the cursor of the next page, empty on the last.
+func (s *Store) UsagePage(ctx context.Context, f gateway.LedgerFilter) (gateway.UsagePage, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	want := f.Limit
+	f.Limit++ // one more tells whether another page follows
+	var (
+		page gateway.UsagePage
+		last gateway.UsageCursor
+	)
+	err := s.eachUsage(ctx, f, func(id int64, r *gateway.UsageRecord) error {
+		if len(page.Records) == want {
+			page.Next = last.String()
+			return nil
+		}
+		page.Records = append(page.Records, *r)
+		last = gateway.UsageCursor{Time: r.Time, ID: id}
+		return nil
+	})
+	if err != nil {
+		return gateway.UsagePage{}, fmt.Errorf("sqlstore: usage page: %w", err)
+	}
+	return page, nil
+}
+
+// EachUsage calls fn for every record matching f, newest first, streaming
+// from the database.
+func (s *Store) EachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(*gateway.UsageRecord) error) error {
+	f.Cursor = ""
+	if err := s.eachUsage(ctx, f, func(_ int64, r *gateway.UsageRecord) error { return fn(r) }); err != nil {
+		return fmt.Errorf("sqlstore: each usage: %w", err)
+	}
+	return nil
+}
+
+// sumExpr is a column's total as a BIGINT on both engines (PostgreSQL
+// sums bigints as numeric), 0 over no rows.
+func sumExpr(expr string) string { return "CAST(COALESCE(SUM(" + expr + "), 0) AS BIGINT)" }
+
+// groupExpr returns the select expressions of a grouping dimension and
+// the columns it groups by.
+func (s *Store) groupExpr(g gateway.UsageGroupBy) (sel, by string, err error) {
+	switch g {
+	case gateway.GroupByKey:
+		return "key_id, MAX(key_name)", "key_id", nil
+	case gateway.GroupByModel:
+		return "model", "model", nil
+	case gateway.GroupByChannel:
+		return "channel_id, MAX(channel_name)", "channel_id", nil
+	case gateway.GroupByDay, gateway.GroupByHour:
+		e := "substr(time, 1, 10)"
+		if g == gateway.GroupByHour {
+			e = "substr(time, 1, 13)"
+		}
+		if s.d == dialectPostgres {
+			e = `to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
+			if g == gateway.GroupByHour {
+				e = `to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24')`
+			}
+		}
+		return e, e, nil
+	}
+	return "", "", fmt.Errorf("unknown grouping %q", g)
+}
+
+// SumUsage totals the records matching f in the database, grouped by the
+// given dimensions: by time bucket, oldest first, when grouped by day or
+// hour; else largest price first.
+func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gateway.UsageGroupBy) ([]gateway.UsageGroup, error) {
+	f.Cursor, f.Limit = "", 0
+	where, args, err := s.usageWhere(f)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+	}
+	var sels, groups []string
+	timed := false
+	for _, g := range by {
+		sel, grp, err := s.groupExpr(g)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+		}
+		sels, groups = append(sels, sel), append(groups, grp)
+		timed = timed || g == gateway.GroupByDay || g == gateway.GroupByHour
+	}
+	totals := []string{"COUNT(*)", sumExpr("CASE WHEN status >= 400 THEN 1 ELSE 0 END"),
+		sumExpr("input_tokens"), sumExpr("cached_input_tokens"), sumExpr("output_tokens"), sumExpr("reasoning_tokens"),
+		sumExpr("cost_nano"), sumExpr("price_nano"),
+		sumExpr("CASE WHEN usage_source IN ('estimated', 'checkpoint') THEN 1 ELSE 0 END"),
+		sumExpr("CASE WHEN unpriced THEN 1 ELSE 0 END"), sumExpr("CASE WHEN cost_unknown THEN 1 ELSE 0 END")}
+	query := "SELECT " + strings.Join(append(sels, totals...), ", ") + " FROM usage" + where
+	if len(groups) > 0 {
+		query += " GROUP BY " + strings.Join(groups, ", ")
+		order := sumExpr("price_nano") + " DESC, COUNT(*) DESC, " + strings.Join(groups, ", ")
+		if timed {
+			order = strings.Join(groups, ", ")
+		}
+		query += " ORDER BY " + order
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+	}
+	defer rows.Close()
+	var out []gateway.UsageGroup
+	for rows.Next() {
+		var (
+			g      gateway.UsageGroup
+			dest   []any
+			bucket string
+		)
+		for _, d := range by {
+			switch d {
+			case gateway.GroupByKey:
+				dest = append(dest, &g.KeyID, &g.KeyName)
+			case gateway.GroupByModel:
+				dest = append(dest, &g.Model)
+			case gateway.GroupByChannel:
+				dest = append(dest, &g.ChannelID, &g.ChannelName)
+			default:
+				dest = append(dest, &bucket)
+			}
+		}
+		t := &g.UsageTotals
+		dest = append(dest, &t.Requests, &t.Errors, &t.InputTokens, &t.CachedInputTokens, &t.OutputTokens, &t.ReasoningTokens,
+			&t.CostNanoUSD, &t.PriceNanoUSD, &t.Estimated, &t.Unpriced, &t.CostUnknown)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+		}
+		if bucket != "" {
+			layout := "2006-01-02"
+			if len(bucket) > len(layout) {
+				layout = "2006-01-02T15"
+			}
+			if g.Bucket, err = time.Parse(layout, bucket); err != nil {
+				return nil, fmt.Errorf("sqlstore: sum usage: bucket %q: %w", bucket, err)
+			}
+		}
+		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlstore: list usage: %w", err)
+		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+	}
+	return out, nil
+}
+
+// encodeUnits stores a record's units compactly as "unit=count;..." (unit
+// names carry no '=' or ';').
+func encodeUnits(us []gateway.Metered) string {
+	if len(us) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, u := range us {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(u.Unit)
+		b.WriteByte('=')
+		b.WriteString(strconv.FormatInt(u.Count, 10))
+	}
+	return b.String()
+}
+
+func decodeUnits(s string) ([]gateway.Metered, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []gateway.Metered
+	for _, part := range strings.Split(s, ";") {
+		name, n, ok := strings.Cut(part, "=")
+		count, err := strconv.ParseInt(n, 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("bad units %q", s)
+		}
+		out = append(out, gateway.Metered{Unit: name, Count: count})
 	}
 	return out, nil
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// MaxOpenConns caps the PostgreSQL pool and the SQLite read pool.
 	// 0 picks a default (16 for PostgreSQL, 4 for SQLite reads).
 	MaxOpenConns int
+	// NodeID names the node this store serves, stable across its restarts
+	// (ledger.NodeID): budget holds carry it, so the node releases its own
+	// at its next start (ReleaseNode). Empty for tools that hold nothing.
+	NodeID string
 }
 
 type dialect int
@@ -69,6 +73,10 @@ type Store struct {
 	w, r *sql.DB
 	box  *secret.Box
 	now  func() time.Time
+	// nodeID stamps budget holds; nodeClock makes budget periods follow
+	// now even on PostgreSQL (tests that move the clock).
+	nodeID    string
+	nodeClock bool
 
 	rebound sync.Map // query with ? placeholders -> PostgreSQL $n form
 
@@ -90,7 +98,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if !ok {
 		return nil, fmt.Errorf("sqlstore: database %q: want sqlite://PATH or postgres://URL", redactDSN(dsn))
 	}
-	s := &Store{box: opts.Secret, now: time.Now}
+	s := &Store{box: opts.Secret, now: time.Now, nodeID: opts.NodeID}
 	var err error
 	switch strings.ToLower(scheme) {
 	case "sqlite", "sqlite3":
@@ -372,6 +380,10 @@ func (d *dbTime) Scan(src any) error {
 }
 
 func (d *dbTime) parse(v string) error {
+	if v == "" {
+		d.t = time.Time{}
+		return nil
+	}
 	t, err := time.Parse(sqliteTimeLayout, v)
 	if err != nil {
 		if t, err = time.Parse(time.RFC3339Nano, v); err != nil {

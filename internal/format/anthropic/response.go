@@ -51,6 +51,7 @@ func stopToAnthropic(s llm.StopReason) string {
 // cache counters into InputTokens.
 func usageFromResult(u gjson.Result) llm.Usage {
 	var in, cw, cr, out, think int64
+	var cw1h, searches int64
 	u.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "input_tokens":
@@ -63,10 +64,15 @@ func usageFromResult(u gjson.Result) llm.Usage {
 			out = v.Int()
 		case "output_tokens_details":
 			think = v.Get("thinking_tokens").Int()
+		case "cache_creation":
+			cw1h = v.Get("ephemeral_1h_input_tokens").Int()
+		case "server_tool_use":
+			searches = v.Get("web_search_requests").Int()
 		}
 		return true
 	})
-	return llm.Usage{InputTokens: in + cw + cr, CachedInputTokens: cr, CacheWriteTokens: cw, OutputTokens: out, ReasoningTokens: think}
+	return llm.Usage{InputTokens: in + cw + cr, CachedInputTokens: cr, CacheWriteTokens: cw, CacheWrite1hTokens: min(cw1h, cw),
+		OutputTokens: out, ReasoningTokens: think, WebSearchRequests: searches}
 }
 
 // ParseUsage reads usage from a non-stream Messages response body, or from

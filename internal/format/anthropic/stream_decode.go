@@ -20,6 +20,7 @@ type StreamDecoder struct {
 
 	// Raw Anthropic counters; the hub usage is derived from them.
 	in, cacheWrite, cacheRead, out, thinking int64
+	cacheWrite1h, webSearches                int64
 
 	stopReason   string
 	stopSequence string
@@ -185,15 +186,19 @@ func (d *StreamDecoder) readUsage(u gjson.Result) {
 	set(&d.cacheRead, u.Get("cache_read_input_tokens"))
 	set(&d.out, u.Get("output_tokens"))
 	set(&d.thinking, u.Get("output_tokens_details.thinking_tokens"))
+	set(&d.cacheWrite1h, u.Get("cache_creation.ephemeral_1h_input_tokens"))
+	set(&d.webSearches, u.Get("server_tool_use.web_search_requests"))
 }
 
 func (d *StreamDecoder) usage() llm.Usage {
 	return llm.Usage{
-		InputTokens:       d.in + d.cacheWrite + d.cacheRead,
-		CachedInputTokens: d.cacheRead,
-		CacheWriteTokens:  d.cacheWrite,
-		OutputTokens:      d.out,
-		ReasoningTokens:   d.thinking,
+		InputTokens:        d.in + d.cacheWrite + d.cacheRead,
+		CachedInputTokens:  d.cacheRead,
+		CacheWriteTokens:   d.cacheWrite,
+		CacheWrite1hTokens: min(d.cacheWrite1h, d.cacheWrite),
+		OutputTokens:       d.out,
+		ReasoningTokens:    d.thinking,
+		WebSearchRequests:  d.webSearches,
 	}
 }
 

@@ -122,6 +122,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 		}
 		return true
 	})
+	resp.Usage.WebSearchRequests, resp.Usage.GroundedPrompts = groundingCounts(cands)
 	nextCall := 0
 	for i, c := range cands.Array() {
 		ch := llm.Choice{Index: i}

@@ -61,6 +61,8 @@ type StreamDecoder struct {
 	nextCall int
 	usage    llm.Usage
 	choices  [maxChoices]choiceState
+	// Grounding seen so far; its chunk may carry no usage of its own.
+	searches, grounded int64
 }
 
 // NewStreamDecoder returns a decoder for one upstream stream.
@@ -123,6 +125,9 @@ func (d *StreamDecoder) chunk(out []llm.Event, r gjson.Result) []llm.Event {
 		return true
 	})
 	out = d.start(out, id, model)
+	if q, g := groundingCounts(cands); g > 0 {
+		d.searches, d.grounded = q, g
+	}
 	for i, c := range cands.Array() {
 		idx := i
 		if x := c.Get("index"); x.Exists() {
@@ -148,7 +153,9 @@ func (d *StreamDecoder) chunk(out []llm.Event, r gjson.Result) []llm.Event {
 		d.blocked, d.pending = true, true
 	}
 	if usage.IsObject() {
-		if u := UsageFromResult(usage); u != d.usage {
+		u := UsageFromResult(usage)
+		u.WebSearchRequests, u.GroundedPrompts = d.searches, d.grounded
+		if u != d.usage {
 			d.usage = u
 			out = append(out, llm.Event{Type: llm.EventUsage, Usage: &u})
 		}

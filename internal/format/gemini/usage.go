@@ -14,21 +14,53 @@ func ParseUsage(body []byte) (llm.Usage, bool) {
 	r := gjson.ParseBytes(body)
 	if r.IsArray() {
 		var last gjson.Result
+		var searches, grounded int64
 		for _, e := range r.Array() {
 			if u := usageField(e); u.IsObject() {
 				last = u
 			}
+			if q, g := groundingCounts(e.Get("candidates")); g > 0 {
+				searches, grounded = q, g
+			}
 		}
-		if !last.Exists() {
+		if !last.Exists() && grounded == 0 {
 			return llm.Usage{}, false
 		}
-		return UsageFromResult(last), true
+		u := UsageFromResult(last)
+		u.WebSearchRequests, u.GroundedPrompts = searches, grounded
+		return u, true
 	}
 	u := usageField(r)
-	if !u.IsObject() {
+	searches, grounded := groundingCounts(r.Get("candidates"))
+	if !u.IsObject() && grounded == 0 {
 		return llm.Usage{}, false
 	}
-	return UsageFromResult(u), true
+	out := UsageFromResult(u)
+	out.WebSearchRequests, out.GroundedPrompts = searches, grounded
+	return out, true
+}
+
+// groundingCounts reads Google Search grounding from a response's
+// candidates: the search queries run (Gemini 3 bills per query) and
+// whether the answer was grounded at all (Gemini 2.x bills per grounded
+// prompt, once however many candidates were grounded).
+func groundingCounts(cands gjson.Result) (queries, grounded int64) {
+	for _, c := range cands.Array() {
+		g := c.Get("groundingMetadata")
+		if !g.Exists() {
+			g = c.Get("grounding_metadata")
+		}
+		if !g.IsObject() {
+			continue
+		}
+		q := g.Get("webSearchQueries")
+		if !q.Exists() {
+			q = g.Get("web_search_queries")
+		}
+		queries += int64(len(q.Array()))
+		grounded = 1
+	}
+	return queries, grounded
 }
 
 func usageField(r gjson.Result) gjson.Result {
