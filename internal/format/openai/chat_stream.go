@@ -719,9 +719,10 @@ func appendUsage(b []byte, u llm.Usage) []byte {
 	return append(b, `}}`...)
 }
 
-// errorChunk renders {"error":{"message","type","code"}}; code carries the
-// HTTP status as a number (OpenRouter's convention, which StreamDecoder
-// reads back) or null.
+// errorChunk renders {"error":{"message","type","param","code"}}, the
+// shape of OpenAI's error envelope (param and code are required, strings
+// or null). code carries the HTTP status as a numeric string, which
+// StreamDecoder reads back as OpenRouter's numeric codes are.
 func errorChunk(b []byte, se *llm.StreamError) []byte {
 	msg, typ, status := "stream failed", "server_error", 0
 	if se != nil {
@@ -737,9 +738,11 @@ func errorChunk(b []byte, se *llm.StreamError) []byte {
 	b = appendString(b, msg)
 	b = append(b, `,"type":`...)
 	b = appendString(b, typ)
-	b = append(b, `,"code":`...)
+	b = append(b, `,"param":null,"code":`...)
 	if status > 0 {
+		b = append(b, '"')
 		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, '"')
 	} else {
 		b = append(b, "null"...)
 	}
