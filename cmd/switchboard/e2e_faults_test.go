@@ -297,6 +297,9 @@ func TestFaultAfterFirstByte(t *testing.T) {
 		t.Run(string(fault), func(t *testing.T) {
 			faultNoLeaks(t)
 			f := newFaultFixture(t, fault, gatewaytest.Healthy, faultOpts{})
+			if fault == gatewaytest.MalformedSSE {
+				f.n.skipSchemaCheck("the pass-through path relays the upstream's malformed event byte for byte")
+			}
 			f.pf.Answer.Text = "one two three four five six seven eight"
 			r := faultChat(t, f.n, testKey, true)
 			if r.status != 200 {
@@ -634,6 +637,7 @@ func TestFaultHugeResponse(t *testing.T) {
 		// all of it, which sets the pace (several MiB/s on two cores).
 		const size = 32 << 20
 		f := newFaultFixture(t, gatewaytest.Huge, gatewaytest.Huge, faultOpts{timeout: "20s"})
+		f.n.skipSchemaCheck("teeing a 32 MiB stream would defeat the heap measurement")
 		// Warm up first: the tokenizer loads its vocabulary (several MiB)
 		// on first use, which is not buffering.
 		f.pf.HugeBytes, f.bf.HugeBytes = 64<<10, 64<<10
