@@ -644,9 +644,11 @@ func mxCheckLedger(t *testing.T, n *node, f *mxFamily, requestID string, stream 
 // ---------------------------------------------------------------- the matrix
 
 func TestMatrix(t *testing.T) {
+	t.Parallel()
 	for _, ck := range mxClientKinds {
 		for _, fam := range []string{"openai", "anthropic", "gemini"} {
 			t.Run(ck.name+"_to_"+fam, func(t *testing.T) {
+				t.Parallel() // each cell has its own node and upstreams
 				m := mxNewMatrix(t)
 				mxRunCell(t, m, ck, m.family(fam))
 			})
