@@ -62,8 +62,9 @@ func (anthropicCodec) NewStreamDecoder(emu any) streamDecoder {
 	e, _ := emu.(anthropic.Emulation)
 	return anthropic.NewStreamDecoderWith(e)
 }
-func (anthropicCodec) NewStreamEncoder(_ *Call, id, model string) streamEncoder {
-	return anthropic.NewStreamEncoder(anthropic.StreamOptions{ID: id, Model: model})
+func (anthropicCodec) NewStreamEncoder(c *Call, id, model string) streamEncoder {
+	return anthropic.NewStreamEncoder(anthropic.StreamOptions{ID: id, Model: model,
+		EstimateInput: func() int64 { return estimateUsage(c.Body, nil).InputTokens }})
 }
 func (anthropicCodec) UpstreamError(status int, body []byte) *gateway.Error {
 	return anthropic.ParseUpstreamError(status, body)

@@ -229,7 +229,10 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	ch := a.cand.Channel
 	upFormat := upstream.FormatOf(ch.Type)
 	var x exchange
-	if upFormat == c.Format {
+	// A body holding another provider's token in the gateway's envelope
+	// (llm.WrapToken) is translated even to a channel of its own format:
+	// the token must be dropped, which the pass-through path cannot do.
+	if upFormat == c.Format && !llm.HoldsWrappedToken(c.Body) {
 		x = &passThrough{relay: r, a: a}
 	} else {
 		tx, gerr := newTranslation(r, a, upFormat)
@@ -246,7 +249,7 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 		Channel: ch, APIKey: a.cand.APIKey, Model: a.cand.UpstreamModel,
 		Op: upstream.OpChat, Stream: c.Stream, Body: body,
 	}
-	if x.passThrough() {
+	if upFormat == c.Format {
 		upCall.ClientHeader = c.Header
 		upCall.ClientQuery = c.Query
 	}

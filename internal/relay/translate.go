@@ -130,12 +130,19 @@ func (t *translation) requestBody(ctx context.Context) ([]byte, *gateway.Error) 
 	req := *t.req
 	req.Model = t.a.cand.UpstreamModel
 	req.Stream = c.Stream
+	req.Target = t.issuer() // opaque tokens go only to the channel that issued them
 	body, emu, err := t.out.EncodeRequest(&req)
 	if err != nil {
 		return nil, gateway.AsError(err)
 	}
 	t.emu = emu
 	return body, nil
+}
+
+// issuer names the attempt's provider and channel: the target of opaque
+// tokens in the request, and the issuer of those in the answer.
+func (t *translation) issuer() llm.Issuer {
+	return llm.Issuer{Provider: t.upFormat, Channel: t.a.cand.Channel.ID}
 }
 
 func (t *translation) upstreamError(status int, body []byte) *gateway.Error {
@@ -155,6 +162,10 @@ func (t *translation) complete(ctx context.Context, w http.ResponseWriter, resp 
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
 	}
 	res.ttft = time.Since(t.a.call.Start)
+	out.Created, out.Issuer = time.Now().Unix(), t.issuer()
+	if out.ID == "" {
+		out.ID = t.a.call.RequestID
+	}
 	if !out.Usage.IsZero() {
 		res.usage, res.source = out.Usage, gateway.UsageFromUpstream
 	} else {
@@ -166,6 +177,7 @@ func (t *translation) complete(ctx context.Context, w http.ResponseWriter, resp 
 		}
 		res.usage, res.source = estimateUsage(t.a.call.Body, texts), gateway.UsageEstimated
 	}
+	out.Usage = res.usage // the client sees what it is billed, estimate or not
 	enc, err := t.in.EncodeResponse(out)
 	if err != nil {
 		return gateway.AsError(err)
@@ -182,7 +194,7 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	r := t.relay
 	c := t.a.call
 	dec := t.out.NewStreamDecoder(t.emu)
-	enc := t.in.NewStreamEncoder(c, "", c.Model)
+	enc := t.in.NewStreamEncoder(c, c.RequestID, c.Model)
 	rd := sse.NewReader(resp.Body, 0)
 	defer rd.Release()
 	pending, gerr := firstEvent(rd, t.upFormat)
@@ -211,12 +223,16 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		for i := range evs {
 			ev := &evs[i]
 			switch ev.Type {
+			case llm.EventStart:
+				ev.Issuer = t.issuer()
 			case llm.EventUsage:
 				if ev.Usage != nil {
 					usage = usage.Merge(*ev.Usage)
 					gotUsage = true
 				}
-				continue // sent with the stop, once the ledger has it
+				// The encoders hold usage until the end (the final count goes
+				// with the stop, once the ledger has it); an Anthropic client's
+				// message_start shows the prompt count known so far.
 			case llm.EventStop:
 				stop = ev
 				continue

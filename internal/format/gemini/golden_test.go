@@ -67,7 +67,8 @@ func prune(v any) any {
 					continue
 				}
 			case map[string]any:
-				if len(y) == 0 {
+				// An unset llm.Issuer prunes to {"Channel": 0}.
+				if len(y) == 0 || (k == "Issuer" || k == "Target") && len(y) == 1 && y["Channel"] == float64(0) {
 					delete(x, k)
 					continue
 				}

@@ -68,6 +68,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 		ID:      root.Get("id").String(),
 		Model:   root.Get("model").String(),
 		Created: root.Get("created").Int(),
+		Issuer:  llm.Issuer{Provider: SourceFormat},
 	}
 	if u := root.Get("usage"); u.IsObject() {
 		resp.Usage = UsageFromResult(u)

@@ -202,7 +202,7 @@ func (d *StreamDecoder) startIfNeeded(out []llm.Event) []llm.Event {
 		return out
 	}
 	d.started = true
-	return append(out, llm.Event{Type: llm.EventStart, ID: d.id, Model: d.model})
+	return append(out, llm.Event{Type: llm.EventStart, ID: d.id, Model: d.model, Issuer: llm.Issuer{Provider: SourceFormat}})
 }
 
 func (d *StreamDecoder) choice(i int64) (*decChoice, error) {
@@ -461,7 +461,9 @@ func atoiOrZero(s string) int {
 }
 
 // StreamOptions configures a StreamEncoder. Created is the chunk timestamp
-// (the codec has no clock); ID and Model default to the Start event's.
+// (the codec has no clock). ID stands in when the Start event has none
+// (the upstream's id is shown, as in non-stream answers); Model, when set,
+// is shown instead of the Start event's.
 // IncludeUsage sends the final usage chunk (choices: []) — only to clients
 // that asked for it with stream_options.include_usage, since many index
 // choices[0] of every chunk.
@@ -518,7 +520,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 	}
 	switch ev.Type {
 	case llm.EventStart:
-		if e.opts.ID == "" {
+		if ev.ID != "" {
 			e.opts.ID = ev.ID
 		}
 		if e.opts.Model == "" {
