@@ -34,7 +34,7 @@ func TestTokenEnvelope(t *testing.T) {
 	if iss, _, tok := OpenToken("bare", "anthropic"); iss != (Issuer{Provider: "anthropic"}) || tok != "bare" {
 		t.Errorf("a bare token is its client format's: %+v %q", iss, tok)
 	}
-	if !HoldsWrappedToken([]byte(`{"signature":"` + WrapToken(iss, TokenThinking, "s") + `"}`)) || HoldsWrappedToken([]byte(`{"signature":"RXFv"}`)) {
+	if !HoldsWrappedToken([]byte(`{"signature":"`+WrapToken(iss, TokenThinking, "s")+`"}`)) || HoldsWrappedToken([]byte(`{"signature":"RXFv"}`)) {
 		t.Error("HoldsWrappedToken")
 	}
 }

@@ -277,7 +277,7 @@ type StreamEncoder struct {
 	model   string
 	id      string
 	issuer  llm.Issuer // EventStart's: who issued the stream's tokens
-	wrote   bool // array mode: the opening '[' is out
+	wrote   bool       // array mode: the opening '[' is out
 	closed  bool
 	usage   *llm.Usage
 	calls   map[callKey]*pendingCall
