@@ -104,12 +104,17 @@ func OpenToken(s, clientFormat string) (Issuer, TokenKind, string) {
 	return Issuer{Provider: clientFormat}, 0, s
 }
 
-// HoldsWrappedToken reports whether a request body may carry an envelope.
-// The relay checks it before the pass-through path: an envelope always
-// holds another provider's token, which the same-format upstream would
-// reject, so such a call is translated (and the token dropped) instead.
+// quotedPrefix is how an envelope starts inside a JSON body: a token is a
+// whole JSON string (base64 needs no escaping).
+var quotedPrefix = []byte(`"` + WrappedTokenPrefix)
+
+// HoldsWrappedToken reports whether a JSON request body may carry an
+// envelope (a string value that starts like one). The relay checks it
+// before the pass-through path: an envelope always holds another
+// provider's token, which the same-format upstream would reject, so such a
+// call is translated (and the token dropped) instead.
 func HoldsWrappedToken(body []byte) bool {
-	return bytes.Contains(body, []byte(WrappedTokenPrefix))
+	return bytes.Contains(body, quotedPrefix)
 }
 
 // ShowToken renders a token for a client of clientFormat: verbatim when
