@@ -33,6 +33,7 @@ const (
 // An Anthropic client's thinking block (with signature) comes back on the
 // next turn, before the tool_use, verbatim to an Anthropic upstream.
 func TestMatrixAnthropicThinkingRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, stream := range []bool{false, true} {
 		m := mxNewMatrix(t)
 		f := m.family("anthropic")
@@ -69,6 +70,7 @@ func TestMatrixAnthropicThinkingRoundTrip(t *testing.T) {
 // thinking block while thinking is on (Anthropic answers that with a 400:
 // "Expected `thinking` or `redacted_thinking`, but found `tool_use`").
 func TestMatrixOpenAIThinkingFieldToAnthropic(t *testing.T) {
+	t.Parallel()
 	m := mxNewMatrix(t)
 	f := m.family("anthropic")
 	f.up.SetHandler(f.reply(mxAnswer{tool: true, thinking: "Need the weather tool.", signature: mxAnthropicSig}))
@@ -112,6 +114,7 @@ func TestMatrixOpenAIThinkingFieldToAnthropic(t *testing.T) {
 // turn: verbatim from a Gemini client, and as Google's documented
 // validator-skip value when the client (OpenAI) cannot carry it.
 func TestMatrixGeminiThoughtSignatureRoundTrip(t *testing.T) {
+	t.Parallel()
 	m := mxNewMatrix(t)
 	f := m.family("gemini")
 	for _, stream := range []bool{false, true} {
@@ -182,6 +185,7 @@ const mxClaudeCodeBody = `{"model":%q,"max_tokens":32000,"stream":%v,
  "context_management":{"edits":[]}}`
 
 func TestMatrixClaudeCodeLikeRequest(t *testing.T) {
+	t.Parallel()
 	hdr := map[string]string{"X-Api-Key": testKey, "Anthropic-Version": "2023-06-01", "Anthropic-Beta": "claude-code-20250219,interleaved-thinking-2025-05-14", "X-App": "cli", "User-Agent": "claude-cli/1.0.0 (external, cli)"}
 	for _, stream := range []bool{false, true} {
 		m := mxNewMatrix(t)
@@ -252,6 +256,7 @@ const mxGeminiCLIBody = `{"contents":[{"role":"user","parts":[{"text":"List file
  "session_id":"s-1"}`
 
 func TestMatrixGeminiCLILikeRequest(t *testing.T) {
+	t.Parallel()
 	m := mxNewMatrix(t)
 	hdr := map[string]string{"X-Goog-Api-Key": testKey, "User-Agent": "GeminiCLI/0.1.0 (linux; x64)"}
 	call := []gatewaytest.ToolCall{{Name: "list_directory", Arguments: `{"path":"."}`}}
@@ -303,8 +308,10 @@ func TestMatrixGeminiCLILikeRequest(t *testing.T) {
 // error at the end of its stream (OpenAI error chunk, Anthropic `event:
 // error`, Gemini error chunk), not a clean end.
 func TestMatrixMidStreamError(t *testing.T) {
+	t.Parallel()
 	for _, ck := range mxClientKinds {
 		t.Run(ck.name, func(t *testing.T) {
+			t.Parallel()
 			m := mxNewMatrix(t)
 			f := m.family("anthropic")
 			f.up.SetHandler(gatewaytest.Anthropic{Text: "one two three four five", ErrorAfter: 2, InputTokens: 5, OutputTokens: 5}.Handler())
@@ -324,6 +331,7 @@ func TestMatrixMidStreamError(t *testing.T) {
 // served on loopback, which the guard refuses unless the node allows
 // private addresses; the sub-case is skipped until the harness can say so.
 func TestMatrixImageURLToGemini(t *testing.T) {
+	t.Parallel()
 	raw, _ := base64.StdEncoding.DecodeString(mxPngB64)
 	img := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")

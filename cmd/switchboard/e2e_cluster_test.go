@@ -27,6 +27,7 @@ const (
 // database and one Redis: a key's RPM holds across both, and a change made
 // through node A's admin API reaches node B within a second.
 func TestTwoNodesShareLimitsAndChanges(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("skipping process end-to-end test in -short mode")
 	}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -251,6 +252,10 @@ type mxReply struct {
 	// prompt_tokens / input_tokens / promptTokenCount and so on.
 	in, cached, cacheWrite, out int64
 	requestID                   string
+	// id, created and model are the answer's own fields (OpenAI id and
+	// created, Anthropic id, Gemini responseId and modelVersion).
+	id, model string
+	created   int64
 }
 
 // mxIdTransport remembers the X-Request-Id of the latest response, so each
@@ -424,7 +429,8 @@ func mxOpenaiChat(t *testing.T, n *node, model string, q mxQuery) (mxReply, erro
 	}
 	ch := comp.Choices[0]
 	r := mxReply{text: ch.Message.Content, stop: ch.FinishReason, requestID: rt.id(),
-		in: comp.Usage.PromptTokens, cached: comp.Usage.PromptTokensDetails.CachedTokens, out: comp.Usage.CompletionTokens}
+		in: comp.Usage.PromptTokens, cached: comp.Usage.PromptTokensDetails.CachedTokens, out: comp.Usage.CompletionTokens,
+		id: comp.ID, created: comp.Created, model: comp.Model}
 	if len(ch.Message.ToolCalls) > 0 {
 		tc := ch.Message.ToolCalls[0]
 		r.toolName, r.toolArgs, r.toolID = tc.Function.Name, tc.Function.Arguments, tc.ID
@@ -478,7 +484,7 @@ func mxAnthropicChat(t *testing.T, n *node, model string, q mxQuery) (mxReply, e
 		return mxReply{requestID: rt.id()}, err
 	}
 	r := mxReply{stop: string(msg.StopReason), requestID: rt.id(), in: msg.Usage.InputTokens, cached: msg.Usage.CacheReadInputTokens,
-		cacheWrite: msg.Usage.CacheCreationInputTokens, out: msg.Usage.OutputTokens}
+		cacheWrite: msg.Usage.CacheCreationInputTokens, out: msg.Usage.OutputTokens, id: msg.ID, model: string(msg.Model)}
 	for _, b := range msg.Content {
 		switch b.Type {
 		case "text":
@@ -524,9 +530,11 @@ func mxGeminiRequest(q mxQuery) ([]*genai.Content, *genai.GenerateContentConfig)
 
 // mxGeminiResult is a genai answer with the streamed chunks merged.
 type mxGeminiResult struct {
-	parts  []*genai.Part
-	finish genai.FinishReason
-	usage  *genai.GenerateContentResponseUsageMetadata
+	parts      []*genai.Part
+	finish     genai.FinishReason
+	usage      *genai.GenerateContentResponseUsageMetadata
+	responseID string // of every chunk: they must agree
+	model      string
 }
 
 func mxGeminiSend(c *genai.Client, model string, contents []*genai.Content, cfg *genai.GenerateContentConfig, stream bool) (mxGeminiResult, error) {
@@ -541,6 +549,14 @@ func mxGeminiSend(c *genai.Client, model string, contents []*genai.Content, cfg 
 		}
 		if resp.UsageMetadata != nil {
 			res.usage = resp.UsageMetadata
+		}
+		if res.responseID == "" || res.responseID == resp.ResponseID {
+			res.responseID = resp.ResponseID
+		} else {
+			res.responseID = "chunks disagree: " + res.responseID + " / " + resp.ResponseID
+		}
+		if resp.ModelVersion != "" {
+			res.model = resp.ModelVersion
 		}
 	}
 	if !stream {
@@ -567,7 +583,7 @@ func mxGeminiChat(t *testing.T, n *node, model string, q mxQuery) (mxReply, erro
 	if err != nil {
 		return mxReply{requestID: rt.id()}, err
 	}
-	r := mxReply{stop: string(res.finish), requestID: rt.id()}
+	r := mxReply{stop: string(res.finish), requestID: rt.id(), id: res.responseID, model: res.model}
 	for _, p := range res.parts {
 		switch {
 		case p.FunctionCall != nil:
@@ -641,12 +657,40 @@ func mxCheckLedger(t *testing.T, n *node, f *mxFamily, requestID string, stream 
 	}
 }
 
+// mxCheckAnswerFields asserts what strict clients rely on beyond the
+// schema: a translated OpenAI answer was created now (not 1970), an
+// Anthropic id has its msg_ prefix, a Gemini answer names its responseId
+// and modelVersion (the same in every chunk).
+func mxCheckAnswerFields(t *testing.T, ck mxClientKind, f *mxFamily, r mxReply) {
+	t.Helper()
+	switch ck.name {
+	case "openai":
+		now := time.Now().Unix()
+		if f.name != "openai" && (r.created < now-300 || r.created > now+5) {
+			t.Errorf("translated answer created %d, want about %d (now)", r.created, now)
+		}
+		if r.id == "" || r.model == "" {
+			t.Errorf("answer id %q model %q", r.id, r.model)
+		}
+	case "anthropic":
+		if !strings.HasPrefix(r.id, "msg_") || r.model == "" {
+			t.Errorf("message id %q (want msg_ prefix), model %q", r.id, r.model)
+		}
+	case "gemini":
+		if r.id == "" || strings.HasPrefix(r.id, "chunks disagree") || r.model == "" {
+			t.Errorf("responseId %q, modelVersion %q", r.id, r.model)
+		}
+	}
+}
+
 // ---------------------------------------------------------------- the matrix
 
 func TestMatrix(t *testing.T) {
+	t.Parallel()
 	for _, ck := range mxClientKinds {
 		for _, fam := range []string{"openai", "anthropic", "gemini"} {
 			t.Run(ck.name+"_to_"+fam, func(t *testing.T) {
+				t.Parallel() // each cell has its own node and upstreams
 				m := mxNewMatrix(t)
 				mxRunCell(t, m, ck, m.family(fam))
 			})
@@ -668,6 +712,7 @@ func mxRunCell(t *testing.T, m *mxMatrix, ck mxClientKind, f *mxFamily) {
 			if want := "Hello from the " + f.name + " upstream"; r.text != want {
 				t.Errorf("client saw text %q, want %q", r.text, want)
 			}
+			mxCheckAnswerFields(t, ck, f, r)
 			if r.stop != ck.stopText {
 				t.Errorf("stop reason %q, want %q", r.stop, ck.stopText)
 			}
@@ -721,6 +766,9 @@ func mxRunCell(t *testing.T, m *mxMatrix, ck mxClientKind, f *mxFamily) {
 			}
 			if ck.name != "gemini" && r.toolID == "" {
 				t.Errorf("tool call without an id")
+			}
+			if ck.name == "anthropic" && !strings.HasPrefix(r.toolID, "toolu_") {
+				t.Errorf("Anthropic tool_use id %q lacks the toolu_ prefix", r.toolID)
 			}
 			mxCheckLedger(t, n, f, r.requestID, stream)
 		})

@@ -60,6 +60,7 @@ func newOpenAIFixture(t *testing.T, o gatewaytest.OpenAIChat) (*node, *gatewayte
 }
 
 func TestModelsListsWhatTheKeyMayUse(t *testing.T) {
+	t.Parallel()
 	n, _, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "hi"})
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -86,6 +87,7 @@ func TestModelsListsWhatTheKeyMayUse(t *testing.T) {
 }
 
 func TestChatNonStreamingPassThrough(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "Hello from upstream", PromptTokens: 1000, CompletionTokens: 200, CachedTokens: 400, ReasoningTokens: 50})
 	// Both base URL spellings work.
 	for _, base := range []string{"/v1", ""} {
@@ -154,6 +156,7 @@ func TestChatNonStreamingPassThrough(t *testing.T) {
 }
 
 func TestChatStreamStripsInjectedUsage(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "one two three four", PromptTokens: 12, CompletionTokens: 4})
 	c := n.client(testKey, "/v1")
 	for _, askUsage := range []bool{false, true} {
@@ -201,6 +204,7 @@ func TestChatStreamStripsInjectedUsage(t *testing.T) {
 }
 
 func TestStreamIsFlushedPerEvent(t *testing.T) {
+	t.Parallel()
 	n, _, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "a b c d e", PromptTokens: 1, CompletionTokens: 5, ChunkDelay: 150 * time.Millisecond})
 	resp := n.post(t, "/v1/chat/completions", testKey, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"x"}]}`, nil)
 	defer resp.Body.Close()
@@ -225,6 +229,7 @@ func TestStreamIsFlushedPerEvent(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsUpstreamAndBills(t *testing.T) {
+	t.Parallel()
 	words := strings.Repeat("token ", 400)
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: words, PromptTokens: 9, CompletionTokens: 400, ChunkDelay: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -253,6 +258,7 @@ func TestClientDisconnectCancelsUpstreamAndBills(t *testing.T) {
 }
 
 func TestUpstreamWithoutUsageIsCounted(t *testing.T) {
+	t.Parallel()
 	n, _, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "The quick brown fox jumps over the lazy dog", NoUsage: true})
 	c := n.client(testKey, "/v1")
 	if _, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "deepseek-chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("tell me about foxes please")}}); err != nil {
@@ -273,6 +279,7 @@ func TestUpstreamWithoutUsageIsCounted(t *testing.T) {
 }
 
 func TestAzureChannel(t *testing.T) {
+	t.Parallel()
 	n, _, az := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "azure says hi", PromptTokens: 3, CompletionTokens: 3})
 	c := n.client(testKey, "/v1")
 	resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-4.1", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
@@ -292,6 +299,7 @@ func TestAzureChannel(t *testing.T) {
 }
 
 func TestOpenAICompatibleBaseWithV1(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 1, CompletionTokens: 1})
 	c := n.client(testKeyLimit, "/v1")
 	if _, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "deepseek-chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
@@ -303,6 +311,7 @@ func TestOpenAICompatibleBaseWithV1(t *testing.T) {
 }
 
 func TestErrorsInOpenAIShape(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 1, CompletionTokens: 1})
 	big := `{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("x", 33<<20) + `"}]}`
 	cases := []struct {
@@ -343,6 +352,7 @@ func TestErrorsInOpenAIShape(t *testing.T) {
 }
 
 func TestBudgetExhausted(t *testing.T) {
+	t.Parallel()
 	n, _, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 1000, CompletionTokens: 1000})
 	c := n.client(testKeyBudget, "/v1")
 	// The first call fits in what remains (one in-flight overdraw at most)…
@@ -362,6 +372,7 @@ func TestBudgetExhausted(t *testing.T) {
 }
 
 func TestUpstreamErrorsRelayedWithoutLeaks(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{})
 	up.SetHandler(gatewaytest.OpenAIError(400, "Invalid 'messages': too short", nil))
 	resp := n.post(t, "/v1/chat/completions", testKey, `{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}`, nil)
@@ -391,6 +402,7 @@ func TestUpstreamErrorsRelayedWithoutLeaks(t *testing.T) {
 }
 
 func TestNoHealthyChannel503(t *testing.T) {
+	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{})
 	up.SetHandler(gatewaytest.OpenAIError(500, "boom", nil))
 	// Open the breaker with failures, then expect 503 without an upstream call.

@@ -149,7 +149,7 @@ type ChatCodec interface {
 	// Client side.
 	DecodeChat(p Peek, body payload.Body) (*llm.Request, error)
 	EncodeChat(resp *llm.Response, p Peek) ([]byte, error)
-	NewChatEncoder(p Peek, id string, created int64) ChatEncoder
+	NewChatEncoder(p Peek, opts EncoderOptions) ChatEncoder
 	// Upstream side. emu carries what an encoder emulated (a forced tool
 	// for structured output) to the decoders of the answer.
 	EncodeChatRequest(req *llm.Request) (body []byte, emu any, err error)
@@ -162,6 +162,19 @@ type ChatCodec interface {
 // encoding a request for it when NeedsInlineMedia says so.
 type MediaInliner interface {
 	NeedsInlineMedia(req *llm.Request) bool
+}
+
+// EncoderOptions are what the engine knows of a translated stream before
+// its first event.
+type EncoderOptions struct {
+	// ID is the stream's id when the upstream gives none (the request id).
+	ID string
+	// Created is when the gateway started the answer (Unix seconds).
+	Created int64
+	// EstimateInput counts the prompt's tokens, for formats that show the
+	// input count before the upstream reports it (Anthropic's
+	// message_start); it is only called when needed.
+	EstimateInput func() int64
 }
 
 // ChatEncoder writes hub events as a client stream.

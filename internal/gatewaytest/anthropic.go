@@ -31,12 +31,19 @@ type Anthropic struct {
 	// ErrorAfter, when > 0 on a stream, sends an `event: error` frame
 	// (overloaded_error) after this many text deltas instead of finishing.
 	ErrorAfter int
+	// Signatures, when set, are the only thinking signatures and
+	// redacted_thinking blobs a request may carry (see Signatures).
+	Signatures Signatures
 }
 
 // Handler returns the scripted behaviour as an http.HandlerFunc.
 func (a Anthropic) Handler() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body := readAll(r)
+		if problem := anthropicHistoryError(body, a.Signatures); problem != "" {
+			AnthropicError(http.StatusBadRequest, "invalid_request_error", problem, nil)(w, r)
+			return
+		}
 		model := gjson.GetBytes(body, "model").String()
 		if gjson.GetBytes(body, "stream").Bool() {
 			a.stream(w, model)

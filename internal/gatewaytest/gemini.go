@@ -27,12 +27,18 @@ type Gemini struct {
 	FinishReason string
 	// usageMetadata: prompt, candidates, cached content and thoughts tokens.
 	PromptTokens, CandidatesTokens, CachedTokens, ThoughtsTokens int
+	// Signatures, when set, are the only thoughtSignature values a request
+	// may carry besides Google's validator-skip value (see Signatures).
+	Signatures Signatures
 }
 
 // Handler returns the scripted behaviour as an http.HandlerFunc.
 func (g Gemini) Handler() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		_ = readAll(r)
+		if problem := geminiHistoryError(readAll(r), g.Signatures); problem != "" {
+			GeminiError(http.StatusBadRequest, problem)(w, r)
+			return
+		}
 		model, method := geminiTarget(r.URL.Path)
 		switch method {
 		case "generateContent":

@@ -39,6 +39,10 @@ type ToolCall struct {
 func (o OpenAIChat) Handler() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body := readAll(r)
+		if problem := openAIHistoryError(body); problem != "" {
+			writeOpenAIError(w, http.StatusBadRequest, problem)
+			return
+		}
 		model := gjson.GetBytes(body, "model").String()
 		if gjson.GetBytes(body, "stream").Bool() {
 			o.stream(w, r, model, gjson.GetBytes(body, "stream_options.include_usage").Bool())
@@ -148,11 +152,15 @@ func OpenAIError(status int, message string, header map[string]string) http.Hand
 		for k, v := range header {
 			w.Header().Set(k, v)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": message, "type": "upstream_test_error", "param": nil, "code": "test_code"}})
-		_, _ = w.Write(b)
+		writeOpenAIError(w, status, message)
 	}
+}
+
+func writeOpenAIError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": message, "type": "upstream_test_error", "param": nil, "code": "test_code"}})
+	_, _ = w.Write(b)
 }
 
 func readAll(r *http.Request) []byte {

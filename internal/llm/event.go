@@ -13,7 +13,7 @@ package llm
 type EventType int
 
 const (
-	EventStart             EventType = iota + 1 // ID, Model
+	EventStart             EventType = iota + 1 // ID, Model, Issuer
 	EventTextDelta                              // Index, Text
 	EventReasoningDelta                         // Index, Text (and/or Signature when it arrives)
 	EventRedactedReasoning                      // Index, Data: a whole opaque thinking block
@@ -33,6 +33,8 @@ type Event struct {
 
 	ID    string
 	Model string
+	// Issuer (on EventStart) produced the stream and issued its tokens.
+	Issuer Issuer
 
 	Text       string
 	Signature  string

@@ -60,6 +60,12 @@ type Request struct {
 	Extra map[string]json.RawMessage
 	// SourceFormat names the format Extra came from ("openai", "anthropic", "gemini").
 	SourceFormat string
+
+	// Target is the provider and channel the request is being encoded for;
+	// the relay sets it before each attempt. Encoders send opaque tokens
+	// only to their issuer (see TokenAllowed). Zero: the encoder's own
+	// provider, channel unknown.
+	Target Issuer
 }
 
 // Message is one turn.
@@ -109,7 +115,12 @@ type Part struct {
 	IsError bool
 
 	// Reasoning: the signature that proves the thinking to its provider.
+	// Gemini also signs text and tool-call parts; OpenAI audio parts keep
+	// their audio id here.
 	Signature string
+	// Issuer is who minted Signature (or Data of redacted reasoning);
+	// zero on an answer's parts means the Response's Issuer.
+	Issuer Issuer
 
 	CacheControl *CacheControl
 }
@@ -179,6 +190,9 @@ type Reasoning struct {
 	BudgetTokens int
 	// IncludeThoughts asks Gemini for thought summaries.
 	IncludeThoughts bool
+	// HideThoughts: the client said it does not want thought summaries
+	// (include_thoughts: false), which encoders honour over their default.
+	HideThoughts bool
 }
 
 // StopReason is why generation ended, in canonical form.
@@ -199,9 +213,12 @@ const (
 type Response struct {
 	ID      string
 	Model   string
-	Created int64
+	Created int64 // Unix seconds; the relay sets the time it answered
 	Choices []Choice
 	Usage   Usage
+	// Issuer is the provider and channel that produced the answer, and so
+	// issued its opaque tokens; the relay sets it.
+	Issuer Issuer
 }
 
 // Choice is one candidate answer; most calls have exactly one.

@@ -60,7 +60,9 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		Channel: ch, APIKey: cs.cand.APIKey, Model: cs.cand.UpstreamModel,
 		Op: x.upstreamSpec().Op(), Stream: c.Peek.Stream, Body: body,
 	}
-	if x.passThrough() {
+	// The client's own headers and query go to a channel of its format,
+	// whether the body passes through or was translated.
+	if x.passThrough() || x.upstreamSpec().Family() == c.Spec.Family() {
 		upCall.ClientHeader = c.Header
 		upCall.ClientQuery = c.Query
 	}

@@ -66,12 +66,19 @@ func (t *chatTranslation) requestBody(ctx context.Context) (upstream.Body, *gate
 	req := *hub
 	req.Model = t.cs.cand.UpstreamModel
 	req.Stream = c.Peek.Stream
+	req.Target = t.issuer() // opaque tokens go only to the channel that issued them
 	body, emu, err := t.out.EncodeChatRequest(&req)
 	if err != nil {
 		return upstream.Body{}, gateway.AsError(err)
 	}
 	t.emu = emu
 	return upstream.JSON(body), nil
+}
+
+// issuer names the attempt's provider and channel: the target of opaque
+// tokens in the request, and the issuer of those in the answer.
+func (t *chatTranslation) issuer() llm.Issuer {
+	return llm.Issuer{Provider: t.up.Family(), Channel: t.cs.cand.Channel.ID}
 }
 
 func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
@@ -99,11 +106,11 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 			}
 		}
 		res.usage, res.source = estimateUsage(c, n.Total()), gateway.UsageEstimated
-		// The client sees what it is billed.
-		out.Usage = res.usage
 	}
-	if out.Created == 0 {
-		out.Created = time.Now().Unix()
+	out.Usage = res.usage // the client sees what it is billed, estimate or not
+	out.Created, out.Issuer = time.Now().Unix(), t.issuer()
+	if out.ID == "" {
+		out.ID = c.RequestID
 	}
 	if c.hub != nil {
 		res.started = true
@@ -128,7 +135,8 @@ func (t *chatTranslation) encoder() endpoint.ChatEncoder {
 	if c.hub != nil {
 		return c.hubSink
 	}
-	return t.in.NewChatEncoder(c.Peek, "", time.Now().Unix())
+	return t.in.NewChatEncoder(c.Peek, endpoint.EncoderOptions{ID: c.RequestID, Created: time.Now().Unix(),
+		EstimateInput: func() int64 { return estimateUsage(c, 0).InputTokens }})
 }
 
 func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *idleTimer) *gateway.Error {
@@ -161,13 +169,17 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 		for i := range evs {
 			ev := &evs[i]
 			switch ev.Type {
+			case llm.EventStart:
+				ev.Issuer = t.issuer()
 			case llm.EventUsage:
 				if ev.Usage != nil {
 					// Decoders emit usage as the upstream reports it; the
 					// final count arrives with or just before the stop.
 					m.add(*ev.Usage, false)
 				}
-				continue // sent with the stop, once the ledger has it
+				// The encoders hold usage until the end (the final count goes
+				// with the stop, once the ledger has it); an Anthropic client's
+				// message_start shows the prompt count known so far.
 			case llm.EventStop:
 				stop = ev
 				m.final = m.got

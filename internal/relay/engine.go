@@ -318,7 +318,10 @@ func (e *Engine) answerLocally(w http.ResponseWriter, cs *callState, la endpoint
 func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	client := cs.call.Spec
 	family := upstream.FormatOf(ch.Type)
-	if cs.call.hub == nil && servesNatively(client, family, ch) {
+	// A body holding another provider's token in the gateway's envelope
+	// (llm.WrapToken) is translated even to a channel of its own format:
+	// the token must be dropped, which the pass-through path cannot do.
+	if cs.call.hub == nil && servesNatively(client, family, ch) && !llm.HoldsWrappedToken(cs.call.Body.JSON) {
 		if p, ok := client.(endpoint.Passer); ok {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}

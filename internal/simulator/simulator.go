@@ -158,14 +158,23 @@ func (h *Handler) plan(body []byte) (*plan, error) {
 		}
 		p.finish = "tool_calls"
 		p.outTokens = 10
+		if mt := gjson.GetBytes(body, "max_tokens"); mt.Int() > 0 {
+			p.outTokens = min(p.outTokens, int(mt.Int()))
+		} else if mt := gjson.GetBytes(body, "max_completion_tokens"); mt.Int() > 0 {
+			p.outTokens = min(p.outTokens, int(mt.Int()))
+		}
 		return p, nil
 	}
 
 	n := 24
+	limit := 0 // the caller's output limit in tokens; 0: none
 	if mt := gjson.GetBytes(body, "max_tokens"); mt.Exists() {
-		n = int(mt.Int())
+		limit = int(mt.Int())
 	} else if mt := gjson.GetBytes(body, "max_completion_tokens"); mt.Exists() {
-		n = int(mt.Int())
+		limit = int(mt.Int())
+	}
+	if limit > 0 {
+		n = limit
 	}
 	if v := gjson.GetBytes(body, "metadata.simulator_words"); v.Exists() {
 		n = int(v.Int())
@@ -186,11 +195,48 @@ func (h *Handler) plan(body []byte) (*plan, error) {
 	for i := 1; i < n; i++ {
 		p.text = append(p.text, " "+words[(seed+i*7)%len(words)])
 	}
-	if n < 24 && !gjson.GetBytes(body, "metadata.simulator_words").Exists() && (gjson.GetBytes(body, "max_tokens").Exists() || gjson.GetBytes(body, "max_completion_tokens").Exists()) {
+	if n < 24 && !gjson.GetBytes(body, "metadata.simulator_words").Exists() && limit > 0 {
+		p.finish = "length"
+	}
+	if limit > 0 && fitTokens(p, limit) {
 		p.finish = "length"
 	}
 	p.outTokens = tokencount.Count(strings.Join(p.text, ""))
 	return p, nil
+}
+
+// fitTokens cuts the answer to at most limit tokens, as a real model stops
+// at max_tokens; it reports whether it cut anything. A word is often more
+// than one token, so the answer is measured, not its words counted.
+func fitTokens(p *plan, limit int) bool {
+	count := func(k int) int { return tokencount.Count(strings.Join(p.text[:k], "")) }
+	if count(len(p.text)) <= limit {
+		return false
+	}
+	// The longest prefix of pieces that fits (more pieces never count
+	// fewer tokens).
+	lo, hi := 0, len(p.text)
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if count(mid) <= limit {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	if lo == 0 {
+		// Even the first piece is too long: a shorter opening word.
+		for _, w := range []string{"Simulated", "Hi"} {
+			if tokencount.Count(w) <= limit {
+				p.text = []string{w}
+				return true
+			}
+		}
+		p.text = []string{"Hi"}
+		return true
+	}
+	p.text = p.text[:lo]
+	return true
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {

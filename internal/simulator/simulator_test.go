@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -124,5 +125,36 @@ func TestModels(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if gjson.GetBytes(b, "data.#").Int() != 2 || gjson.GetBytes(b, "data.1.id").String() != "sim-1-mini" {
 		t.Fatalf("models %s", b)
+	}
+}
+
+// The simulator stops at max_tokens as a model does: the answer never has
+// more tokens than the caller allowed (words are often several tokens).
+func TestMaxTokensBoundsTheAnswer(t *testing.T) {
+	h := NewHandler(Settings{})
+	for _, tc := range []struct {
+		field string
+		limit int
+	}{{"max_tokens", 256}, {"max_completion_tokens", 100}, {"max_tokens", 30}, {"max_tokens", 3}, {"max_tokens", 1}} {
+		for _, stream := range []bool{false, true} {
+			body := fmt.Sprintf(`{"model":"sim-1","stream":%v,"stream_options":{"include_usage":true},%q:%d,"messages":[{"role":"user","content":"Explain how a gateway meters every call"}]}`, stream, tc.field, tc.limit)
+			_, out := do(t, h, body)
+			var got int64
+			if stream {
+				for _, line := range strings.Split(out, "\n") {
+					if u := gjson.Get(strings.TrimPrefix(line, "data: "), "usage.completion_tokens"); u.Exists() {
+						got = u.Int()
+					}
+				}
+			} else {
+				got = gjson.Get(out, "usage.completion_tokens").Int()
+			}
+			if got <= 0 || got > int64(tc.limit) {
+				t.Errorf("%s %d stream=%v: %d completion tokens", tc.field, tc.limit, stream, got)
+			}
+			if stream && !strings.Contains(out, `"finish_reason":"length"`) || !stream && gjson.Get(out, "choices.0.finish_reason").Str != "length" {
+				t.Errorf("%s %d stream=%v: a cut answer must finish with length", tc.field, tc.limit, stream)
+			}
+		}
 	}
 }

@@ -277,7 +277,7 @@ func TestStreamEncoderInterleavedTools(t *testing.T) {
 	if strings.Join(names, ",") != "a,b,c" {
 		t.Errorf("tool order = %v", names)
 	}
-	if args["call_a"] != `{"x":1}` || args["call_b"] != `{"y":2}` || args["call_c"] != "" {
+	if args["toolu_call_a"] != `{"x":1}` || args["toolu_call_b"] != `{"y":2}` || args["toolu_call_c"] != "" {
 		t.Errorf("args = %v", args)
 	}
 	if usage.InputTokens != 100 || usage.CachedInputTokens != 40 || usage.OutputTokens != 20 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest/golden"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
@@ -154,7 +155,7 @@ func seedFiles(f *testing.F, dir, ext string) [][]byte {
 // TestWriteFuzzCorpus writes the golden inputs as the committed seed
 // corpus under testdata/fuzz (only with -update).
 func TestWriteFuzzCorpus(t *testing.T) {
-	if !*update {
+	if !golden.Updating() {
 		t.Skip("writes testdata/fuzz only with -update")
 	}
 	write := func(target, dir, ext string) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,29 +13,11 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/gatewaytest"
+	"switchboard/internal/gatewaytest/golden"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // pretty renders v as indented JSON without zero-valued fields, so hub
 // goldens show what is set and nothing else.
@@ -96,16 +77,6 @@ func isZero(v any) bool {
 	return false
 }
 
-func indentJSON(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, b, "", "  "); err != nil {
-		t.Fatalf("invalid JSON %s: %v", b, err)
-	}
-	buf.WriteByte('\n')
-	return buf.Bytes()
-}
-
 func inputs(t *testing.T, dir, ext string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", dir, "*"+ext))
@@ -127,12 +98,12 @@ func TestGoldenRequests(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			golden(t, base+".hub.golden", pretty(t, req))
+			golden.Check(t, base+".hub.golden", pretty(t, req))
 			enc, err := EncodeRequest(req)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			golden(t, base+".anthropic.golden", indentJSON(t, enc))
+			golden.Check(t, base+".anthropic.golden", golden.Indent(t, enc))
 			// The encoding must decode to the same request again.
 			again, err := DecodeRequest(enc)
 			if err != nil {
@@ -165,11 +136,11 @@ func TestGoldenEncodeFromHub(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			out := indentJSON(t, enc)
+			out := golden.Indent(t, enc)
 			if emu != (Emulation{}) {
 				out = append(out, fmt.Sprintf("# emulation: %+v\n", emu)...)
 			}
-			golden(t, base+".golden", out)
+			golden.Check(t, base+".golden", out)
 			if _, err := DecodeRequest(enc); err != nil {
 				t.Errorf("our own output does not decode: %v", err)
 			}
@@ -189,12 +160,15 @@ func TestGoldenResponses(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			golden(t, base+".hub.golden", pretty(t, resp))
+			golden.Check(t, base+".hub.golden", pretty(t, resp))
 			enc, err := EncodeResponse(resp)
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, base+".anthropic.golden", indentJSON(t, enc))
+			golden.Check(t, base+".anthropic.golden", golden.Indent(t, enc))
+			if err := gatewaytest.CheckAnswer(gatewaytest.APIAnthropicMessages, 200, enc); err != nil {
+				t.Error(err)
+			}
 			again, err := DecodeResponse(enc)
 			if err != nil {
 				t.Fatal(err)
@@ -283,12 +257,15 @@ func TestGoldenStreams(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			golden(t, base+".events.golden", eventLines(t, evs))
+			golden.Check(t, base+".events.golden", eventLines(t, evs))
 			out := encodeStream(t, StreamOptions{}, evs)
 			if err := checkStream(out); err != nil {
 				t.Fatalf("encoded stream is not well-ordered: %v\n%s", err, out)
 			}
-			golden(t, base+".encoded.golden", out)
+			golden.Check(t, base+".encoded.golden", out)
+			if err := gatewaytest.CheckStream(gatewaytest.APIAnthropicMessages, out); err != nil {
+				t.Error(err)
+			}
 			// An Anthropic stream survives decode → encode → decode.
 			again, err := decodeStream(t, NewStreamDecoder(), out)
 			if err != nil {

@@ -298,9 +298,68 @@ func decodeMessage(msgs []llm.Message, m gjson.Result, i int) ([]llm.Message, er
 		return msgs, err
 	}
 	if len(cur.Parts) > 0 || j == 0 {
+		if role == llm.RoleAssistant {
+			cur.Parts = placeTokens(cur.Parts)
+		}
 		msgs = append(msgs, cur)
 	}
 	return msgs, nil
+}
+
+// placeTokens reads the opaque tokens of a turn's thinking blocks (see
+// llm.WrapToken). A bare signature or redacted_thinking blob was issued by
+// Anthropic. An envelope names its issuer and the slot the token came
+// from: a Gemini thoughtSignature of a functionCall goes back onto the
+// tool call that follows its carrier block, one of a text part onto the
+// text before it — where Gemini's own decoder puts them. It runs once per
+// message and leaves already-placed parts (no envelope) as they are.
+func placeTokens(parts []llm.Part) []llm.Part {
+	out := parts[:0]
+	var callSig *llm.Part // carries the pending tool call signature
+	for _, p := range parts {
+		switch p.Type {
+		case llm.PartReasoning:
+			if p.Signature == "" || p.Issuer.Provider != "" {
+				break
+			}
+			iss, kind, tok := llm.OpenToken(p.Signature, SourceFormat)
+			p.Signature, p.Issuer = tok, iss
+			switch kind {
+			case llm.TokenCall:
+				callSig = &llm.Part{Signature: tok, Issuer: iss}
+				p.Signature, p.Issuer = "", llm.Issuer{}
+			case llm.TokenText:
+				placed := false
+				for i := len(out) - 1; i >= 0 && !placed; i-- {
+					if out[i].Type == llm.PartText {
+						out[i].Signature, out[i].Issuer = tok, iss
+						placed = true
+					}
+				}
+				if !placed {
+					out = append(out, llm.Part{Type: llm.PartText, Signature: tok, Issuer: iss})
+				}
+				p.Signature, p.Issuer = "", llm.Issuer{}
+			case llm.TokenRedacted:
+				p = llm.Part{Type: llm.PartRedactedReasoning, Data: tok, Issuer: iss}
+			}
+			if p.Type == llm.PartReasoning && p.Signature == "" && p.Text == "" {
+				continue // a carrier block and nothing else
+			}
+		case llm.PartRedactedReasoning:
+			if p.Issuer.Provider == "" {
+				iss, _, tok := llm.OpenToken(p.Data, SourceFormat)
+				p.Data, p.Issuer = tok, iss
+			}
+		case llm.PartToolCall:
+			if callSig != nil {
+				p.Signature, p.Issuer = callSig.Signature, callSig.Issuer
+				callSig = nil
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // decodeBlock converts one non-tool_result content block.

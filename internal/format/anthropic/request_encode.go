@@ -16,9 +16,14 @@ package anthropic
 //	other files, audio input        | rejected (400)
 //	tool call Arguments             | tool_use input; invalid, empty or non-object JSON → {}
 //	tool call ids                   | characters outside [A-Za-z0-9_-] replaced by '_' (both sides)
-//	reasoning with signature        | thinking block, signature verbatim (assistant turns only)
-//	reasoning without signature     | dropped: Anthropic rejects unsigned thinking
-//	redacted reasoning              | redacted_thinking (assistant turns only)
+//	reasoning with signature        | thinking block, signature verbatim (assistant turns only),
+//	                                |   only when Anthropic issued it for this channel
+//	                                |   (llm.Request.TokenAllowed); another provider's signature
+//	                                |   is dropped with its block
+//	reasoning without signature     | dropped: Anthropic rejects unsigned thinking; from non-
+//	                                |   Anthropic clients, a run of unsigned reasoning parts joins
+//	                                |   the signed part that ends it (streamed thought pieces)
+//	redacted reasoning              | redacted_thinking (assistant turns only), same rule
 //	MaxTokens nil                   | max_tokens 4096 (thinking on: budget + 4096)
 //	Reasoning.Enabled               | thinking {type: enabled, budget_tokens}: BudgetTokens, else
 //	                                |   from Effort: minimal/low 1024, medium 8192, high 24576,
@@ -26,8 +31,9 @@ package anthropic
 //	max_tokens <= budget            | max_tokens raised to budget + max_tokens (the caller's
 //	                                |   max_tokens stays the allowance for the visible answer)
 //	thinking on                     | temperature, top_p, top_k dropped (Anthropic rejects them)
-//	thinking on, last assistant     | thinking left out for that request (non-Anthropic clients
-//	  tool turn without signature   |   cannot carry signatures; Anthropic would refuse the turn)
+//	thinking on, last assistant     | thinking left out for that request (clients of other formats
+//	  tool turn without a signature |   cannot carry signatures, and other providers' ones are
+//	  valid here                    |   dropped; Anthropic would refuse the turn)
 //	Temperature                     | clamped to [0, 1] (OpenAI allows up to 2)
 //	Temperature and TopP together   | TopP dropped unless the source was Anthropic (newer Claude
 //	                                |   models reject both)
@@ -128,15 +134,16 @@ func EncodeRequestOpts(req *llm.Request, opts EncodeOptions) ([]byte, Emulation,
 	}
 
 	thinking := req.Reasoning != nil && req.Reasoning.Enabled
-	if thinking && !fromAnthropic && unsignedToolTurn(req) {
+	rawThinking, haveRawThinking := extra("thinking")
+	if thinking && unsignedToolTurn(req) {
 		// Anthropic requires a tool-using assistant turn to start with its
 		// signed thinking block while thinking is on. Clients of formats that
-		// cannot carry the signature (OpenAI chat) lose it, so such a
+		// cannot carry the signature (OpenAI chat) lose it, and a signature
+		// another provider or account issued is dropped, so such a
 		// continuation is sent without thinking rather than refused.
-		thinking = false
+		thinking, haveRawThinking = false, false
 	}
 	budget := 0
-	rawThinking, haveRawThinking := extra("thinking")
 	if haveRawThinking {
 		budget = int(gjson.GetBytes(rawThinking, "budget_tokens").Int())
 	} else if thinking {
@@ -193,7 +200,7 @@ func EncodeRequestOpts(req *llm.Request, opts EncodeOptions) ([]byte, Emulation,
 	if b, err = appendSystem(b, req.System, jsonInstruction); err != nil {
 		return nil, emu, err
 	}
-	if b, err = appendMessages(b, req.Messages); err != nil {
+	if b, err = appendMessages(b, req); err != nil {
 		return nil, emu, err
 	}
 
@@ -292,20 +299,21 @@ func EncodeRequestOpts(req *llm.Request, opts EncodeOptions) ([]byte, Emulation,
 }
 
 // unsignedToolTurn reports whether the last assistant turn calls tools
-// without a signed (or redacted) thinking block.
+// without a signed (or redacted) thinking block this upstream accepts.
 func unsignedToolTurn(req *llm.Request) bool {
 	for i := len(req.Messages) - 1; i >= 0; i-- {
-		m := req.Messages[i]
+		m := &req.Messages[i]
 		if m.Role != llm.RoleAssistant {
 			continue
 		}
 		calls, signed := false, false
-		for _, p := range m.Parts {
+		for j := range m.Parts {
+			p := &m.Parts[j]
 			switch {
 			case p.Type == llm.PartToolCall:
 				calls = true
-			case p.Type == llm.PartReasoning && p.Signature != "", p.Type == llm.PartRedactedReasoning:
-				signed = true
+			case p.Type == llm.PartReasoning && p.Signature != "", p.Type == llm.PartRedactedReasoning && p.Data != "":
+				signed = signed || req.TokenAllowed(p, SourceFormat)
 			}
 		}
 		return calls && !signed
@@ -470,12 +478,12 @@ func groupTurns(msgs []llm.Message) []turn {
 	return turns
 }
 
-func appendMessages(b []byte, msgs []llm.Message) ([]byte, error) {
+func appendMessages(b []byte, req *llm.Request) ([]byte, error) {
 	b = appendKey(b, "messages")
 	b = append(b, '[')
 	firstMsg := true
 	var err error
-	for ti, t := range groupTurns(msgs) {
+	for ti, t := range groupTurns(req.Messages) {
 		mark := len(b)
 		if !firstMsg {
 			b = append(b, ',')
@@ -484,7 +492,8 @@ func appendMessages(b []byte, msgs []llm.Message) ([]byte, error) {
 		b = appendString(b, t.role)
 		b = append(b, `,"content":[`...)
 		blocks := 0
-		for pi, p := range t.parts {
+		parts := keepTokens(req, t.parts, t.role == "assistant")
+		for pi, p := range parts {
 			var wrote bool
 			b, wrote, err = appendPart(b, p, t.role == "assistant", blocks == 0)
 			if err != nil {
@@ -502,6 +511,50 @@ func appendMessages(b []byte, msgs []llm.Message) ([]byte, error) {
 		firstMsg = false
 	}
 	return append(b, ']'), nil
+}
+
+// keepTokens prepares a turn's reasoning for Anthropic: a signature or
+// redacted blob Anthropic did not issue for this channel is cleared (its
+// block is then dropped as unsigned). From clients of other formats, the
+// unsigned reasoning parts before a signed one are joined into it: a
+// Gemini client returns a streamed thought as many parts with the
+// signature on the last, and Anthropic checks the signature against the
+// whole thinking text.
+func keepTokens(req *llm.Request, parts []llm.Part, assistant bool) []llm.Part {
+	if !assistant {
+		return parts
+	}
+	join := req.SourceFormat != SourceFormat
+	out := make([]llm.Part, 0, len(parts))
+	var pending strings.Builder
+	for i := range parts {
+		p := parts[i]
+		switch p.Type {
+		case llm.PartReasoning:
+			if p.Signature != "" && !req.TokenAllowed(&p, SourceFormat) {
+				p.Signature = ""
+			}
+			if join {
+				if p.Signature == "" {
+					pending.WriteString(p.Text)
+					continue
+				}
+				if pending.Len() > 0 {
+					p.Text = pending.String() + p.Text
+					pending.Reset()
+				}
+			}
+		case llm.PartRedactedReasoning:
+			if !req.TokenAllowed(&p, SourceFormat) {
+				continue
+			}
+			pending.Reset()
+		default:
+			pending.Reset()
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func annotate(err error, turn, part int) error {

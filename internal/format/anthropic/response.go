@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -110,9 +111,10 @@ func DecodeResponseWith(body []byte, emu Emulation) (*llm.Response, error) {
 		return nil, ParseUpstreamError(502, body)
 	}
 	resp := &llm.Response{
-		ID:    root.Get("id").String(),
-		Model: root.Get("model").String(),
-		Usage: usageFromResult(root.Get("usage")),
+		ID:     root.Get("id").String(),
+		Model:  root.Get("model").String(),
+		Usage:  usageFromResult(root.Get("usage")),
+		Issuer: llm.Issuer{Provider: SourceFormat},
 	}
 	ch := llm.Choice{
 		StopReason:   stopFromAnthropic(root.Get("stop_reason").String()),
@@ -153,14 +155,76 @@ func DecodeResponseWith(body []byte, emu Emulation) (*llm.Response, error) {
 	return resp, nil
 }
 
+// messageID gives a message id Anthropic's prefix (msg_), which clients
+// and validators expect; an upstream's own id is kept after it.
+func messageID(id string) string {
+	if strings.HasPrefix(id, "msg_") {
+		return id
+	}
+	return "msg_" + sanitizeName(id, 1<<10)
+}
+
+// toolUseID gives a tool call id Anthropic's prefix (toolu_, or srvtoolu_
+// for server tools) and alphabet. Both sides of the next turn carry the
+// prefixed id, so calls and results still pair.
+func toolUseID(id string, n int) string {
+	if strings.HasPrefix(id, "toolu_") || strings.HasPrefix(id, "srvtoolu_") {
+		return sanitizeName(id, 1<<10)
+	}
+	if id == "" {
+		id = strconv.Itoa(n)
+	}
+	return "toolu_" + sanitizeName(id, 1<<10)
+}
+
+// showTokens renders an answer's opaque tokens for an Anthropic client
+// (see llm.ShowToken): Anthropic's own verbatim, another provider's in an
+// envelope. Anthropic has signatures on thinking blocks only, so a Gemini
+// signature of a function call rides in the thinking block just before
+// the tool_use (or a thinking block of its own), and one of a text part
+// in a thinking block right after the text; placeTokens undoes this when
+// the client sends the turn back.
+func showTokens(parts []llm.Part, issuer llm.Issuer) []llm.Part {
+	out := make([]llm.Part, 0, len(parts)+1)
+	for i := range parts {
+		p := parts[i]
+		switch p.Type {
+		case llm.PartReasoning:
+			p.Signature = llm.ShowToken(&p, issuer, llm.TokenThinking, p.Signature, SourceFormat)
+		case llm.PartRedactedReasoning:
+			p.Data = llm.ShowToken(&p, issuer, llm.TokenRedacted, p.Data, SourceFormat)
+		case llm.PartToolCall:
+			if p.Signature != "" {
+				env := llm.ShowToken(&p, issuer, llm.TokenCall, p.Signature, SourceFormat)
+				p.Signature = ""
+				if k := len(out) - 1; k >= 0 && out[k].Type == llm.PartReasoning && out[k].Signature == "" {
+					out[k].Signature = env
+				} else {
+					out = append(out, llm.Part{Type: llm.PartReasoning, Signature: env})
+				}
+			}
+		case llm.PartText:
+			if p.Signature != "" {
+				env := llm.ShowToken(&p, issuer, llm.TokenText, p.Signature, SourceFormat)
+				p.Signature = ""
+				out = append(out, p, llm.Part{Type: llm.PartReasoning, Signature: env})
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // EncodeResponse renders a hub response as an Anthropic Messages response.
 // Only the first choice is sent (Anthropic has no n); media parts have no
 // Anthropic output block and are omitted; a reasoning part without
-// signature is sent with an empty one.
+// signature is sent with an empty one. Ids get Anthropic's prefixes
+// (msg_, toolu_) and opaque tokens are shown as showTokens says.
 func EncodeResponse(resp *llm.Response) ([]byte, error) {
 	b := make([]byte, 0, 512)
 	b = append(b, `{"id":`...)
-	b = appendString(b, resp.ID)
+	b = appendString(b, messageID(resp.ID))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
 	b = appendString(b, resp.Model)
 	b = append(b, `,"content":[`...)
@@ -169,7 +233,7 @@ func EncodeResponse(resp *llm.Response) ([]byte, error) {
 		ch = resp.Choices[0]
 	}
 	n := 0
-	for _, p := range ch.Parts {
+	for _, p := range showTokens(ch.Parts, resp.Issuer) {
 		mark := len(b)
 		if n > 0 {
 			b = append(b, ',')
@@ -188,7 +252,7 @@ func EncodeResponse(resp *llm.Response) ([]byte, error) {
 			b = appendString(b, p.Data)
 		case llm.PartToolCall:
 			b = append(b, `{"type":"tool_use","id":`...)
-			b = appendString(b, p.ToolCallID)
+			b = appendString(b, toolUseID(p.ToolCallID, n))
 			b = append(b, `,"name":`...)
 			b = appendString(b, p.ToolName)
 			b = append(b, `,"input":`...)

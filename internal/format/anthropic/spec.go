@@ -211,8 +211,8 @@ func (messagesSpec) EncodeChat(resp *llm.Response, _ endpoint.Peek) ([]byte, err
 	return EncodeResponse(resp)
 }
 
-func (messagesSpec) NewChatEncoder(p endpoint.Peek, id string, _ int64) endpoint.ChatEncoder {
-	return NewStreamEncoder(StreamOptions{ID: id, Model: p.Model})
+func (messagesSpec) NewChatEncoder(p endpoint.Peek, o endpoint.EncoderOptions) endpoint.ChatEncoder {
+	return NewStreamEncoder(StreamOptions{ID: o.ID, Model: p.Model, EstimateInput: o.EstimateInput})
 }
 
 func (messagesSpec) EncodeChatRequest(req *llm.Request) ([]byte, any, error) {

@@ -59,7 +59,7 @@ func (d *StreamDecoder) Decode(ev sse.Event) ([]llm.Event, error) {
 		d.readUsage(m.Get("usage"))
 		d.started = true
 		return []llm.Event{
-			{Type: llm.EventStart, ID: m.Get("id").String(), Model: m.Get("model").String()},
+			{Type: llm.EventStart, ID: m.Get("id").String(), Model: m.Get("model").String(), Issuer: llm.Issuer{Provider: SourceFormat}},
 			d.usageEvent(),
 		}, nil
 	case "content_block_start":

@@ -20,6 +20,12 @@ type StreamOptions struct {
 	// InputUsage is usage known before the stream (e.g. counted prompt
 	// tokens); upstream usage events override it field by field.
 	InputUsage llm.Usage
+	// EstimateInput, when set, is asked for the prompt's token count if
+	// message_start is due and no usage has arrived yet (an OpenAI
+	// upstream reports usage only at the end): older SDKs read
+	// input_tokens from message_start alone. message_delta carries the
+	// final count.
+	EstimateInput func() int64
 }
 
 type blockKind uint8
@@ -34,6 +40,7 @@ const (
 type pendingTool struct {
 	index    int // hub index
 	id, name string
+	sig      string // a Gemini signature of the call, shown before it
 	args     []byte
 }
 
@@ -56,6 +63,9 @@ type pendingTool struct {
 type StreamEncoder struct {
 	id, model string
 	usage     llm.Usage
+	estimate  func() int64
+	issuer    llm.Issuer // EventStart's: who issued the stream's tokens
+	signed    bool       // the open thinking block has its signature
 
 	started, finished bool
 
@@ -76,7 +86,7 @@ type StreamEncoder struct {
 
 // NewStreamEncoder returns an encoder for one response stream.
 func NewStreamEncoder(opts StreamOptions) *StreamEncoder {
-	return &StreamEncoder{id: opts.ID, model: opts.Model, usage: opts.InputUsage, buf: make([]byte, 0, 256)}
+	return &StreamEncoder{id: opts.ID, model: opts.Model, usage: opts.InputUsage, estimate: opts.EstimateInput, buf: make([]byte, 0, 256)}
 }
 
 // Encode writes the frames for one hub event.
@@ -92,6 +102,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		if ev.Model != "" {
 			e.model = ev.Model
 		}
+		e.issuer = ev.Issuer
 		return nil // message_start waits for usage that may follow
 	case llm.EventUsage:
 		if ev.Usage != nil {
@@ -99,13 +110,20 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		}
 		return nil
 	case llm.EventTextDelta:
-		if ev.Text == "" {
-			return nil
+		if ev.Text != "" {
+			if err := e.openBlock(w, blockText, ev.Index, nil); err != nil {
+				return err
+			}
+			if err := e.delta(w, "text_delta", "text", ev.Text); err != nil {
+				return err
+			}
 		}
-		if err := e.openBlock(w, blockText, ev.Index, nil); err != nil {
-			return err
+		if ev.Signature != "" {
+			// A Gemini signature of a text part: a thinking block of its
+			// own right after the text (see showTokens).
+			return e.carrier(w, llm.ShowEventToken(e.issuer, llm.TokenText, ev.Signature, SourceFormat))
 		}
-		return e.delta(w, "text_delta", "text", ev.Text)
+		return nil
 	case llm.EventReasoningDelta:
 		if ev.Text == "" && ev.Signature == "" {
 			return nil
@@ -119,7 +137,8 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 			}
 		}
 		if ev.Signature != "" {
-			return e.delta(w, "signature_delta", "signature", ev.Signature)
+			e.signed = true
+			return e.delta(w, "signature_delta", "signature", llm.ShowEventToken(e.issuer, llm.TokenThinking, ev.Signature, SourceFormat))
 		}
 		return nil
 	case llm.EventRedactedReasoning:
@@ -131,7 +150,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		}
 		b := e.startFrame(e.next)
 		b = append(b, `"content_block":{"type":"redacted_thinking","data":`...)
-		b = appendString(b, ev.Data)
+		b = appendString(b, llm.ShowEventToken(e.issuer, llm.TokenRedacted, ev.Data, SourceFormat))
 		b = append(b, "}}"...)
 		if err := e.write(w, "content_block_start", b); err != nil {
 			return err
@@ -139,7 +158,11 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		e.next++
 		return e.write(w, "content_block_stop", e.stopFrame(e.next-1))
 	case llm.EventToolCallStart:
-		return e.toolStart(w, ev.Index, ev.ToolCallID, ev.ToolName)
+		sig := ""
+		if ev.Signature != "" {
+			sig = llm.ShowEventToken(e.issuer, llm.TokenCall, ev.Signature, SourceFormat)
+		}
+		return e.toolStart(w, ev.Index, ev.ToolCallID, ev.ToolName, sig)
 	case llm.EventToolCallDelta:
 		return e.toolDelta(w, ev.Index, ev.Text)
 	case llm.EventMedia:
@@ -211,8 +234,11 @@ func (e *StreamEncoder) ensureStarted(w *sse.Writer) error {
 		return nil
 	}
 	e.started = true
+	if e.usage.InputTokens == 0 && e.estimate != nil {
+		e.usage.InputTokens = e.estimate()
+	}
 	b := append(e.buf[:0], `{"type":"message_start","message":{"id":`...)
-	b = appendString(b, e.id)
+	b = appendString(b, messageID(e.id))
 	b = append(b, `,"type":"message","role":"assistant","model":`...)
 	b = appendString(b, e.model)
 	b = append(b, `,"content":[],"stop_reason":null,"stop_sequence":null,"usage":`...)
@@ -253,7 +279,7 @@ func (e *StreamEncoder) openBlock(w *sse.Writer, kind blockKind, hubIndex int, t
 		b = append(b, `"content_block":{"type":"thinking","thinking":"","signature":""}}`...)
 	case blockTool:
 		b = append(b, `"content_block":{"type":"tool_use","id":`...)
-		b = appendString(b, tool.id)
+		b = appendString(b, toolUseID(tool.id, e.next))
 		b = append(b, `,"name":`...)
 		b = appendString(b, tool.name)
 		b = append(b, `,"input":{}}}`...)
@@ -262,8 +288,35 @@ func (e *StreamEncoder) openBlock(w *sse.Writer, kind blockKind, hubIndex int, t
 		return err
 	}
 	e.open, e.openHub, e.openOut = kind, hubIndex, e.next
+	e.signed = false
 	e.next++
 	return nil
+}
+
+// carrier writes a thinking block that holds only sig: where Anthropic's
+// grammar has no slot for a Gemini signature of a call or a text part.
+func (e *StreamEncoder) carrier(w *sse.Writer, sig string) error {
+	if err := e.openBlock(w, blockThinking, -1-e.next, nil); err != nil {
+		return err
+	}
+	if err := e.delta(w, "signature_delta", "signature", sig); err != nil {
+		return err
+	}
+	return e.closeOpen(w)
+}
+
+// callSignature shows a tool call's Gemini signature just before the
+// tool_use block: in the open thinking block when it has none yet (the
+// call's own thought), else in a carrier block.
+func (e *StreamEncoder) callSignature(w *sse.Writer, sig string) error {
+	if sig == "" {
+		return nil
+	}
+	if e.open == blockThinking && !e.signed {
+		e.signed = true
+		return e.delta(w, "signature_delta", "signature", sig)
+	}
+	return e.carrier(w, sig)
 }
 
 // closeOpen ends the open block, if any.
@@ -286,6 +339,9 @@ func (e *StreamEncoder) endBlocks(w *sse.Writer) error {
 	e.pendingBytes = 0
 	for i := range pend {
 		p := &pend[i]
+		if err := e.callSignature(w, p.sig); err != nil {
+			return err
+		}
 		if err := e.openBlock(w, blockTool, p.index, p); err != nil {
 			return err
 		}
@@ -323,14 +379,17 @@ func (e *StreamEncoder) findPending(hubIndex int) *pendingTool {
 	return nil
 }
 
-func (e *StreamEncoder) toolStart(w *sse.Writer, hubIndex int, id, name string) error {
+func (e *StreamEncoder) toolStart(w *sse.Writer, hubIndex int, id, name, sig string) error {
 	if slices.Contains(e.tools, hubIndex) {
 		return nil // a repeated start
 	}
 	e.tools = append(e.tools, hubIndex)
 	if e.open == blockTool {
-		e.pending = append(e.pending, pendingTool{index: hubIndex, id: id, name: name})
+		e.pending = append(e.pending, pendingTool{index: hubIndex, id: id, name: name, sig: sig})
 		return nil
+	}
+	if err := e.callSignature(w, sig); err != nil {
+		return err
 	}
 	return e.openBlock(w, blockTool, hubIndex, &pendingTool{index: hubIndex, id: id, name: name})
 }
@@ -347,7 +406,7 @@ func (e *StreamEncoder) toolDelta(w *sse.Writer, hubIndex int, frag string) erro
 		if !slices.Contains(e.tools, hubIndex) {
 			// A delta with no start: open the call with a minted id.
 			id := "toolu_" + sanitizeName(e.id, 64) + "_" + strconv.Itoa(hubIndex)
-			if err := e.toolStart(w, hubIndex, id, ""); err != nil {
+			if err := e.toolStart(w, hubIndex, id, "", ""); err != nil {
 				return err
 			}
 			return e.toolDelta(w, hubIndex, frag)

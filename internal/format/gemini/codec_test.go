@@ -60,17 +60,7 @@ func TestFunctionResponseMatching(t *testing.T) {
 	req := mustDecode(t, `{"contents":[
 	 {"role":"model","parts":[{"functionCall":{"name":"a"}},{"functionCall":{"name":"b"}},{"functionCall":{"name":"a"}},{"functionCall":{"name":"c","id":"own"}}]},
 	 {"role":"user","parts":[{"functionResponse":{"name":"a","response":{}}},{"functionResponse":{"name":"a","response":{}}},{"functionResponse":{"name":"b","response":{}}},{"functionResponse":{"name":"c","id":"own","response":{}}},{"functionResponse":{"name":"z","response":{}}}]}]}`)
-	var calls, results []string
-	for _, m := range req.Messages {
-		for _, p := range m.Parts {
-			switch p.Type {
-			case llm.PartToolCall:
-				calls = append(calls, p.ToolCallID)
-			case llm.PartToolResult:
-				results = append(results, p.ToolCallID)
-			}
-		}
-	}
+	calls, results := toolIDs(req)
 	wantCalls := []string{"call_a_0", "call_b_1", "call_a_2", "own"}
 	wantResults := []string{"call_a_0", "call_a_2", "call_b_1", "own", "call_z_4"}
 	if strings.Join(calls, ",") != strings.Join(wantCalls, ",") || strings.Join(results, ",") != strings.Join(wantResults, ",") {

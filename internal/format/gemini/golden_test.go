@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,30 +13,11 @@ import (
 	"testing"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
+	"switchboard/internal/gatewaytest/golden"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files (and the fuzz seed corpus) from current output")
-
-// golden compares got with testdata/<name>, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("missing golden file (run with -update): %v", err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs from golden (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // indent renders a hub value for a golden file without its empty fields
 // (null, "", false, empty lists), so the files show what was set. Only hub
@@ -87,7 +67,8 @@ func prune(v any) any {
 					continue
 				}
 			case map[string]any:
-				if len(y) == 0 {
+				// An unset llm.Issuer prunes to {"Channel": 0}.
+				if len(y) == 0 || (k == "Issuer" || k == "Target") && len(y) == 1 && y["Channel"] == float64(0) {
 					delete(x, k)
 					continue
 				}
@@ -153,7 +134,7 @@ func TestRequestGolden(t *testing.T) {
 			}
 			out := fmt.Sprintf("{\n  \"hub\": %s,\n  \"encoded\": %s\n}\n",
 				bytes.ReplaceAll(indent(t, req), []byte("\n"), []byte("\n  ")), indentRaw(t, enc, "  "))
-			golden(t, filepath.Join("requests", name+".golden"), []byte(out))
+			golden.Check(t, filepath.Join("testdata", "requests", name+".golden"), []byte(out))
 		})
 	}
 }
@@ -175,7 +156,7 @@ func TestEncodeGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			golden(t, filepath.Join("encode", name+".golden"), append(indentRaw(t, enc, ""), '\n'))
+			golden.Check(t, filepath.Join("testdata", "encode", name+".golden"), append(indentRaw(t, enc, ""), '\n'))
 		})
 	}
 }
@@ -198,13 +179,16 @@ func TestResponseGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
+			if err := gatewaytest.CheckAnswer(gatewaytest.APIGeminiGenerate, 200, enc); err != nil {
+				t.Error(err)
+			}
 			u, ok := ParseUsage(body)
 			if !ok || u != resp.Usage {
 				t.Errorf("ParseUsage = %+v, %v; DecodeResponse usage %+v", u, ok, resp.Usage)
 			}
 			out := fmt.Sprintf("{\n  \"hub\": %s,\n  \"encoded\": %s\n}\n",
 				bytes.ReplaceAll(indent(t, resp), []byte("\n"), []byte("\n  ")), indentRaw(t, enc, "  "))
-			golden(t, filepath.Join("responses", name+".golden"), []byte(out))
+			golden.Check(t, filepath.Join("testdata", "responses", name+".golden"), []byte(out))
 		})
 	}
 }
@@ -279,7 +263,12 @@ func TestStreamGolden(t *testing.T) {
 			out.WriteString("== json array ==\n")
 			out.Write(arr)
 			out.WriteString("\n")
-			golden(t, filepath.Join("streams", name+".golden"), out.Bytes())
+			golden.Check(t, filepath.Join("testdata", "streams", name+".golden"), out.Bytes())
+			for _, s := range [][]byte{sseOut, arr} {
+				if err := gatewaytest.CheckStream(gatewaytest.APIGeminiGenerate, s); err != nil {
+					t.Error(err)
+				}
+			}
 
 			// What we write as alt=sse must decode to the same events
 			// (ids and models aside, which the encoder may override).
@@ -383,7 +372,7 @@ func checkEventOrder(t *testing.T, events []llm.Event) {
 func TestWriteFuzzCorpus(t *testing.T) {
 	write := func(fuzz string, files []string) {
 		dir := filepath.Join("testdata", "fuzz", fuzz)
-		if !*update {
+		if !golden.Updating() {
 			if entries, err := os.ReadDir(dir); err != nil || len(entries) == 0 {
 				t.Errorf("no seed corpus in %s (run with -update)", dir)
 			}

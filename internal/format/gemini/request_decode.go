@@ -23,8 +23,14 @@ import (
 //	thoughtSignature on text / call       Part.Signature of that text / tool_call part
 //	inlineData / fileData                 image / audio / file part by MIME type (Data or URL)
 //	functionCall without id               ToolCallID "call_<name>_<n>"
-//	functionResponse                      tool_result; Content text = compact JSON of response;
-//	                                      IsError when its only key is "error"; parts → media
+//	functionResponse                      tool_result paired with its call: by id, else by name
+//	                                      and order (gemini-cli sends calls without ids and
+//	                                      responses with ids it minted); Content text = compact
+//	                                      JSON of response; IsError when its only key is "error";
+//	                                      parts → media
+//	thoughtSignature envelope             another provider's token the gateway showed this client
+//	                                      (llm.WrapToken): Issuer and slot restored, an Anthropic
+//	                                      redacted_thinking blob becomes redacted reasoning
 //	executableCode, codeExecutionResult,  400: no other provider can take them (a Gemini channel
 //	videoMetadata, toolCall, other parts  is served by pass-through, which never decodes)
 //	partMetadata, mediaResolution         ignored (bookkeeping / resolution hint)
@@ -168,15 +174,25 @@ func codeText(p wirePart) string {
 	return "```\n" + out + "\n```\n"
 }
 
+// callRef and resultRef locate a decoded tool call or result, for
+// pairing them once the whole history is read.
 type callRef struct {
-	name    string
-	id      string
-	matched bool
+	name     string
+	id       string
+	msg, pos int // Messages[msg].Parts[pos]
+	matched  bool
+}
+
+type resultRef struct {
+	name     string
+	id       string // as the client sent it; "" when none
+	msg, pos int
 }
 
 type requestDecoder struct {
-	req   *llm.Request
-	calls []callRef
+	req     *llm.Request
+	calls   []callRef
+	results []resultRef
 }
 
 // DecodeRequest converts a generateContent body into the hub. Unlike the
@@ -192,9 +208,12 @@ type requestDecoder struct {
 // rewritten.
 //
 // Gemini function calls usually carry no id: calls without one get
-// "call_<name>_<n>" (n counts the calls of the request from 0), and a
-// functionResponse without an id is matched to the first not yet answered
-// call with the same name, in order, so ToolCallID lines up on both sides.
+// "call_<name>_<n>" (n counts the calls of the request from 0). Each
+// functionResponse is then paired with a call, so ToolCallID lines up on
+// both sides (OpenAI and Anthropic refuse a history where it does not): by
+// id when the response's id is a call's, else with the first unanswered
+// earlier call of the same name — gemini-cli sends the model's calls
+// without ids and its responses with ids it minted itself.
 // A functionResponse's response object becomes the tool result's text as
 // compact JSON (the whole object: "output" and "error" keys included);
 // a response whose only key is "error" marks the result as an error.
@@ -242,7 +261,61 @@ func DecodeRequest(model string, body []byte) (*llm.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.pair()
 	return d.req, nil
+}
+
+// pair gives every tool result the id of the call it answers: first the
+// results whose id is a call's, then, by name and order, the rest (a
+// response may only answer an earlier call). A result that answers no
+// call keeps its own id, or gets a fresh one.
+func (d *requestDecoder) pair() {
+	done := make([]bool, len(d.results))
+	for i, r := range d.results {
+		if r.id == "" {
+			continue
+		}
+		for k := range d.calls {
+			if c := &d.calls[k]; !c.matched && c.id == r.id {
+				c.matched, done[i] = true, true
+				break
+			}
+		}
+	}
+	orphans := len(d.calls)
+	for i, r := range d.results {
+		if done[i] {
+			continue
+		}
+		id := r.id
+		for k := range d.calls {
+			if c := &d.calls[k]; !c.matched && c.name == r.name && c.msg < r.msg {
+				c.matched, id = true, c.id
+				break
+			}
+		}
+		if id == "" {
+			id = mintCallID(r.name, orphans)
+			orphans++
+		}
+		d.req.Messages[r.msg].Parts[r.pos].ToolCallID = id
+	}
+}
+
+// openSignature reads a thoughtSignature the client sent: a bare one is
+// Gemini's; an envelope restores the issuer and token of another
+// provider's (an Anthropic redacted_thinking blob becomes redacted
+// reasoning again).
+func openSignature(p llm.Part) llm.Part {
+	if p.Signature == "" {
+		return p
+	}
+	iss, kind, tok := llm.OpenToken(p.Signature, "gemini")
+	p.Signature, p.Issuer = tok, iss
+	if kind == llm.TokenRedacted {
+		return llm.Part{Type: llm.PartRedactedReasoning, Data: tok, Issuer: iss}
+	}
+	return p
 }
 
 func (d *requestDecoder) extra(key string, raw json.RawMessage) {
@@ -316,6 +389,8 @@ func (d *requestDecoder) userContent(i int, parts []gjson.Result) error {
 				return err
 			}
 			push(llm.RoleTool, part)
+			d.results[len(d.results)-1].msg = len(d.req.Messages) - 1
+			d.results[len(d.results)-1].pos = len(cur.Parts) - 1
 		case p.call.Exists():
 			return invalid(param, "%s: functionCall parts belong in \"model\" turns", param)
 		default:
@@ -324,7 +399,7 @@ func (d *requestDecoder) userContent(i int, parts []gjson.Result) error {
 				return err
 			}
 			if ok {
-				push(llm.RoleUser, part)
+				push(llm.RoleUser, openSignature(part))
 			}
 		}
 	}
@@ -375,18 +450,18 @@ func (d *requestDecoder) modelContent(i int, parts []gjson.Result) error {
 			if id == "" {
 				id = mintCallID(name, len(d.calls))
 			}
-			d.calls = append(d.calls, callRef{name: name, id: id})
-			msg.Parts = append(msg.Parts, llm.Part{
+			d.calls = append(d.calls, callRef{name: name, id: id, msg: len(d.req.Messages), pos: len(msg.Parts)})
+			msg.Parts = append(msg.Parts, openSignature(llm.Part{
 				Type: llm.PartToolCall, ToolCallID: id, ToolName: name,
 				Arguments: args, Signature: p.signature,
-			})
+			}))
 		default:
 			part, ok, err := plainPart(param, p)
 			if err != nil {
 				return err
 			}
 			if ok {
-				msg.Parts = append(msg.Parts, part)
+				msg.Parts = append(msg.Parts, openSignature(part))
 			}
 		}
 	}
@@ -415,16 +490,7 @@ func (d *requestDecoder) functionResponse(param string, v gjson.Result) (llm.Par
 	if name == "" {
 		return llm.Part{}, invalid(param, "%s.functionResponse.name is required", param)
 	}
-	if id == "" {
-		id = d.matchCall(name)
-	} else {
-		for k := range d.calls {
-			if d.calls[k].id == id {
-				d.calls[k].matched = true
-				break
-			}
-		}
-	}
+	d.results = append(d.results, resultRef{name: name, id: id}) // located and paired later
 	text := "{}"
 	isErr := false
 	if resp.IsObject() {
@@ -451,20 +517,6 @@ func (d *requestDecoder) functionResponse(param string, v gjson.Result) (llm.Par
 		}
 	}
 	return part, nil
-}
-
-// matchCall returns the id of the first unanswered call named name, or a
-// fresh id when there is none (a response whose call is not in the history).
-func (d *requestDecoder) matchCall(name string) string {
-	for k := range d.calls {
-		if !d.calls[k].matched && d.calls[k].name == name {
-			d.calls[k].matched = true
-			return d.calls[k].id
-		}
-	}
-	id := mintCallID(name, len(d.calls))
-	d.calls = append(d.calls, callRef{name: name, id: id, matched: true})
-	return id
 }
 
 func (d *requestDecoder) system(v gjson.Result) error {

@@ -18,6 +18,9 @@ package gemini
 //	assistant text                   role "model" text part, Signature → thoughtSignature
 //	reasoning with Signature         {text, thought:true, thoughtSignature}
 //	reasoning without Signature      dropped: Gemini discards past thoughts, only signatures matter
+//	signatures of other issuers      dropped (llm.Request.TokenAllowed): a thoughtSignature is
+//	                                 sent only to the Gemini channel that issued it; an Anthropic
+//	                                 signature never becomes one (its thinking is then dropped)
 //	redacted_reasoning               dropped: opaque data of another provider
 //	tool_call                        functionCall{name,args}; Signature → thoughtSignature; ids are
 //	                                 not sent (Gemini matches by name and order). A model turn with
@@ -47,7 +50,8 @@ package gemini
 //	Reasoning                        thinkingConfig: BudgetTokens → thinkingBudget; Effort → budget
 //	                                 minimal/low 1024, medium 8192, high 24576 (thinkingLevel as sent
 //	                                 by a Gemini client); disabled → thinkingBudget 0; includeThoughts
-//	                                 true unless the client is a Gemini client that did not ask
+//	                                 true unless the client is a Gemini client that did not ask, or
+//	                                 any client said include_thoughts: false (HideThoughts)
 //	Modalities                       responseModalities upper-cased
 //	Audio (OpenAI audio options)     400: voices and formats have no Gemini equivalent
 //	User, Metadata                   ignored: no Gemini field
@@ -208,7 +212,7 @@ func EncodeRequest(req *llm.Request) ([]byte, error) {
 	}
 	var out outRequest
 	var err error
-	if out.Contents, err = encodeContents(req.Messages); err != nil {
+	if out.Contents, err = encodeContents(req); err != nil {
 		return nil, err
 	}
 	if len(req.System) > 0 {
@@ -274,7 +278,17 @@ func appendExtra(obj []byte, extra map[string]json.RawMessage, skip map[string]b
 	return append(obj, '}')
 }
 
-func encodeContents(msgs []llm.Message) ([]outContent, error) {
+// signature returns p's thoughtSignature for this upstream: "" unless
+// Gemini issued it for the channel req targets.
+func signature(req *llm.Request, p *llm.Part) string {
+	if p.Signature == "" || !req.TokenAllowed(p, "gemini") {
+		return ""
+	}
+	return p.Signature
+}
+
+func encodeContents(req *llm.Request) ([]outContent, error) {
+	msgs := req.Messages
 	// Names and positions of every tool call, for functionResponse names
 	// and ordering.
 	type callInfo struct {
@@ -301,14 +315,19 @@ func encodeContents(msgs []llm.Message) ([]outContent, error) {
 			role = "model"
 			signed := false
 			first := -1
-			for pi, p := range m.Parts {
+			for pi := range m.Parts {
+				p := &m.Parts[pi]
 				pp := param + ".parts[" + strconv.Itoa(pi) + "]"
 				switch p.Type {
 				case llm.PartText:
-					parts = append(parts, outPart{Text: ptr(p.Text), ThoughtSignature: p.Signature})
+					sig := signature(req, p)
+					if p.Text == "" && sig == "" {
+						continue // a text part that only carried another provider's signature
+					}
+					parts = append(parts, outPart{Text: ptr(p.Text), ThoughtSignature: sig})
 				case llm.PartReasoning:
-					if p.Signature != "" {
-						parts = append(parts, outPart{Text: ptr(p.Text), Thought: true, ThoughtSignature: p.Signature})
+					if sig := signature(req, p); sig != "" {
+						parts = append(parts, outPart{Text: ptr(p.Text), Thought: true, ThoughtSignature: sig})
 						signed = true
 					}
 				case llm.PartRedactedReasoning:
@@ -319,13 +338,14 @@ func encodeContents(msgs []llm.Message) ([]outContent, error) {
 					if first < 0 {
 						first = len(parts)
 					}
-					signed = signed || p.Signature != ""
+					sig := signature(req, p)
+					signed = signed || sig != ""
 					parts = append(parts, outPart{
 						FunctionCall:     &outFunctionCall{Name: p.ToolName, Args: argsObject(p.Arguments)},
-						ThoughtSignature: p.Signature,
+						ThoughtSignature: sig,
 					})
 				case llm.PartImage, llm.PartAudio, llm.PartFile:
-					mp, err := mediaOut(pp, p)
+					mp, err := mediaOut(pp, *p)
 					if err != nil {
 						return nil, err
 					}
@@ -339,13 +359,14 @@ func encodeContents(msgs []llm.Message) ([]outContent, error) {
 			}
 		case llm.RoleUser:
 			role = "user"
-			for pi, p := range m.Parts {
+			for pi := range m.Parts {
+				p := &m.Parts[pi]
 				pp := param + ".parts[" + strconv.Itoa(pi) + "]"
 				switch p.Type {
 				case llm.PartText:
-					parts = append(parts, outPart{Text: ptr(p.Text), ThoughtSignature: p.Signature})
+					parts = append(parts, outPart{Text: ptr(p.Text), ThoughtSignature: signature(req, p)})
 				case llm.PartImage, llm.PartAudio, llm.PartFile:
-					mp, err := mediaOut(pp, p)
+					mp, err := mediaOut(pp, *p)
 					if err != nil {
 						return nil, err
 					}
@@ -646,7 +667,7 @@ func encodeGenConfig(req *llm.Request, fromGemini bool) (json.RawMessage, error)
 			}
 			t.ThinkingBudget = ptr(b)
 		}
-		t.IncludeThoughts = r.Enabled && (r.IncludeThoughts || !fromGemini)
+		t.IncludeThoughts = r.Enabled && !r.HideThoughts && (r.IncludeThoughts || !fromGemini)
 		if t.ThinkingBudget != nil || t.ThinkingLevel != "" || t.IncludeThoughts {
 			g.ThinkingConfig = t
 		}

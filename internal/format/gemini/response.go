@@ -101,7 +101,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 	if e := root.Get("error"); e.IsObject() {
 		return nil, ParseUpstreamError(int(e.Get("code").Int()), body)
 	}
-	resp := &llm.Response{}
+	resp := &llm.Response{Issuer: llm.Issuer{Provider: "gemini"}}
 	var cands, feedback gjson.Result
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch camel(k.Str) {
@@ -166,8 +166,11 @@ type outResponse struct {
 
 // EncodeResponse renders a hub response for a Gemini client. Tool calls
 // keep their hub ids in functionCall.id, so a client that echoes them in
-// functionResponse.id lets the next turn match exactly. Redacted reasoning
-// (another provider's opaque thinking) has no Gemini form and is left out.
+// functionResponse.id lets the next turn match exactly. Another provider's
+// opaque tokens travel as thoughtSignature envelopes (llm.WrapToken): an
+// Anthropic thinking signature on its thought part, a redacted_thinking
+// blob as an empty thought part of its own, so the client's next turn can
+// carry them back to their issuer.
 func EncodeResponse(resp *llm.Response) ([]byte, error) {
 	out := outResponse{
 		Candidates:    make([]outCandidate, 0, len(resp.Choices)),
@@ -176,7 +179,7 @@ func EncodeResponse(resp *llm.Response) ([]byte, error) {
 		ResponseID:    resp.ID,
 	}
 	for _, ch := range resp.Choices {
-		parts, err := responsePartsOut(ch.Parts)
+		parts, err := responsePartsOut(ch.Parts, resp.Issuer)
 		if err != nil {
 			return nil, err
 		}
@@ -192,18 +195,24 @@ func EncodeResponse(resp *llm.Response) ([]byte, error) {
 	return marshal(out)
 }
 
-func responsePartsOut(parts []llm.Part) ([]outPart, error) {
+func responsePartsOut(parts []llm.Part, issuer llm.Issuer) ([]outPart, error) {
 	var out []outPart
-	for _, p := range parts {
+	for i := range parts {
+		p := &parts[i]
 		switch p.Type {
 		case llm.PartText:
-			out = append(out, outPart{Text: ptr(p.Text), ThoughtSignature: p.Signature})
+			out = append(out, outPart{Text: ptr(p.Text), ThoughtSignature: llm.ShowToken(p, issuer, llm.TokenText, p.Signature, "gemini")})
 		case llm.PartReasoning:
-			out = append(out, outPart{Text: ptr(p.Text), Thought: true, ThoughtSignature: p.Signature})
+			out = append(out, outPart{Text: ptr(p.Text), Thought: true, ThoughtSignature: llm.ShowToken(p, issuer, llm.TokenThinking, p.Signature, "gemini")})
+		case llm.PartRedactedReasoning:
+			// Only in an envelope: a bare blob would read as Gemini's own.
+			if sig := llm.ShowToken(p, issuer, llm.TokenRedacted, p.Data, "gemini"); sig != "" && sig != p.Data {
+				out = append(out, outPart{Text: ptr(""), Thought: true, ThoughtSignature: sig})
+			}
 		case llm.PartToolCall:
 			out = append(out, outPart{
 				FunctionCall:     &outFunctionCall{ID: p.ToolCallID, Name: p.ToolName, Args: argsObject(p.Arguments)},
-				ThoughtSignature: p.Signature,
+				ThoughtSignature: llm.ShowToken(p, issuer, llm.TokenCall, p.Signature, "gemini"),
 			})
 		case llm.PartImage, llm.PartAudio, llm.PartFile:
 			switch {
@@ -214,7 +223,7 @@ func responsePartsOut(parts []llm.Part) ([]outPart, error) {
 				}
 				out = append(out, outPart{InlineData: &outBlob{MIMEType: mime, Data: p.Data}})
 			case strings.HasPrefix(p.URL, "data:"):
-				mp, err := mediaOut("", p)
+				mp, err := mediaOut("", *p)
 				if err != nil {
 					return nil, err
 				}

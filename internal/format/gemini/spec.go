@@ -279,8 +279,8 @@ func (generateSpec) EncodeChat(resp *llm.Response, _ endpoint.Peek) ([]byte, err
 	return EncodeResponse(resp)
 }
 
-func (generateSpec) NewChatEncoder(p endpoint.Peek, id string, _ int64) endpoint.ChatEncoder {
-	return NewStreamEncoder(StreamOptions{Model: p.Model, ResponseID: id, SSE: p.Opts&optSSE != 0})
+func (generateSpec) NewChatEncoder(p endpoint.Peek, o endpoint.EncoderOptions) endpoint.ChatEncoder {
+	return NewStreamEncoder(StreamOptions{Model: p.Model, ResponseID: o.ID, SSE: p.Opts&optSSE != 0})
 }
 
 func (generateSpec) EncodeChatRequest(req *llm.Request) ([]byte, any, error) {

@@ -93,7 +93,7 @@ func (d *StreamDecoder) start(out []llm.Event, id, model string) []llm.Event {
 		return out
 	}
 	d.started = true
-	return append(out, llm.Event{Type: llm.EventStart, ID: id, Model: model})
+	return append(out, llm.Event{Type: llm.EventStart, ID: id, Model: model, Issuer: llm.Issuer{Provider: "gemini"}})
 }
 
 func (d *StreamDecoder) chunk(out []llm.Event, r gjson.Result) []llm.Event {
@@ -128,6 +128,17 @@ func (d *StreamDecoder) chunk(out []llm.Event, r gjson.Result) []llm.Event {
 	if q, g := groundingCounts(cands); g > 0 {
 		d.searches, d.grounded = q, g
 	}
+	// Usage first: a chunk's prompt count is known before its content, and
+	// an Anthropic client's message_start (written with the first content)
+	// should carry it.
+	if usage.IsObject() {
+		u := UsageFromResult(usage)
+		u.WebSearchRequests, u.GroundedPrompts = d.searches, d.grounded
+		if u != d.usage {
+			d.usage = u
+			out = append(out, llm.Event{Type: llm.EventUsage, Usage: &u})
+		}
+	}
 	for i, c := range cands.Array() {
 		idx := i
 		if x := c.Get("index"); x.Exists() {
@@ -152,16 +163,8 @@ func (d *StreamDecoder) chunk(out []llm.Event, r gjson.Result) []llm.Event {
 	if !cands.Exists() && feedback.Get("blockReason").String() != "" {
 		d.blocked, d.pending = true, true
 	}
-	if usage.IsObject() {
-		u := UsageFromResult(usage)
-		u.WebSearchRequests, u.GroundedPrompts = d.searches, d.grounded
-		if u != d.usage {
-			d.usage = u
-			out = append(out, llm.Event{Type: llm.EventUsage, Usage: &u})
-		}
-		if d.pending {
-			out = d.stop(out)
-		}
+	if usage.IsObject() && d.pending {
+		out = d.stop(out)
 	}
 	return out
 }
@@ -280,7 +283,8 @@ type StreamEncoder struct {
 	opts    StreamOptions
 	model   string
 	id      string
-	wrote   bool // array mode: the opening '[' is out
+	issuer  llm.Issuer // EventStart's: who issued the stream's tokens
+	wrote   bool       // array mode: the opening '[' is out
 	closed  bool
 	usage   *llm.Usage
 	calls   map[callKey]*pendingCall
@@ -311,9 +315,10 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		if e.model == "" {
 			e.model = ev.Model
 		}
-		if e.id == "" {
-			e.id = ev.ID
+		if ev.ID != "" {
+			e.id = ev.ID // the upstream's id; ResponseID stands in when there is none
 		}
+		e.issuer = ev.Issuer
 	case llm.EventTextDelta, llm.EventReasoningDelta:
 		if err := e.flushCalls(w, ev.Choice); err != nil {
 			return err
@@ -321,11 +326,23 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		if ev.Text == "" && ev.Signature == "" {
 			return nil
 		}
-		p := outPart{Text: ptr(ev.Text), ThoughtSignature: ev.Signature, Thought: ev.Type == llm.EventReasoningDelta}
+		kind := llm.TokenText
+		if ev.Type == llm.EventReasoningDelta {
+			kind = llm.TokenThinking
+		}
+		p := outPart{Text: ptr(ev.Text), ThoughtSignature: llm.ShowEventToken(e.issuer, kind, ev.Signature, "gemini"), Thought: ev.Type == llm.EventReasoningDelta}
 		return e.writeParts(w, ev.Choice, []outPart{p}, "")
 	case llm.EventRedactedReasoning:
-		// Another provider's opaque thinking: Gemini has no form for it.
-		return e.flushCalls(w, ev.Choice)
+		// Another provider's opaque thinking: an empty thought part that
+		// carries it in an envelope, back to its issuer next turn.
+		if err := e.flushCalls(w, ev.Choice); err != nil {
+			return err
+		}
+		sig := llm.ShowEventToken(e.issuer, llm.TokenRedacted, ev.Data, "gemini")
+		if sig == "" || sig == ev.Data {
+			return nil // unknown issuer: a bare blob would read as Gemini's own
+		}
+		return e.writeParts(w, ev.Choice, []outPart{{Text: ptr(""), Thought: true, ThoughtSignature: sig}}, "")
 	case llm.EventToolCallStart:
 		if e.calls == nil {
 			e.calls = make(map[callKey]*pendingCall)
@@ -334,7 +351,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		if _, ok := e.calls[k]; !ok {
 			e.order = append(e.order, k)
 		}
-		e.calls[k] = &pendingCall{id: ev.ToolCallID, name: ev.ToolName, sig: ev.Signature}
+		e.calls[k] = &pendingCall{id: ev.ToolCallID, name: ev.ToolName, sig: llm.ShowEventToken(e.issuer, llm.TokenCall, ev.Signature, "gemini")}
 	case llm.EventToolCallDelta:
 		c := e.calls[callKey{ev.Choice, ev.Index}]
 		if c == nil {
@@ -346,7 +363,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		}
 		c.args = append(c.args, ev.Text...)
 		if ev.Signature != "" {
-			c.sig = ev.Signature
+			c.sig = llm.ShowEventToken(e.issuer, llm.TokenCall, ev.Signature, "gemini")
 		}
 	case llm.EventMedia:
 		if err := e.flushCalls(w, ev.Choice); err != nil {
@@ -355,7 +372,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 		if ev.Part == nil {
 			return nil
 		}
-		parts, err := responsePartsOut([]llm.Part{*ev.Part})
+		parts, err := responsePartsOut([]llm.Part{*ev.Part}, e.issuer)
 		if err != nil || len(parts) == 0 {
 			return err
 		}

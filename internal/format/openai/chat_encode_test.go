@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest/golden"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
@@ -92,7 +93,7 @@ func TestEncodeRequestFromHub(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "chat", "encode", tt.name+".golden.json"), indent(t, b))
+			golden.Check(t, filepath.Join("testdata", "chat", "encode", tt.name+".golden.json"), golden.Indent(t, b))
 			for _, banned := range []string{"top_k", "thinking", "cache_control", "anthropic_only"} {
 				if strings.Contains(string(b), `"`+banned+`"`) {
 					t.Errorf("encoded request carries %q:\n%s", banned, b)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,39 +13,11 @@ import (
 	"testing"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
+	"switchboard/internal/gatewaytest/golden"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares got with the file at path, or rewrites it with -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden (run with -update to create): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden (run with -update after checking):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
-func indent(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		t.Fatalf("indent %s: %v", b, err)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
 
 func hubJSON(t *testing.T, v any) []byte {
 	t.Helper()
@@ -143,12 +114,12 @@ func TestRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			golden(t, stem(in, ".json")+".hub.golden.json", hubJSON(t, req))
+			golden.Check(t, stem(in, ".json")+".hub.golden.json", hubJSON(t, req))
 			wire, err := EncodeRequest(req)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			golden(t, stem(in, ".json")+".wire.golden.json", indent(t, wire))
+			golden.Check(t, stem(in, ".json")+".wire.golden.json", golden.Indent(t, wire))
 
 			again, err := DecodeRequest(wire)
 			if err != nil {
@@ -172,12 +143,15 @@ func TestResponseGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			golden(t, stem(in, ".json")+".hub.golden.json", hubJSON(t, resp))
+			golden.Check(t, stem(in, ".json")+".hub.golden.json", hubJSON(t, resp))
 			wire, err := EncodeResponse(resp)
 			if err != nil {
 				t.Fatalf("encode: %v", err)
 			}
-			golden(t, stem(in, ".json")+".wire.golden.json", indent(t, wire))
+			golden.Check(t, stem(in, ".json")+".wire.golden.json", golden.Indent(t, wire))
+			if err := gatewaytest.CheckAnswer(gatewaytest.APIOpenAIChat, 200, wire); err != nil {
+				t.Error(err)
+			}
 			again, err := DecodeResponse(wire)
 			if err != nil {
 				t.Fatalf("re-decode: %v", err)
@@ -324,12 +298,15 @@ func TestStreamDecoderGolden(t *testing.T) {
 			if err != nil {
 				rendered = append(rendered, fmt.Sprintf("# finish error: %v\n", err)...)
 			}
-			golden(t, stem(in, ".sse")+".events.golden.jsonl", rendered)
+			golden.Check(t, stem(in, ".sse")+".events.golden.jsonl", rendered)
 			assertCanonical(t, evs, err != nil)
 
 			opts := StreamOptions{ID: "chatcmpl-gw", Model: "client-model", Created: 1700000000, IncludeUsage: true}
 			out := encodeEvents(t, opts, evs)
-			golden(t, stem(in, ".sse")+".encoded.golden.sse", out)
+			golden.Check(t, stem(in, ".sse")+".encoded.golden.sse", out)
+			if err := gatewaytest.CheckStream(gatewaytest.APIOpenAIChat, out); err != nil {
+				t.Error(err)
+			}
 
 			// Our own output must decode to the same content events.
 			if err == nil {
@@ -408,7 +385,10 @@ func TestStreamEncoderGolden(t *testing.T) {
 			}
 			opts := StreamOptions{Created: 1700000000, IncludeUsage: !strings.Contains(in, "no_include_usage")}
 			out := encodeEvents(t, opts, parseEvents(t, body))
-			golden(t, stem(in, ".events.jsonl")+".golden.sse", out)
+			golden.Check(t, stem(in, ".events.jsonl")+".golden.sse", out)
+			if err := gatewaytest.CheckStream(gatewaytest.APIOpenAIChat, out); err != nil {
+				t.Error(err)
+			}
 			assertWireOrder(t, out)
 		})
 	}

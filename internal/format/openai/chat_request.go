@@ -30,6 +30,7 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 		model, messages            gjson.Result
 		maxTokens, maxCompletion   gjson.Result
 		effort, thinking           gjson.Result
+		extraBody, google          gjson.Result
 		haveModel, haveMessages    bool
 		haveEffort, haveThinking   bool
 		haveMaxTok, haveMaxCompTok bool
@@ -48,6 +49,15 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 			effort, haveEffort = v, true
 		case "thinking":
 			thinking, haveThinking = v, true
+		case "extra_body", "google":
+			// Vendor extensions chat UIs send for Gemini and Claude models;
+			// mapped below, and kept in Extra for OpenAI-format upstreams.
+			if k.Str == "extra_body" {
+				extraBody = v
+			} else {
+				google = v
+			}
+			err = decodeTopField(req, k.Str, v)
 		default:
 			err = decodeTopField(req, k.Str, v)
 		}
@@ -93,10 +103,88 @@ func DecodeRequest(body []byte) (*llm.Request, error) {
 		m := int(n)
 		req.MaxTokens = &m
 	}
+	if !haveThinking && extraBody.IsObject() {
+		if t := extraBody.Get("thinking"); t.Exists() {
+			thinking, haveThinking = t, true
+		}
+	}
 	if err := decodeReasoning(req, effort, haveEffort, thinking, haveThinking); err != nil {
 		return nil, err
 	}
+	if !google.Exists() && extraBody.IsObject() {
+		google = extraBody.Get("google")
+	}
+	if err := decodeGoogleThinking(req, google); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+// decodeGoogleThinking maps the Gemini thinking controls that OpenAI-format
+// chat UIs (Cherry Studio, LobeChat, ...) send for Gemini models, as
+// Google's OpenAI-compatible endpoint documents them:
+// extra_body.google.thinking_config (or a flattened top-level google)
+// with thinking_budget (0 off, -1 dynamic), include_thoughts and
+// thinking_level. They override reasoning_effort, as on Google's endpoint.
+func decodeGoogleThinking(req *llm.Request, google gjson.Result) error {
+	if !google.Exists() || isNull(google) {
+		return nil
+	}
+	if !google.IsObject() {
+		return invalid("google", "google must be an object")
+	}
+	tc := google.Get("thinking_config")
+	if !tc.Exists() {
+		tc = google.Get("thinkingConfig")
+	}
+	if !tc.Exists() || isNull(tc) {
+		return nil
+	}
+	if !tc.IsObject() {
+		return invalid("google.thinking_config", "google.thinking_config must be an object")
+	}
+	r := req.Reasoning
+	if r == nil {
+		r = &llm.Reasoning{Enabled: true}
+	}
+	field := func(snake, camel string) (gjson.Result, string) {
+		if v := tc.Get(snake); v.Exists() {
+			return v, "google.thinking_config." + snake
+		}
+		return tc.Get(camel), "google.thinking_config." + camel
+	}
+	if b, name := field("thinking_budget", "thinkingBudget"); b.Exists() && !isNull(b) {
+		n, err := wantInt(name, b)
+		if err != nil {
+			return err
+		}
+		switch {
+		case n == 0:
+			r.Enabled, r.BudgetTokens = false, 0
+		case n < 0: // -1: the model decides
+			r.Enabled, r.BudgetTokens = true, 0
+		case n > 1<<31:
+			return invalid(name, "%s is out of range", name)
+		default:
+			r.Enabled, r.BudgetTokens = true, int(n)
+		}
+	}
+	if l, name := field("thinking_level", "thinkingLevel"); l.Exists() && !isNull(l) {
+		s, err := wantString(name, l)
+		if err != nil {
+			return err
+		}
+		r.Effort, r.Enabled = strings.ToLower(s), true
+	}
+	if inc, name := field("include_thoughts", "includeThoughts"); inc.Exists() && !isNull(inc) {
+		b, err := wantBool(name, inc)
+		if err != nil {
+			return err
+		}
+		r.IncludeThoughts, r.HideThoughts = b, !b
+	}
+	req.Reasoning = r
+	return nil
 }
 
 func decodeTopField(req *llm.Request, key string, v gjson.Result) error {
@@ -310,6 +398,11 @@ func decodeMessages(req *llm.Request, msgs gjson.Result) error {
 	}
 	if i < 0 {
 		return invalid("messages", "messages must not be empty")
+	}
+	if len(req.Messages) == 0 && len(req.System) == 0 {
+		// Only system/developer messages without content: nothing would be
+		// left to send (OpenAI itself requires their content).
+		return invalid("messages", "messages hold no content: a system or developer message needs content")
 	}
 	return nil
 }

@@ -68,6 +68,7 @@ func DecodeResponse(body []byte) (*llm.Response, error) {
 		ID:      root.Get("id").String(),
 		Model:   root.Get("model").String(),
 		Created: root.Get("created").Int(),
+		Issuer:  llm.Issuer{Provider: SourceFormat},
 	}
 	if u := root.Get("usage"); u.IsObject() {
 		resp.Usage = UsageFromResult(u)
@@ -160,14 +161,16 @@ func imagePart(url string) llm.Part {
 	return llm.Part{Type: llm.PartImage, URL: url}
 }
 
+// chatCompletion is the answer shape. Fields the gateway has no value for
+// (system_fingerprint, service_tier) are left out rather than written as
+// null: the published schema types them as strings.
 type chatCompletion struct {
-	ID                string       `json:"id"`
-	Object            string       `json:"object"`
-	Created           int64        `json:"created"`
-	Model             string       `json:"model"`
-	Choices           []chatChoice `json:"choices"`
-	Usage             chatUsage    `json:"usage"`
-	SystemFingerprint *string      `json:"system_fingerprint"`
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []chatChoice `json:"choices"`
+	Usage   chatUsage    `json:"usage"`
 }
 
 type chatChoice struct {

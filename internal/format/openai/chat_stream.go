@@ -202,7 +202,7 @@ func (d *StreamDecoder) startIfNeeded(out []llm.Event) []llm.Event {
 		return out
 	}
 	d.started = true
-	return append(out, llm.Event{Type: llm.EventStart, ID: d.id, Model: d.model})
+	return append(out, llm.Event{Type: llm.EventStart, ID: d.id, Model: d.model, Issuer: llm.Issuer{Provider: SourceFormat}})
 }
 
 func (d *StreamDecoder) choice(i int64) (*decChoice, error) {
@@ -461,7 +461,9 @@ func atoiOrZero(s string) int {
 }
 
 // StreamOptions configures a StreamEncoder. Created is the chunk timestamp
-// (the codec has no clock); ID and Model default to the Start event's.
+// (the codec has no clock). ID stands in when the Start event has none
+// (the upstream's id is shown, as in non-stream answers); Model, when set,
+// is shown instead of the Start event's.
 // IncludeUsage sends the final usage chunk (choices: []) — only to clients
 // that asked for it with stream_options.include_usage, since many index
 // choices[0] of every chunk.
@@ -518,7 +520,7 @@ func (e *StreamEncoder) Encode(w *sse.Writer, ev llm.Event) error {
 	}
 	switch ev.Type {
 	case llm.EventStart:
-		if e.opts.ID == "" {
+		if ev.ID != "" {
 			e.opts.ID = ev.ID
 		}
 		if e.opts.Model == "" {
@@ -719,9 +721,10 @@ func appendUsage(b []byte, u llm.Usage) []byte {
 	return append(b, `}}`...)
 }
 
-// errorChunk renders {"error":{"message","type","code"}}; code carries the
-// HTTP status as a number (OpenRouter's convention, which StreamDecoder
-// reads back) or null.
+// errorChunk renders {"error":{"message","type","param","code"}}, the
+// shape of OpenAI's error envelope (param and code are required, strings
+// or null). code carries the HTTP status as a numeric string, which
+// StreamDecoder reads back as OpenRouter's numeric codes are.
 func errorChunk(b []byte, se *llm.StreamError) []byte {
 	msg, typ, status := "stream failed", "server_error", 0
 	if se != nil {
@@ -737,9 +740,11 @@ func errorChunk(b []byte, se *llm.StreamError) []byte {
 	b = appendString(b, msg)
 	b = append(b, `,"type":`...)
 	b = appendString(b, typ)
-	b = append(b, `,"code":`...)
+	b = append(b, `,"param":null,"code":`...)
 	if status > 0 {
+		b = append(b, '"')
 		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, '"')
 	} else {
 		b = append(b, "null"...)
 	}

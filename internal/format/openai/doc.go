@@ -32,6 +32,10 @@
 //   - OpenAI assistant audio references (audio.id) have no dedicated hub slot:
 //     the id travels in Part.Signature of an audio Part, the opaque provider
 //     token slot, and the transcript in Part.Text.
+//   - Vendor thinking extensions of chat UIs — extra_body.google.thinking_config
+//     (or a flattened google) for Gemini models, thinking (also inside
+//     extra_body) for Claude models — map to Request.Reasoning and stay in
+//     Extra for OpenAI-format upstreams.
 //   - A request's stream_options is kept in Extra; when streaming, the encoder
 //     always asks the upstream for include_usage so every stream is metered.
 //     IncludeUsage reports what the client itself asked for.

@@ -271,8 +271,8 @@ func (chatSpec) EncodeChat(resp *llm.Response, _ endpoint.Peek) ([]byte, error) 
 	return EncodeResponse(resp)
 }
 
-func (chatSpec) NewChatEncoder(p endpoint.Peek, id string, created int64) endpoint.ChatEncoder {
-	return NewStreamEncoder(StreamOptions{ID: id, Model: p.Model, Created: created, IncludeUsage: p.Opts&optIncludeUsage != 0})
+func (chatSpec) NewChatEncoder(p endpoint.Peek, o endpoint.EncoderOptions) endpoint.ChatEncoder {
+	return NewStreamEncoder(StreamOptions{ID: o.ID, Model: p.Model, Created: o.Created, IncludeUsage: p.Opts&optIncludeUsage != 0})
 }
 
 func (chatSpec) EncodeChatRequest(req *llm.Request) ([]byte, any, error) {
