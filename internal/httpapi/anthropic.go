@@ -51,8 +51,8 @@ func (s *Server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if !gjson.ValidBytes(body) {
-		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "the request body is not valid JSON"))
+	if gerr := s.checkJSON(body); gerr != nil {
+		writeErr(gerr)
 		return
 	}
 	var model, messages, stream, maxTokens gjson.Result
@@ -104,6 +104,10 @@ func (s *Server) anthropicCountTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	body, gerr := s.readBody(w, r)
 	if gerr != nil {
+		writeErr(gerr)
+		return
+	}
+	if gerr := s.checkJSON(body); gerr != nil {
 		writeErr(gerr)
 		return
 	}

@@ -67,8 +67,8 @@ func (s *Server) geminiModelAction(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if !gjson.ValidBytes(body) {
-		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "Invalid JSON payload received."))
+	if gerr := s.checkJSON(body); gerr != nil {
+		writeErr(gerr)
 		return
 	}
 	if method == "countTokens" {

@@ -95,8 +95,8 @@ func (s *Server) openAIChat(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if !gjson.ValidBytes(body) {
-		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "the request body is not valid JSON").WithCode("invalid_json"))
+	if gerr := s.checkJSON(body); gerr != nil {
+		writeErr(gerr)
 		return
 	}
 	// One pass over the top level picks out what routing needs; the rest

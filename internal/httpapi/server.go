@@ -18,6 +18,7 @@ import (
 
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
 )
@@ -33,6 +34,8 @@ type Server struct {
 	MaxBodyBytes int64
 	// Extra lets other packages (admin, console) mount routes on the mux.
 	Extra func(mux *http.ServeMux)
+	// JSON vets JSON bodies before anything parses them (nil: RoutingGuard(0)).
+	JSON *jsonguard.Guard
 
 	mux *http.ServeMux
 }
@@ -41,6 +44,9 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = 32 << 20
+	}
+	if s.JSON == nil {
+		s.JSON = RoutingGuard(0)
 	}
 	mux := http.NewServeMux()
 	// Clients configure the base URL with or without /v1; both work.
@@ -154,6 +160,41 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gate
 		return nil, gateway.Errorf(gateway.KindInvalidRequest, "cannot read request body")
 	}
 	return body, nil
+}
+
+// RoutingGuard vets a JSON body before gjson (which recurses once per
+// nesting level) or a decoder sees it: syntax, nesting up to maxDepth
+// (0: jsonguard.DefaultMaxDepth), and no field that routing, admission or
+// metering reads given twice, so the value checked is the value an upstream
+// runs whichever duplicate its parser would take.
+func RoutingGuard(maxDepth int) *jsonguard.Guard {
+	return jsonguard.New(jsonguard.Options{MaxDepth: maxDepth, RequireObject: true, UniqueFields: []string{
+		"model", "messages", "contents", "input", "stream", "stream_options.include_usage",
+		"max_tokens", "max_completion_tokens", "max_output_tokens",
+		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
+		"generateContentRequest",
+	}})
+}
+
+// checkJSON is the 400 for a body the guard refuses.
+func (s *Server) checkJSON(body []byte) *gateway.Error {
+	err := s.JSON.Check(body)
+	if err == nil {
+		return nil
+	}
+	e := gateway.Errorf(gateway.KindInvalidRequest, "%s", err.Error())
+	var je *jsonguard.Error
+	if errors.As(err, &je) {
+		switch je.Kind {
+		case jsonguard.Syntax:
+			e.Code = "invalid_json"
+		case jsonguard.DuplicateKey:
+			e.Code, e.Param = "duplicate_field", je.Field
+		case jsonguard.TooDeep:
+			e.Code = "json_too_deep"
+		}
+	}
+	return e
 }
 
 // admit runs the checks shared by every model call after the body is

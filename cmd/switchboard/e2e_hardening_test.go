@@ -1,0 +1,206 @@
+package main
+
+// The hardening suite (issue 7): what a tenant with a valid key, or an
+// upstream that misbehaves, can do to the gateway. Each test drives the
+// real app and asserts the process survives, the error comes in the
+// caller's shape, and nothing reaches an upstream it must not.
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"switchboard/internal/gatewaytest"
+)
+
+const hardConfig = `
+channels:
+  - name: up-openai
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-openai-0123456789]
+    models: [gpt-4o-mini, gpt-expensive]
+  - name: up-anthropic
+    type: anthropic
+    base_url: %s
+    api_keys: [sk-ant-upstream-0123456789]
+    models: [claude-cheap, claude-expensive]
+  - name: up-gemini
+    type: gemini
+    base_url: %s
+    api_keys: [gemini-upstream-key-0123456789]
+    models: [gemini-cheap, gemini-expensive]
+%s
+keys:
+  - name: alice
+    key: ` + testKey + `
+    models: ["*"]
+  - name: bob
+    key: ` + testKeyLimit + `
+    models: [gpt-4o-mini, claude-cheap, gemini-cheap]
+`
+
+type hardFixture struct {
+	n          *node
+	oa, an, gm *gatewaytest.Upstream
+}
+
+func newHardFixture(t *testing.T, extra string) *hardFixture {
+	t.Helper()
+	f := &hardFixture{
+		oa: gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "hello from openai", PromptTokens: 5, CompletionTokens: 3}.Handler()),
+		an: gatewaytest.NewUpstream(t, gatewaytest.Anthropic{Text: "hello from anthropic", InputTokens: 5, OutputTokens: 3}.Handler()),
+		gm: gatewaytest.NewUpstream(t, gatewaytest.Gemini{Text: "hello from gemini", PromptTokens: 5, CandidatesTokens: 3}.Handler()),
+	}
+	f.n = startNode(t, hardConfig, f.oa.URL, f.an.URL, f.gm.URL, extra)
+	return f
+}
+
+func (f *hardFixture) upstreamCalls() int { return f.oa.Count() + f.an.Count() + f.gm.Count() }
+
+// hardRoute is one JSON model route: how a body with a given routing
+// prefix is framed, how the key is sent, and how errors look.
+type hardRoute struct {
+	name, path string
+	// open and close frame the routing fields around a nested value.
+	open, close string
+	header      func(key string) map[string]string
+	// shape checks the caller's error shape and returns the message.
+	shape func(t *testing.T, body []byte) string
+}
+
+func openAIShape(t *testing.T, b []byte) string {
+	t.Helper()
+	if gjson.GetBytes(b, "error.type").Str != "invalid_request_error" {
+		t.Errorf("not OpenAI's error shape: %s", b)
+	}
+	return gjson.GetBytes(b, "error.message").Str
+}
+
+func anthropicShape(t *testing.T, b []byte) string {
+	t.Helper()
+	if gjson.GetBytes(b, "type").Str != "error" || gjson.GetBytes(b, "error.type").Str != "invalid_request_error" {
+		t.Errorf("not Anthropic's error shape: %s", b)
+	}
+	return gjson.GetBytes(b, "error.message").Str
+}
+
+func geminiShape(t *testing.T, b []byte) string {
+	t.Helper()
+	if gjson.GetBytes(b, "error.code").Int() != 400 || gjson.GetBytes(b, "error.status").Str != "INVALID_ARGUMENT" {
+		t.Errorf("not Gemini's error shape: %s", b)
+	}
+	return gjson.GetBytes(b, "error.message").Str
+}
+
+func bearerHeader(key string) map[string]string { return nil }
+func anthropicHeader(key string) map[string]string {
+	return map[string]string{"X-Api-Key": key, "Anthropic-Version": "2023-06-01"}
+}
+func geminiHeader(key string) map[string]string { return map[string]string{"X-Goog-Api-Key": key} }
+
+var hardRoutes = []hardRoute{
+	{"openai chat", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":`, `}`, bearerHeader, openAIShape},
+	{"anthropic messages", "/v1/messages", `{"model":"claude-cheap","max_tokens":10,"messages":`, `}`, anthropicHeader, anthropicShape},
+	{"anthropic count_tokens", "/v1/messages/count_tokens", `{"model":"claude-cheap","messages":`, `}`, anthropicHeader, anthropicShape},
+	{"gemini generateContent", "/v1beta/models/gemini-cheap:generateContent", `{"contents":`, `}`, geminiHeader, geminiShape},
+	{"gemini streamGenerateContent", "/v1beta/models/gemini-cheap:streamGenerateContent?alt=sse", `{"contents":`, `}`, geminiHeader, geminiShape},
+	{"gemini countTokens", "/v1beta/models/gemini-cheap:countTokens", `{"contents":`, `}`, geminiHeader, geminiShape},
+}
+
+// hardPost sends a raw body on a route with the route's key style.
+func hardPost(t *testing.T, n *node, rt hardRoute, key, body string) (int, []byte) {
+	t.Helper()
+	bearer := key
+	hdr := rt.header(key)
+	if hdr != nil {
+		bearer = ""
+	}
+	resp := n.post(t, rt.path, bearer, body, hdr)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: read answer: %v", rt.name, err)
+	}
+	return resp.StatusCode, b
+}
+
+// hardAlive proves the node still serves a normal call on every family.
+func hardAlive(t *testing.T, f *hardFixture) {
+	t.Helper()
+	for _, rt := range []hardRoute{hardRoutes[0], hardRoutes[1], hardRoutes[3]} {
+		msgs := `[{"role":"user","content":"hi"}]`
+		if strings.Contains(rt.path, "gemini") {
+			msgs = `[{"role":"user","parts":[{"text":"hi"}]}]`
+		}
+		status, b := hardPost(t, f.n, rt, testKey, rt.open+msgs+rt.close)
+		if status != http.StatusOK || !strings.Contains(string(b), "hello from") {
+			t.Fatalf("%s after the attack: %d %s", rt.name, status, b)
+		}
+	}
+}
+
+// Deep JSON: ~11 MB of nested arrays (5.6 million levels, under the body
+// limit) used to overflow the stack in gjson.ValidBytes — a fatal error
+// that killed the process — from any valid key, on every JSON route.
+func TestHardDeepJSONRefusedOnEveryRoute(t *testing.T) {
+	faultNoLeaks(t)
+	f := newHardFixture(t, "")
+	const levels = 5_600_000
+	nested := strings.Repeat("[", levels) + strings.Repeat("]", levels)
+	for _, rt := range hardRoutes {
+		t.Run(rt.name, func(t *testing.T) {
+			status, b := hardPost(t, f.n, rt, testKey, rt.open+nested+rt.close)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d: %.300s", status, b)
+			}
+			if msg := rt.shape(t, b); !strings.Contains(msg, "deeper than 512 levels") {
+				t.Errorf("message %q does not say why", msg)
+			}
+		})
+	}
+	if n := f.upstreamCalls(); n != 0 {
+		t.Fatalf("%d upstream calls for refused bodies", n)
+	}
+	hardAlive(t, f)
+}
+
+// Duplicate routing fields: the gateway checked the last "model" while an
+// upstream that takes the first ran (and billed) a model the key may not use.
+func TestHardDuplicateRoutingFieldsRefused(t *testing.T) {
+	faultNoLeaks(t)
+	f := newHardFixture(t, "")
+	cases := []struct {
+		rt   hardRoute
+		body string
+	}{
+		{hardRoutes[0], `{"model":"gpt-expensive","model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}`},
+		{hardRoutes[0], `{"model":"gpt-4o-mini","Model":"gpt-expensive","messages":[{"role":"user","content":"x"}]}`},
+		{hardRoutes[0], `{"model":"gpt-4o-mini","messages":[],"stream":false,"stream":true}`},
+		{hardRoutes[1], `{"mod\u0065l":"claude-expensive","model":"claude-cheap","max_tokens":5,"messages":[{"role":"user","content":"x"}]}`},
+		{hardRoutes[1], `{"model":"claude-cheap","max_tokens":5,"max_tokens":100000,"messages":[{"role":"user","content":"x"}]}`},
+		{hardRoutes[2], `{"model":"claude-expensive","model":"claude-cheap","messages":[{"role":"user","content":"x"}]}`},
+		{hardRoutes[3], `{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":5},"generation_config":{"maxOutputTokens":99999}}`},
+		{hardRoutes[4], `{"contents":[{"parts":[{"text":"x"}]}],"contents":[]}`},
+		{hardRoutes[5], `{"contents":[{"parts":[{"text":"x"}]}],"generateContentRequest":{},"generateContentRequest":{}}`},
+	}
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%d", tc.rt.name, i), func(t *testing.T) {
+			status, b := hardPost(t, f.n, tc.rt, testKeyLimit, tc.body)
+			if status != http.StatusBadRequest {
+				t.Fatalf("status %d: %s", status, b)
+			}
+			if msg := tc.rt.shape(t, b); !strings.Contains(msg, "more than once") {
+				t.Errorf("message %q does not say why", msg)
+			}
+		})
+	}
+	if n := f.upstreamCalls(); n != 0 {
+		t.Fatalf("%d upstream calls for refused bodies", n)
+	}
+	hardAlive(t, f)
+}
