@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/gateway"
 	"switchboard/internal/gatewaytest"
 )
 
@@ -202,5 +204,102 @@ func TestHardDuplicateRoutingFieldsRefused(t *testing.T) {
 	if n := f.upstreamCalls(); n != 0 {
 		t.Fatalf("%d upstream calls for refused bodies", n)
 	}
+	hardAlive(t, f)
+}
+
+// Quadratic CPU: the usage estimate (run whenever an upstream reports no
+// usage, and on every client disconnect) walked the request recursively,
+// rescanning the rest of the body at every level: 500 levels around a
+// 24 MB payload cost 500 scans of it. Now it is one pass.
+func TestHardUsageEstimateIsLinear(t *testing.T) {
+	faultNoLeaks(t)
+	f := newHardFixture(t, "")
+	f.oa.SetHandler(gatewaytest.OpenAIChat{Text: "counted answer", NoUsage: true}.Handler())
+	payload := `{"data":"` + strings.Repeat("A", 24<<20) + `"}`
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"metadata_blob":` +
+		strings.Repeat("[", 500) + payload + strings.Repeat("]", 500) + `}`
+	start := time.Now()
+	status, b := hardPost(t, f.n, hardRoutes[0], testKey, body)
+	elapsed := time.Since(start)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %.300s", status, b)
+	}
+	rec := f.n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "gpt-4o-mini" })
+	if rec.UsageSource != gateway.UsageEstimated || rec.Usage.InputTokens == 0 {
+		t.Fatalf("usage not estimated: %+v", rec)
+	}
+	// One pass over 24 MB is tens of milliseconds; the recursive walk took
+	// far longer than this generous bound (which allows for a loaded machine).
+	if elapsed > 4*time.Second {
+		t.Fatalf("a call whose usage is estimated took %s", elapsed)
+	}
+}
+
+// hostileJSON answers 200 with n levels of nesting where the answer's
+// content belongs, in the request's format (stream: one event of it).
+func hostileJSON(n int) http.HandlerFunc {
+	deep := strings.Repeat("[", n) + strings.Repeat("]", n)
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if strings.Contains(r.URL.Path, "stream") || r.Header.Get("Accept") == "text/event-stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"content\":%s}}\n\n", deep)
+			fmt.Fprintf(w, "data: {\"choices\":%s,\"candidates\":%s}\n\n", deep, deep)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"x","type":"message","choices":%s,"content":%s,"candidates":%s}`, deep, deep, deep)
+	}
+}
+
+// A hostile upstream's deep answer used to overflow the stack in the
+// recursive validity checks of the pass-through and translation paths.
+func TestHardUpstreamDeepJSONFailsCleanly(t *testing.T) {
+	faultNoLeaks(t)
+	f := newHardFixture(t, "")
+	for _, u := range []*gatewaytest.Upstream{f.oa, f.an, f.gm} {
+		u.SetHandler(hostileJSON(3_000_000))
+	}
+	type call struct {
+		name  string
+		rt    hardRoute
+		model string
+	}
+	chat := func(rt hardRoute, model string, stream bool) string {
+		if strings.HasPrefix(rt.path, "/v1beta") {
+			return `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+		}
+		return fmt.Sprintf(`{"model":%q,"max_tokens":10,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, model, stream)
+	}
+	geminiTo := func(model, method string) hardRoute {
+		rt := hardRoutes[3]
+		rt.path = "/v1beta/models/" + model + ":" + method
+		return rt
+	}
+	for _, c := range []call{
+		{"openai pass-through", hardRoutes[0], "gpt-4o-mini"},
+		{"openai to anthropic", hardRoutes[0], "claude-cheap"},
+		{"anthropic to gemini", hardRoutes[1], "gemini-cheap"},
+		{"gemini to openai", geminiTo("gpt-4o-mini", "generateContent"), ""},
+	} {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", c.name, stream), func(t *testing.T) {
+				rt := c.rt
+				if stream && strings.HasPrefix(rt.path, "/v1beta") {
+					rt = geminiTo("gpt-4o-mini", "streamGenerateContent?alt=sse")
+				}
+				status, b := hardPost(t, f.n, rt, testKey, chat(rt, c.model, stream))
+				if !stream && status != http.StatusBadGateway {
+					t.Fatalf("status %d: %.300s", status, b)
+				}
+				if stream && (status == http.StatusOK) != strings.Contains(string(b), "error") || stream && status != http.StatusOK && status != http.StatusBadGateway {
+					t.Fatalf("a stream of hostile events: %d %.300s", status, b)
+				}
+			})
+		}
+	}
+	f.oa.SetHandler(gatewaytest.OpenAIChat{Text: "hello from openai", PromptTokens: 5, CompletionTokens: 3}.Handler())
+	f.an.SetHandler(gatewaytest.Anthropic{Text: "hello from anthropic", InputTokens: 5, OutputTokens: 3}.Handler())
+	f.gm.SetHandler(gatewaytest.Gemini{Text: "hello from gemini", PromptTokens: 5, CandidatesTokens: 3}.Handler())
 	hardAlive(t, f)
 }

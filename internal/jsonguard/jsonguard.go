@@ -187,7 +187,25 @@ const (
 const keyBufSize = 4*64 + 4
 
 // Check vets body. It returns nil or an *Error.
-func (g *Guard) Check(body []byte) error {
+func (g *Guard) Check(body []byte) error { return g.scan(body, nil) }
+
+// String is a string token as it appears in a document: Raw excludes the
+// quotes and keeps escapes, which AppendUnescaped decodes.
+type String struct {
+	Raw     []byte
+	Escaped bool
+}
+
+// Visit vets body as Check does and calls fn, in document order, with every
+// string value and the key it is the value of (Raw nil for an element of an
+// array and for a top-level string). It stops at the first problem and
+// returns it; fn has seen the values before it. Visit allocates nothing of
+// its own, so a walk over a body costs one linear pass.
+func (g *Guard) Visit(body []byte, fn func(key, value String)) error {
+	return g.scan(body, fn)
+}
+
+func (g *Guard) scan(body []byte, visit func(key, value String)) error {
 	// stack holds one bit per open container: 1 for an object.
 	var stack [MaxDepthLimit/64 + 1]uint64
 	var keyBuf [keyBufSize]byte
@@ -198,6 +216,7 @@ func (g *Guard) Check(body []byte) error {
 	// field whose value comes next at depth 1.
 	var children []field
 	pending := -1
+	var lastKey String // the key whose value comes next, for visit
 	n := len(body)
 	pos := skipSpace(body, 0)
 	if pos == n {
@@ -241,9 +260,16 @@ func (g *Guard) Check(body []byte) error {
 					state = wantKey
 				}
 			case c == '"':
-				end, _, err := scanString(body, pos)
+				end, escaped, err := scanString(body, pos)
 				if err != nil {
 					return err
+				}
+				if visit != nil {
+					var key String
+					if depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0 {
+						key = lastKey
+					}
+					visit(key, String{Raw: body[pos+1 : end-1], Escaped: escaped})
 				}
 				pos = end
 				state = afterValue
@@ -305,6 +331,7 @@ func (g *Guard) Check(body []byte) error {
 				return err
 			}
 			pos = end
+			lastKey = String{Raw: body[start+1 : end-1], Escaped: escaped}
 			if depth == 1 {
 				pending = -1
 			}
@@ -319,7 +346,10 @@ func (g *Guard) Check(body []byte) error {
 			if list != nil {
 				key := body[start+1 : end-1]
 				if escaped {
-					key = unescape(keyBuf[:0], key, g.longest)
+					var whole bool
+					if key, whole = AppendUnescaped(keyBuf[:0], key, min(keyBufSize, 4*g.longest+4)); !whole {
+						key = nil // longer than any protected name: matches none
+					}
 				}
 				if i := match(list, key); i >= 0 {
 					if *seen&(1<<i) != 0 {
@@ -464,15 +494,15 @@ func digits(b []byte, i int) int {
 	return i
 }
 
-// unescape decodes a validated string body into dst (whose capacity it
-// never exceeds), as encoding/json would: invalid surrogates become U+FFFD.
-// A key longer than any protected name can be stopped early: it matches
-// nothing either way, and a truncated one still fails to fold-match.
-func unescape(dst, s []byte, longest int) []byte {
-	limit := min(cap(dst), 4*longest+4)
+// AppendUnescaped appends the decoded form of a string token's Raw bytes
+// (as scanned by Check or Visit) to dst, as encoding/json decodes it:
+// invalid surrogates become U+FFFD. With limit >= 0 it stops before dst
+// would grow past limit bytes and reports false, so a caller holding a
+// fixed buffer never allocates; limit < 0 means no limit.
+func AppendUnescaped(dst, s []byte, limit int) ([]byte, bool) {
 	for i := 0; i < len(s); {
-		if len(dst)+utf8.UTFMax > limit {
-			return append(dst, 0) // longer than any match: poison it
+		if limit >= 0 && len(dst)+utf8.UTFMax > limit {
+			return dst, false
 		}
 		c := s[i]
 		if c != '\\' {
@@ -511,5 +541,32 @@ func unescape(dst, s []byte, longest int) []byte {
 			dst, i = append(dst, s[i+1]), i+2
 		}
 	}
-	return dst
+	return dst, true
+}
+
+// WithinDepth reports whether b, JSON or not, opens no more than limit
+// brackets at once outside strings. It is the cheap bound to apply before a
+// recursive parser sees bytes that need not be valid JSON (a stream event
+// such as "[DONE]"): linear, iterative, allocation-free.
+func WithinDepth(b []byte, limit int) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			if depth++; depth > limit {
+				return false
+			}
+		case '}', ']':
+			if depth > 0 {
+				depth--
+			}
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return true
 }

@@ -221,3 +221,70 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+func TestVisit(t *testing.T) {
+	g := New(Options{})
+	var got []string
+	err := g.Visit([]byte(`{"a":"x","b":["y",{"c":"z\n"}],"d":1,"e\u0021":"w","f":{"g":"v"}}`), func(k, v String) {
+		key, _ := AppendUnescaped(nil, k.Raw, -1)
+		val, _ := AppendUnescaped(nil, v.Raw, -1)
+		got = append(got, string(key)+"="+string(val))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a=x", "=y", "c=z\n", "e!=w", "g=v"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("visited %q, want %q", got, want)
+	}
+	if err := g.Visit([]byte(`"top"`), func(k, v String) {
+		if k.Raw != nil || string(v.Raw) != "top" {
+			t.Errorf("top-level string: key %q value %q", k.Raw, v.Raw)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAppendUnescaped(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`plain`, "plain"},
+		{`\"\\\/\b\f\n\r\t`, "\"\\/\b\f\n\r\t"},
+		{`\u00e9\ud83d\ude00`, "é😀"},
+		{`\ud800x`, "\ufffdx"},
+		{`\udc00\u0041`, "\ufffdA"},
+	} {
+		var want string
+		if err := json.Unmarshal([]byte(`"`+tc.in+`"`), &want); err != nil || want != tc.want {
+			t.Fatalf("test case %q disagrees with encoding/json (%q, %v)", tc.in, want, err)
+		}
+		if got, ok := AppendUnescaped(nil, []byte(tc.in), -1); !ok || string(got) != tc.want {
+			t.Errorf("AppendUnescaped(%q) = %q, %v; want %q", tc.in, got, ok, tc.want)
+		}
+	}
+	var buf [8]byte
+	if got, ok := AppendUnescaped(buf[:0], []byte(`abcdefghijkl`), len(buf)); ok || cap(got) != len(buf) {
+		t.Fatalf("limit exceeded: %q %v (cap %d)", got, ok, cap(got))
+	}
+}
+
+func TestWithinDepth(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{`[DONE]`, true},
+		{`{"a":[[1]]}`, true},
+		{`{"a":"[[[[[[[[["}`, true},
+		{`{"a":"\"[[[[[["}`, true},
+		{`[[[[`, false},
+		{`]]]][[[`, true},
+	} {
+		if got := WithinDepth([]byte(tc.in), 3); got != tc.want {
+			t.Errorf("WithinDepth(%q, 3) = %v", tc.in, got)
+		}
+	}
+	if WithinDepth([]byte(strings.Repeat("[", 5_000_000)), MaxDepthLimit) {
+		t.Fatal("5M levels within the limit")
+	}
+}

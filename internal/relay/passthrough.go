@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 	"switchboard/internal/tokencount"
@@ -76,7 +77,7 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if err != nil {
 		return p.failBeforeStart(res, err)
 	}
-	if !gjson.ValidBytes(body) {
+	if upstreamJSON.Check(body) != nil {
 		// A 200 that is not JSON is a broken upstream, not an answer.
 		r.report(p.a, gateway.OutcomeFailure, 0, "upstream answer is not JSON")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood"}
@@ -283,6 +284,12 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 
 var doneMarker = []byte("[DONE]")
 
+// upstreamJSON vets upstream answers before gjson.ValidBytes or a format
+// decoder (both recursive) sees them: a hostile upstream's nesting must not
+// overflow the stack. Deeper than any real answer, shallow enough for
+// recursion.
+var upstreamJSON = jsonguard.New(jsonguard.Options{MaxDepth: jsonguard.MaxDepthLimit})
+
 // isUsageOnlyChunk reports an OpenAI chunk with an empty choices array.
 func isUsageOnlyChunk(data []byte) bool {
 	ch := gjson.GetBytes(data, "choices")
@@ -364,33 +371,11 @@ func readLimited(resp *http.Response, limit int64) ([]byte, error) {
 // estimateUsage counts the prompt's text (and an answer's, when given) with
 // the tokenizer. Only used when the upstream reported no usage.
 func estimateUsage(reqBody []byte, answer []string) llm.Usage {
-	var in tokencount.Stream
-	walkText(gjson.ParseBytes(reqBody), "", &in)
-	u := llm.Usage{InputTokens: in.Total()}
+	u := llm.Usage{InputTokens: tokencount.RequestTokens(reqBody)}
 	for _, s := range answer {
 		u.OutputTokens += int64(tokencount.Count(s))
 	}
 	return u
-}
-
-// walkText feeds every human-readable string of a request to the counter,
-// skipping identifiers and binary payloads.
-func walkText(v gjson.Result, key string, out *tokencount.Stream) {
-	switch {
-	case v.IsObject() || v.IsArray():
-		v.ForEach(func(k, child gjson.Result) bool {
-			walkText(child, k.Str, out)
-			return true
-		})
-	case v.Type == gjson.String:
-		switch key {
-		case "model", "role", "type", "data", "url", "id", "tool_call_id", "tool_use_id",
-			"mime_type", "mimeType", "media_type", "signature", "thoughtSignature", "detail", "format":
-			return
-		}
-		out.WriteString(v.Str)
-		out.Add(1)
-	}
 }
 
 // responseText extracts the generated text of a non-streaming answer.

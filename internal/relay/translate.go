@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"switchboard/internal/upstream"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 	"switchboard/internal/tokencount"
@@ -88,6 +90,10 @@ func (r *Relay) fetchMedia(ctx context.Context, req *llm.Request) *gateway.Error
 	return nil
 }
 
+// errEventTooDeep ends a stream whose event nests deeper than any decoder
+// may recurse.
+var errEventTooDeep = errors.New("upstream stream event nests too deeply")
+
 // translation relays a call whose client format differs from the
 // channel's, through the llm hub.
 type translation struct {
@@ -149,7 +155,10 @@ func (t *translation) complete(ctx context.Context, w http.ResponseWriter, resp 
 		r.report(t.a, gateway.OutcomeFailure, 0, "upstream answer could not be read")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream connection failed while reading the answer", Err: err}
 	}
-	out, err := t.out.DecodeResponse(body, t.emu)
+	var out *llm.Response
+	if err = upstreamJSON.Check(body); err == nil {
+		out, err = t.out.DecodeResponse(body, t.emu)
+	}
 	if err != nil {
 		r.report(t.a, gateway.OutcomeFailure, 0, "upstream answer malformed")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
@@ -261,6 +270,10 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 			break
 		}
 		idle.Reset(timeout)
+		if !jsonguard.WithinDepth(ev.Data, jsonguard.MaxDepthLimit) {
+			readErr = errEventTooDeep
+			break
+		}
 		evs, derr := dec.Decode(ev)
 		if derr != nil {
 			readErr = derr
