@@ -303,3 +303,85 @@ func TestHardUpstreamDeepJSONFailsCleanly(t *testing.T) {
 	f.gm.SetHandler(gatewaytest.Gemini{Text: "hello from gemini", PromptTokens: 5, CandidatesTokens: 3}.Handler())
 	hardAlive(t, f)
 }
+
+// hostileChannel is YAML for one more OpenAI channel at url serving
+// model "hostile" (to append with newHardFixture's extra).
+func hostileChannel(url, extra string) string {
+	return fmt.Sprintf(`  - name: hostile
+    type: openai
+    base_url: %s
+    api_keys: [sk-hostile-upstream-0123456789]
+    models: [hostile]
+%s`, url, extra)
+}
+
+const hostileChunk = `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}` + "\n\n"
+
+// endlessEvent streams one good chunk, then data lines that never end in
+// the blank line closing an event: limit bytes of them, every pause.
+func endlessEvent(limit int64, pause time.Duration) http.HandlerFunc {
+	line := []byte("data: " + strings.Repeat("x", 4096) + "\n")
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, hostileChunk)
+		w.(http.Flusher).Flush()
+		for sent := int64(0); sent < limit && r.Context().Err() == nil; sent += int64(len(line)) {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+			if pause > 0 {
+				w.(http.Flusher).Flush()
+				time.Sleep(pause)
+			}
+		}
+	}
+}
+
+// One SSE event was unbounded: data lines without a blank line grew it
+// until memory ran out (1 GiB took a process to ~7 GB). The event is
+// bounded now (64 MiB by default), and the stream ends in an error.
+func TestHardEndlessSSEEventIsBounded(t *testing.T) {
+	faultNoLeaks(t)
+	hostile := gatewaytest.NewUpstream(t, endlessEvent(256<<20, 0))
+	f := newHardFixture(t, hostileChannel(hostile.URL, "    timeout: 20s"))
+	peak := faultWatchHeap(t)
+	resp := f.n.post(t, "/v1/chat/completions", testKey, `{"model":"hostile","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	grew := peak()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v", resp.StatusCode, err)
+	}
+	if !strings.Contains(string(b), `"hi"`) || !strings.Contains(string(b), "ended before the answer was complete") {
+		t.Fatalf("stream did not end in an error: %.500s", b)
+	}
+	t.Logf("heap grew by %d MiB while the upstream sent 256 MiB of one event", grew>>20)
+	if grew > 200<<20 {
+		t.Fatalf("heap grew by %d MiB", grew>>20)
+	}
+	rec := f.n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "hostile" })
+	if rec.Status != http.StatusBadGateway {
+		t.Fatalf("ledger %+v", rec)
+	}
+	hardAlive(t, f)
+}
+
+// Bytes that cannot complete an event never restart the idle timer: an
+// upstream trickling a data line forever is cut at the channel's idle
+// timeout, not kept alive.
+func TestHardTrickledEventTimesOut(t *testing.T) {
+	faultNoLeaks(t)
+	hostile := gatewaytest.NewUpstream(t, endlessEvent(1<<30, 20*time.Millisecond))
+	f := newHardFixture(t, hostileChannel(hostile.URL, "    timeout: 20s\n    idle_timeout: 400ms"))
+	start := time.Now()
+	resp := f.n.post(t, "/v1/chat/completions", testKey, `{"model":"hostile","stream":true,"messages":[{"role":"user","content":"hi"}]}`, nil)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a trickled event kept the stream alive for %s", d)
+	}
+	if !strings.Contains(string(b), "ended before the answer was complete") {
+		t.Fatalf("stream did not end in an error: %.500s", b)
+	}
+}
