@@ -59,9 +59,9 @@ type Reader struct {
 	maxLine  int
 	maxEvent int
 	raw      []byte
-	data    []byte
-	event   []byte
-	id      []byte
+	data     []byte
+	event    []byte
+	id       []byte
 }
 
 // bufPool recycles the read buffers: one per open stream adds up under
