@@ -385,3 +385,80 @@ func TestHardTrickledEventTimesOut(t *testing.T) {
 		t.Fatalf("stream did not end in an error: %.500s", b)
 	}
 }
+
+// Header and query pass-through is an allow-list per format: what real
+// clients need arrives, what steers the operator's account does not, and
+// an operator can extend a channel's list.
+func TestHardClientCannotSteerUpstream(t *testing.T) {
+	faultNoLeaks(t)
+	ext := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "hello from openai", PromptTokens: 5, CompletionTokens: 3}.Handler())
+	f := newHardFixture(t, fmt.Sprintf(`  - name: extended
+    type: openai
+    base_url: %s
+    api_keys: [sk-extended-0123456789]
+    models: [gpt-extended]
+    pass_headers: [OpenAI-Organization]
+    pass_query: [trace]`, ext.URL))
+	steer := map[string]string{
+		"OpenAI-Organization": "org-victim", "OpenAI-Project": "proj-victim", "X-Goog-User-Project": "victim",
+		"X-Forwarded-Host": "evil.example", "X-Original-URL": "/admin", "X-HTTP-Method-Override": "DELETE",
+		"Cookie2": "a=b", "x-portkey-custom-host": "http://evil.example", "Idempotency-Key": "shared",
+	}
+	const steerQuery = "access_token=t&%24key=k&quotaUser=u&fields=x&trace=1"
+	cases := []struct {
+		rt     hardRoute
+		path   string
+		up     *gatewaytest.Upstream
+		body   string
+		want   map[string]string
+		wantQ  string
+		header map[string]string
+	}{
+		{hardRoutes[0], "/v1/chat/completions?" + steerQuery, f.oa, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"OpenAI-Beta": "assistants=v2", "Originator": "codex_exec", "Session-Id": "s1", "X-Codex-Turn-Metadata": "{}", "User-Agent": "codex_exec/0.135.0"}, "",
+			map[string]string{"Authorization": "Bearer " + testKey}},
+		{hardRoutes[1], "/v1/messages?beta=true&" + steerQuery, f.an, `{"model":"claude-cheap","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"Anthropic-Beta": "claude-code-20250219", "X-App": "cli", "User-Agent": "claude-cli/1.0", "X-Stainless-Lang": "js"}, "beta=true",
+			anthropicHeader(testKey)},
+		{hardRoutes[3], "/v1beta/models/gemini-cheap:generateContent?" + steerQuery, f.gm, `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`,
+			map[string]string{"X-Goog-Api-Client": "genai-go/1.0", "User-Agent": "GeminiCLI/0.1"}, "",
+			geminiHeader(testKey)},
+		{hardRoutes[0], "/v1/chat/completions?" + steerQuery, ext, `{"model":"gpt-extended","messages":[{"role":"user","content":"hi"}]}`,
+			map[string]string{"OpenAI-Organization": "org-victim"}, "trace=1",
+			map[string]string{"Authorization": "Bearer " + testKey}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			hdr := map[string]string{}
+			for k, v := range steer {
+				hdr[k] = v
+			}
+			for k, v := range tc.want {
+				hdr[k] = v
+			}
+			for k, v := range tc.header {
+				hdr[k] = v
+			}
+			resp := f.n.post(t, tc.path, "", tc.body, hdr)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, b)
+			}
+			got := tc.up.Last(t)
+			for k, v := range tc.want {
+				if got.Header.Get(k) != v {
+					t.Errorf("%s = %q upstream, want %q", k, got.Header.Get(k), v)
+				}
+			}
+			for k := range steer {
+				if _, wanted := tc.want[k]; !wanted && got.Header.Get(k) != "" {
+					t.Errorf("client header %s reached the upstream", k)
+				}
+			}
+			if got.RawQuery != tc.wantQ {
+				t.Errorf("upstream query %q, want %q", got.RawQuery, tc.wantQ)
+			}
+		})
+	}
+}

@@ -98,7 +98,7 @@ func TestChatNonStreamingPassThrough(t *testing.T) {
 			})},
 			Modalities: []string{"text"},
 			N:          openai.Int(1),
-		}, option.WithJSONSet("x_unknown_field", map[string]any{"kept": true}), option.WithHeader("X-Client-Trace", "trace-1"))
+		}, option.WithJSONSet("x_unknown_field", map[string]any{"kept": true}), option.WithHeader("X-Client-Request-Id", "trace-1"), option.WithHeader("X-Client-Trace", "not-allowed"))
 		if err != nil {
 			t.Fatalf("base %q: %v", base, err)
 		}
@@ -124,8 +124,9 @@ func TestChatNonStreamingPassThrough(t *testing.T) {
 		if h := got.Header.Get("Authorization"); h != "Bearer sk-upstream-secret-1" {
 			t.Errorf("upstream auth %q", h)
 		}
-		if got.Header.Get("X-Client-Trace") != "trace-1" {
-			t.Errorf("client header not forwarded")
+		// Pass-through headers are an allow-list (upstream/passthrough.go).
+		if got.Header.Get("X-Client-Request-Id") != "trace-1" || got.Header.Get("X-Client-Trace") != "" {
+			t.Errorf("client headers: X-Client-Request-Id %q, X-Client-Trace %q", got.Header.Get("X-Client-Request-Id"), got.Header.Get("X-Client-Trace"))
 		}
 		if gjson.GetBytes(got.Body, "stream_options").Exists() {
 			t.Errorf("non-stream request got stream_options: %s", got.Body)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,7 +104,15 @@ type Channel struct {
 	ConnectTimeout   time.Duration // TCP+TLS; 0 = only Timeout applies
 	FirstByteTimeout time.Duration // until response headers; 0 = only Timeout
 	IdleTimeout      time.Duration // between stream reads; 0 = only Timeout
-	Enabled          bool
+	// PassHeaders and PassQuery extend the client headers and query
+	// parameters the pass-through path forwards ("X-Foo-*" is a prefix).
+	PassHeaders []string
+	PassQuery   []string
+	// MaxStreamDuration ends a stream that lasts longer (0 = no limit);
+	// MaxOutputTokens caps every call's output limit (0 = none).
+	MaxStreamDuration time.Duration
+	MaxOutputTokens   int64
+	Enabled           bool
 	Settings         map[string]string
 	Source           string // "config" or "env"
 }
@@ -294,13 +303,22 @@ func (c *Config) Channels() []gateway.Channel {
 			settings = map[string]string{}
 		}
 		for name, d := range map[string]time.Duration{
-			"connect_timeout":    ch.ConnectTimeout,
-			"first_byte_timeout": ch.FirstByteTimeout,
-			"idle_timeout":       ch.IdleTimeout,
+			"connect_timeout":     ch.ConnectTimeout,
+			"first_byte_timeout":  ch.FirstByteTimeout,
+			"idle_timeout":        ch.IdleTimeout,
+			"max_stream_duration": ch.MaxStreamDuration,
 		} {
 			if d > 0 {
 				settings[name] = d.String()
 			}
+		}
+		for name, list := range map[string][]string{"pass_headers": ch.PassHeaders, "pass_query": ch.PassQuery} {
+			if len(list) > 0 {
+				settings[name] = strings.Join(list, ",")
+			}
+		}
+		if ch.MaxOutputTokens > 0 {
+			settings["max_output_tokens"] = strconv.FormatInt(ch.MaxOutputTokens, 10)
 		}
 		source := ch.Source
 		if source == "" {

@@ -122,6 +122,11 @@ type rawChannel struct {
 	ConnectTimeout   scalar            `yaml:"connect_timeout"`
 	FirstByteTimeout scalar            `yaml:"first_byte_timeout"`
 	IdleTimeout      scalar            `yaml:"idle_timeout"`
+	// Extensions of issue 7 (hardening); they travel in Settings.
+	PassHeaders       []scalar `yaml:"pass_headers"`
+	PassQuery         []scalar `yaml:"pass_query"`
+	MaxStreamDuration scalar   `yaml:"max_stream_duration"`
+	MaxOutputTokens   scalar   `yaml:"max_output_tokens"`
 }
 
 type rawKey struct {

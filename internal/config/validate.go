@@ -399,6 +399,10 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 	ch.ConnectTimeout = c.duration(r.ConnectTimeout, p+".connect_timeout", DefaultConnectTimeout, false)
 	ch.FirstByteTimeout = c.duration(r.FirstByteTimeout, p+".first_byte_timeout", 0, false)
 	ch.IdleTimeout = c.duration(r.IdleTimeout, p+".idle_timeout", 0, false)
+	ch.MaxStreamDuration = c.duration(r.MaxStreamDuration, p+".max_stream_duration", 0, false)
+	ch.MaxOutputTokens = c.integer(r.MaxOutputTokens, p+".max_output_tokens", 0, 0, math.MaxInt32)
+	ch.PassHeaders = c.names(r.PassHeaders, p+".pass_headers", validHeaderName)
+	ch.PassQuery = c.names(r.PassQuery, p+".pass_query", func(s string) bool { return !strings.ContainsAny(s, ",&=# ") })
 	ch.Enabled = c.boolean(r.Enabled, p+".enabled", true)
 
 	if len(r.Settings) > 0 {
@@ -433,6 +437,21 @@ func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, fi
 			c.fail(field, val.line(), "must not be empty")
 		}
 	}
+}
+
+// names reads a list of header or query names, each optionally ending in
+// '*' (a prefix), as pass_headers and pass_query take them.
+func (c *converter) names(list []scalar, field string, valid func(string) bool) []string {
+	var out []string
+	for i, s := range list {
+		v, _ := s.text()
+		if name := strings.TrimSuffix(v, "*"); name == "" || !valid(name) {
+			c.fail(fmt.Sprintf("%s[%d]", field, i), s.line(), "invalid name %q", v)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func (c *converter) models(list []scalar, field string) []string {
