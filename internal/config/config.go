@@ -113,8 +113,8 @@ type Channel struct {
 	MaxStreamDuration time.Duration
 	MaxOutputTokens   int64
 	Enabled           bool
-	Settings         map[string]string
-	Source           string // "config" or "env"
+	Settings          map[string]string
+	Source            string // "config" or "env"
 }
 
 // Key is a client key to seed.
