@@ -6,6 +6,7 @@ package main
 // caller's shape, and nothing reaches an upstream it must not.
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -460,5 +461,128 @@ func TestHardClientCannotSteerUpstream(t *testing.T) {
 				t.Errorf("upstream query %q, want %q", got.RawQuery, tc.wantQ)
 			}
 		})
+	}
+}
+
+// leakyMessage is what a careless or hostile upstream writes into its
+// errors: the key it was called with and the URL it serves.
+func leakyMessage(r *http.Request) string {
+	key := r.Header.Get("Authorization") + r.Header.Get("X-Api-Key") + r.Header.Get("X-Goog-Api-Key")
+	return fmt.Sprintf("invalid key %s for http://%s%s (host %s)", key, r.Host, r.URL.Path, r.Host)
+}
+
+// leakyError answers an error in the upstream's own format whose message
+// holds the key and the URL.
+func leakyError(format string, status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		msg := leakyMessage(r)
+		switch format {
+		case "anthropic":
+			gatewaytest.AnthropicError(status, "invalid_request_error", msg, nil)(w, r)
+		case "gemini":
+			gatewaytest.GeminiError(status, msg)(w, r)
+		default:
+			gatewaytest.OpenAIError(status, msg, nil)(w, r)
+		}
+	}
+}
+
+// leakyStream starts a stream and fails mid-way with an error event whose
+// message holds the key and the URL, in the upstream's format.
+func leakyStream(format string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		msg, _ := json.Marshal(leakyMessage(r))
+		w.Header().Set("Content-Type", "text/event-stream")
+		switch format {
+		case "anthropic":
+			fmt.Fprint(w, `event: message_start`+"\n"+`data: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"model":"claude-cheap","usage":{"input_tokens":1,"output_tokens":1}}}`+"\n\n")
+			fmt.Fprint(w, `event: content_block_start`+"\n"+`data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`+"\n\n")
+			fmt.Fprint(w, `event: content_block_delta`+"\n"+`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"partial"}}`+"\n\n")
+			fmt.Fprintf(w, "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":%s}}\n\n", msg)
+		case "gemini":
+			fmt.Fprint(w, `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"partial"}]}}]}`+"\n\n")
+			fmt.Fprintf(w, "data: {\"error\":{\"code\":500,\"message\":%s,\"status\":\"INTERNAL\"}}\n\n", msg)
+		default:
+			fmt.Fprint(w, hostileChunk)
+			fmt.Fprintf(w, "data: {\"error\":{\"message\":%s,\"type\":\"server_error\"}}\n\n", msg)
+		}
+	}
+}
+
+// Upstream error text (error bodies and mid-stream error events) reached
+// clients and the ledger verbatim, with the upstream key and URL in it.
+func TestHardUpstreamErrorsAreRedacted(t *testing.T) {
+	faultNoLeaks(t)
+	f := newHardFixture(t, "")
+	ups := map[string]*gatewaytest.Upstream{"openai": f.oa, "anthropic": f.an, "gemini": f.gm}
+	secrets := []string{"sk-upstream-openai-0123456789", "sk-ant-upstream-0123456789", "gemini-upstream-key-0123456789", "127.0.0.1"}
+	for _, u := range ups {
+		secrets = append(secrets, strings.TrimPrefix(u.URL, "http://"))
+	}
+	leaks := func(s string) string {
+		for _, sec := range secrets {
+			if strings.Contains(s, sec) {
+				return sec
+			}
+		}
+		return ""
+	}
+	geminiGen := hardRoutes[3]
+	geminiStream := hardRoutes[4]
+	type call struct {
+		name     string
+		upstream string
+		rt       hardRoute
+		body     string
+		status   int
+		stream   bool
+	}
+	openaiBody := `{"model":"%s","stream":%v,"messages":[{"role":"user","content":"hi"}]}`
+	anthropicBody := `{"model":"%s","max_tokens":5,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`
+	geminiBody := `{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}`
+	calls := []call{
+		{"openai 400", "openai", hardRoutes[0], fmt.Sprintf(openaiBody, "gpt-4o-mini", false), 400, false},
+		{"gemini 500", "gemini", geminiGen, geminiBody, 500, false},
+		{"openai to anthropic 400", "anthropic", hardRoutes[0], fmt.Sprintf(openaiBody, "claude-cheap", false), 400, false},
+		{"openai stream", "openai", hardRoutes[0], fmt.Sprintf(openaiBody, "gpt-4o-mini", true), 200, true},
+		{"openai stream to anthropic", "anthropic", hardRoutes[0], fmt.Sprintf(openaiBody, "claude-cheap", true), 200, true},
+		{"anthropic stream", "anthropic", hardRoutes[1], fmt.Sprintf(anthropicBody, "claude-cheap", true), 200, true},
+		{"gemini stream", "gemini", geminiStream, geminiBody, 200, true},
+		{"gemini array stream", "gemini", func() hardRoute {
+			r := geminiStream
+			r.path = "/v1beta/models/gemini-cheap:streamGenerateContent"
+			return r
+		}(), geminiBody, 200, true},
+		// Last: a 429 cools the channel's only key down.
+		{"anthropic 429", "anthropic", hardRoutes[1], fmt.Sprintf(anthropicBody, "claude-cheap", false), 429, false},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			if c.stream {
+				ups[c.upstream].SetHandler(leakyStream(c.upstream))
+			} else {
+				ups[c.upstream].SetHandler(leakyError(c.upstream, c.status))
+			}
+			status, b := hardPost(t, f.n, c.rt, testKey, c.body)
+			if !c.stream && status < 400 || c.stream && status != 200 {
+				t.Fatalf("status %d: %s", status, b)
+			}
+			if !strings.Contains(string(b), "invalid key") && !strings.Contains(string(b), "error") {
+				t.Fatalf("the upstream's error did not reach the client: %s", b)
+			}
+			if s := leaks(string(b)); s != "" {
+				t.Errorf("client saw %q: %s", s, b)
+			}
+		})
+	}
+	recs, err := f.n.app.store.ListUsage(t.Context(), gateway.LedgerFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if s := leaks(r.ErrorMessage); s != "" {
+			t.Errorf("ledger error of %s holds %q: %s", r.RequestID, s, r.ErrorMessage)
+		}
 	}
 }

@@ -148,7 +148,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	pending, gerr := firstEvent(rd, c.Format)
 	if gerr != nil {
 		r.report(p.a, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
-		return gerr
+		return upstream.RedactError(p.a.cand.Channel, gerr)
 	}
 	copyHeaders(w.Header(), resp, true)
 	h := w.Header()
@@ -210,6 +210,12 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		if wr.terminal(ev) {
 			terminal = ev.Raw
 			break
+		}
+		if string(ev.Event) == "error" || bytes.Contains(data, errorKey) {
+			// Relayed verbatim otherwise: an upstream's error text must
+			// not carry the channel's key or URL to the client.
+			ev.Raw = []byte(upstream.Redact(p.a.cand.Channel, string(ev.Raw)))
+			data = []byte(upstream.Redact(p.a.cand.Channel, string(data)))
 		}
 		if wr.streamText(data, &counter) && res.ttft == 0 {
 			res.ttft = time.Since(c.Start)
@@ -282,7 +288,10 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	return nil
 }
 
-var doneMarker = []byte("[DONE]")
+var (
+	doneMarker = []byte("[DONE]")
+	errorKey   = []byte(`"error"`)
+)
 
 // upstreamJSON vets upstream answers before gjson.ValidBytes or a format
 // decoder (both recursive) sees them: a hostile upstream's nesting must not

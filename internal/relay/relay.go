@@ -293,7 +293,7 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 
 	if resp.StatusCode >= 400 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		gerr := x.upstreamError(resp.StatusCode, b)
+		gerr := upstream.RedactError(ch, x.upstreamError(resp.StatusCode, b))
 		gerr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:

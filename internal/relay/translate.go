@@ -197,7 +197,7 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	pending, gerr := firstEvent(rd, t.upFormat)
 	if gerr != nil {
 		r.report(t.a, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
-		return gerr
+		return upstream.RedactError(t.a.cand.Channel, gerr)
 	}
 	havePending := true
 	h := w.Header()
@@ -305,7 +305,7 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	case upstreamErr != nil:
 		msg := "the upstream reported an error mid-stream"
 		if upstreamErr.Err != nil && upstreamErr.Err.Message != "" {
-			msg = upstreamErr.Err.Message
+			msg = upstream.Redact(t.a.cand.Channel, upstreamErr.Err.Message)
 		}
 		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: msg}
 		t.a.rec.Status = http.StatusBadGateway
