@@ -30,6 +30,7 @@ import (
 	"switchboard/internal/secret"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/upstream"
 )
 
 // appOptions are the command-line choices that are not config.
@@ -201,7 +202,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	rl := &relay.Relay{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
-		Ledger: lw, Client: &http.Client{Transport: transport}, Log: log,
+		Ledger: lw, Client: upstream.NewClient(transport), Log: log,
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}

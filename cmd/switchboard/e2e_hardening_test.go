@@ -586,3 +586,40 @@ func TestHardUpstreamErrorsAreRedacted(t *testing.T) {
 		}
 	}
 }
+
+// Redirects were followed with credentials: a 307 re-posted the body with
+// the upstream key to wherever it pointed, and a 302 to an internal URL
+// returned that URL's content as the answer. Now a 3xx is a failed attempt
+// that fails over, like a 5xx.
+func TestHardRedirectsAreNeverFollowed(t *testing.T) {
+	faultNoLeaks(t)
+	thief := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"internal","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"INTERNAL METADATA"},"finish_reason":"stop"}]}`)
+	})
+	redirector := gatewaytest.NewUpstream(t, nil)
+	backup := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "answer from backup", PromptTokens: 3, CompletionTokens: 2}.Handler())
+	f := newHardFixture(t, hostileChannel(redirector.URL, "    priority: 10\n")+fmt.Sprintf(`  - name: backup
+    type: openai
+    base_url: %s
+    api_keys: [sk-backup-0123456789]
+    models: [hostile]
+`, backup.URL))
+	for _, status := range []int{307, 302, 308, 301} {
+		redirector.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, thief.URL+"/latest/meta-data", status)
+		})
+		for _, stream := range []bool{false, true} {
+			status, b := hardPost(t, f.n, hardRoutes[0], testKey, fmt.Sprintf(`{"model":"hostile","stream":%v,"messages":[{"role":"user","content":"secret prompt"}]}`, stream))
+			if status != http.StatusOK || !strings.Contains(string(b), "backup") || strings.Contains(string(b), "INTERNAL") {
+				t.Fatalf("%d stream=%v: %d %s", status, stream, status, b)
+			}
+		}
+	}
+	if n := thief.Count(); n != 0 {
+		t.Fatalf("the redirect target received %d requests (key %q)", n, thief.Last(t).Header.Get("Authorization"))
+	}
+	if redirector.Count() == 0 || backup.Count() == 0 {
+		t.Fatalf("redirector %d calls, backup %d", redirector.Count(), backup.Count())
+	}
+}

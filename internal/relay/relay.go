@@ -291,6 +291,12 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	}
 	defer resp.Body.Close()
 
+	if upstream.IsRedirect(resp.StatusCode) {
+		// Never followed (upstream.NewClient) and never relayed: like a
+		// 5xx, the channel is broken for this call and another may answer.
+		r.report(a, gateway.OutcomeFailure, 0, fmt.Sprintf("upstream answered %d, a redirect", resp.StatusCode))
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answered with a redirect, which the gateway does not follow"}, true
+	}
 	if resp.StatusCode >= 400 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		gerr := upstream.RedactError(ch, x.upstreamError(resp.StatusCode, b))
