@@ -362,6 +362,13 @@ func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
 
 func (a *app) reloadChannels(ctx context.Context) error {
 	chs, err := a.store.ListChannels(ctx)
+	if errors.Is(err, secret.ErrWrongKey) {
+		// Fail closed: a channel this node cannot read may have been
+		// changed or disabled by a node that can; serving the stale set
+		// would route around that decision.
+		a.router.SetChannels(nil)
+		a.log.Error("stored channels do not open with this node's key: serving none until every node uses the same SWITCHBOARD_SECRET", "err", err)
+	}
 	if err != nil {
 		return fmt.Errorf("load channels: %w", err)
 	}

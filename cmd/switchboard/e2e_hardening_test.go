@@ -6,16 +6,20 @@ package main
 // caller's shape, and nothing reaches an upstream it must not.
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/config"
 	"switchboard/internal/gateway"
 	"switchboard/internal/gatewaytest"
 )
@@ -621,5 +625,95 @@ func TestHardRedirectsAreNeverFollowed(t *testing.T) {
 	}
 	if redirector.Count() == 0 || backup.Count() == 0 {
 		t.Fatalf("redirector %d calls, backup %d", redirector.Count(), backup.Count())
+	}
+}
+
+// Nodes without a shared SWITCHBOARD_SECRET failed open: each sealed
+// channels with its own key, and one kept serving a stale set. Now a node
+// whose key does not open the database refuses to start, naming the
+// variable; one whose stored channels stop opening serves none of them.
+func TestHardNodesMustShareTheSecret(t *testing.T) {
+	faultNoLeaks(t)
+	dir := t.TempDir()
+	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "hi", PromptTokens: 1, CompletionTokens: 1}.Handler())
+	text := fmt.Sprintf(`
+storage:
+  database: sqlite://%s/shared.db
+channels:
+  - name: c
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-0123456789]
+    models: [gpt-4o-mini]
+    headers: {X-Org-Token: org-token-secret-value}
+keys:
+  - name: alice
+    key: %s
+`, dir, up.URL, testKey)
+	cfg, err := config.Parse("test.yaml", []byte(text), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(secretValue string) (*app, error) {
+		return newApp(context.Background(), cfg, appOptions{DataDir: t.TempDir(), Out: io.Discard, Getenv: func(k string) (string, bool) {
+			if k == "SWITCHBOARD_SECRET" {
+				return secretValue, true
+			}
+			return "", false
+		}})
+	}
+	first, err := start("the-deployment-secret-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(context.Background())
+	if _, err := start("another-nodes-secret-0123456789"); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_SECRET") {
+		t.Fatalf("a node with another secret started (or did not say why): %v", err)
+	}
+	// The header value is sealed at rest, like the key.
+	var raw []byte
+	for _, f := range []string{"/shared.db", "/shared.db-wal"} {
+		b, err := os.ReadFile(dir + f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		raw = append(raw, b...)
+	}
+	if !strings.Contains(string(raw), "gpt-4o-mini") {
+		t.Fatal("the database files do not hold the channel: the check reads the wrong place")
+	}
+	if strings.Contains(string(raw), "org-token-secret-value") || strings.Contains(string(raw), "sk-upstream-0123456789") {
+		t.Fatal("a channel credential is stored in plain text")
+	}
+	// A row this node cannot open (sealed elsewhere): it serves nothing
+	// rather than its stale set.
+	if _, err := first.store.UpdateChannel(context.Background(), gateway.Channel{ID: 1, Name: "c", Type: gateway.ChannelOpenAI, BaseURL: up.URL, APIKeys: []string{"k"}, Models: []string{"gpt-4o-mini"}, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	moveSealed(t, first, dir+"/shared.db")
+	if err := first.reloadChannels(context.Background()); err == nil {
+		t.Fatal("reload of unreadable channels succeeded")
+	}
+	if first.router.HasModel("gpt-4o-mini") {
+		t.Fatal("the node kept serving channels it cannot read")
+	}
+}
+
+// moveSealed corrupts channel 1's binding the way a node with another key
+// would: it copies a value sealed for another row over its api_keys.
+func moveSealed(t *testing.T, a *app, path string) {
+	t.Helper()
+	ctx := context.Background()
+	other, err := a.store.UpsertChannel(ctx, gateway.Channel{Name: "other", Type: gateway.ChannelOpenAI, APIKeys: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE channels SET api_keys = (SELECT api_keys FROM channels WHERE id = ?) WHERE id = 1`, other.ID); err != nil {
+		t.Fatal(err)
 	}
 }
