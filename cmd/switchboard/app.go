@@ -28,6 +28,7 @@ import (
 	"switchboard/internal/route"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
+	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
 	"switchboard/internal/upstream"
@@ -214,6 +215,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Relay: rl, Router: a.router, Keys: a.keys, Limiter: limiter, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
 		Extra:        adminAPI.Register,
+		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
+		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)

@@ -6,14 +6,25 @@ package main
 // caller's shape, and nothing reaches an upstream it must not.
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -715,5 +726,290 @@ func moveSealed(t *testing.T, a *app, path string) {
 	defer db.Close()
 	if _, err := db.Exec(`UPDATE channels SET api_keys = (SELECT api_keys FROM channels WHERE id = ?) WHERE id = 1`, other.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key.
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "switchboard test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = dir+"/cert.pem", dir+"/key.pem"
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+// serveInBackground runs serve until the test ends and returns its address.
+func serveInBackground(t *testing.T, yamlCfg string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse("test.yaml", []byte(yamlCfg+fmt.Sprintf("\nstorage:\n  database: sqlite://%s/sb.db\n", dir)), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &e2eBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, appOptions{DataDir: dir, Out: out, Getenv: func(k string) (string, bool) {
+			return "serve-test-secret-0123456789", k == "SWITCHBOARD_SECRET"
+		}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			addr, _, _ := strings.Cut(rest, " ")
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TLS: server.tls_cert_file / tls_key_file serve HTTPS; on the plain port,
+// a TLS client gets a TLS alert it reports clearly instead of garbage.
+func TestHardTLS(t *testing.T) {
+	t.Run("https", func(t *testing.T) {
+		cert, key := writeSelfSigned(t, t.TempDir())
+		addr := serveInBackground(t, fmt.Sprintf("server:\n  addr: 127.0.0.1:0\n  tls_cert_file: %s\n  tls_key_file: %s\n", cert, key))
+		if !strings.HasPrefix(addr, "https://") {
+			t.Fatalf("address %q", addr)
+		}
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		defer client.CloseIdleConnections()
+		resp, err := client.Get(addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.TLS == nil {
+			t.Fatalf("healthz over TLS: %d", resp.StatusCode)
+		}
+		// Plain HTTP to the TLS port: Go's server says so in plain text.
+		resp, err = http.Get("http://" + strings.TrimPrefix(addr, "https://") + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "HTTPS server") {
+			t.Fatalf("plain HTTP to the TLS port: %d %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("tls client on the plain port", func(t *testing.T) {
+		addr := serveInBackground(t, "server:\n  addr: 127.0.0.1:0\n")
+		host := strings.TrimPrefix(addr, "http://")
+		_, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true})
+		if err == nil || !strings.Contains(err.Error(), "protocol version not supported") {
+			t.Fatalf("TLS client on the plain port saw %v", err)
+		}
+		resp, err := http.Get(addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("plain healthz: %d", resp.StatusCode)
+		}
+	})
+	t.Run("bad certificate refuses to start", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg, err := config.Parse("t.yaml", []byte(fmt.Sprintf("server:\n  addr: 127.0.0.1:0\n  tls_cert_file: %s/none.pem\n  tls_key_file: %s/none.key\nstorage:\n  database: sqlite://%s/sb.db\n", dir, dir, dir)), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = serve(context.Background(), cfg, appOptions{DataDir: dir, Out: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), "server.tls_cert_file") {
+			t.Fatalf("serve with a missing certificate: %v", err)
+		}
+	})
+}
+
+// A client that stops reading its stream (TCP window full, connection
+// kept open) parked the handler, the upstream stream and the call's slots
+// forever: server.write_timeout is 0 so streams can run long. Now a write
+// that makes no progress for write_stall_timeout ends the call.
+func TestHardStuckReaderIsDisconnected(t *testing.T) {
+	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		chunk := []byte(strings.Repeat(hostileChunk, 64))
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	})
+	addr := serveInBackground(t, fmt.Sprintf(`server:
+  addr: 127.0.0.1:0
+  write_stall_timeout: 300ms
+channels:
+  - name: c
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-0123456789]
+    models: [gpt-4o-mini]
+    timeout: 1m
+keys:
+  - name: alice
+    key: %s
+`, up.URL, testKey))
+	c, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	fmt.Fprintf(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", testKey, len(body), body)
+	// Never read: the gateway must give up on this client and hang up on
+	// the upstream.
+	gatewaytest.WaitFor(t, 10*time.Second, "the upstream stream to be cancelled", func() bool { return up.Canceled() == 1 })
+}
+
+// peakRSS reads a process's peak resident set (VmHWM), in bytes.
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
+}
+
+// bigBodies sends n chat calls of size bytes at once and returns their
+// statuses and one error body.
+func bigBodies(t *testing.T, url string, n, size int) ([]int, string) {
+	t.Helper()
+	prefix := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"`
+	suffix := `"}]}`
+	body := []byte(prefix + strings.Repeat("a", size-len(prefix)-len(suffix)) + suffix)
+	statuses := make([]int, n)
+	var mu sync.Mutex
+	var errBody string
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/completions", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			statuses[i] = resp.StatusCode
+			if resp.StatusCode != 200 {
+				errBody = resp.Header.Get("Retry-After") + " " + string(b)
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return statuses, errBody
+}
+
+// Memory: a valid 32 MiB body costs several times its size in flight, and
+// several at once exhausted memory. server.max_inflight_body_mb bounds the
+// body bytes held at once across the process; calls beyond it wait
+// (overload_wait) and are then shed with 503 (529 for Anthropic) and
+// Retry-After. Measured as the gateway process's peak RSS.
+func TestHardInflightBodiesBoundMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 32 MiB bodies to two processes")
+	}
+	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 5, CompletionTokens: 1}.Handler())
+	const n, size = 8, 32<<20 - 1024
+	cfg := func(inflight int, wait string) string {
+		return fmt.Sprintf(`server:
+  addr: "{{addr}}"
+  max_inflight_body_mb: %d
+  overload_wait: %s
+channels:
+  - name: c
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-0123456789]
+    models: [gpt-4o-mini]
+keys:
+  - name: alice
+    key: %s
+`, inflight, wait, up.URL, testKey)
+	}
+	measure := func(name, yaml string) (int64, []int, string) {
+		p := startE2EProc(t, name, t.TempDir(), yaml)
+		before := peakRSS(t, p.cmd.Process.Pid)
+		statuses, errBody := bigBodies(t, p.URL(), n, size)
+		peak := peakRSS(t, p.cmd.Process.Pid)
+		p.kill()
+		t.Logf("%s: peak RSS %d MiB (%d MiB at start) for %d concurrent %d MiB bodies; statuses %v", name, peak>>20, before>>20, n, size>>20, statuses)
+		return peak, statuses, errBody
+	}
+	unbounded, st, _ := measure("unbounded", cfg(0, "1s"))
+	for _, s := range st {
+		if s != 200 {
+			t.Fatalf("unbounded: statuses %v", st)
+		}
+	}
+	// A bound of two bodies: all eight are served, two at a time.
+	bounded, st, _ := measure("bounded", cfg(64, "2m"))
+	for _, s := range st {
+		if s != 200 {
+			t.Fatalf("bounded with a long wait: statuses %v", st)
+		}
+	}
+	if bounded*10 > unbounded*6 {
+		t.Errorf("peak RSS %d MiB bounded vs %d MiB unbounded: the bound does not hold memory down", bounded>>20, unbounded>>20)
+	}
+	// No wait: what does not fit is shed at once, in the caller's shape.
+	_, st, errBody := measure("shedding", cfg(64, "0s"))
+	shed := 0
+	for _, s := range st {
+		if s == http.StatusServiceUnavailable {
+			shed++
+		}
+	}
+	if shed == 0 || !strings.HasPrefix(errBody, "2 ") || gjson.Get(errBody[2:], "error.code").Str != "overloaded" {
+		t.Fatalf("shedding: statuses %v, error %s", st, errBody)
 	}
 }

@@ -29,6 +29,10 @@ const (
 	DefaultReadTimeout       = 5 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultMaxInflightBodyMB = 256
+	DefaultOverloadWait      = time.Second
+	DefaultMaxJSONDepth      = 512
+	DefaultWriteStallTimeout = 2 * time.Minute
 	DefaultChannelTimeout    = 120 * time.Second
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultWeight            = 1
@@ -64,7 +68,20 @@ type Server struct {
 	WriteTimeout      time.Duration // 0 = none (streams last long)
 	IdleTimeout       time.Duration // keep-alive idle; 0 = none
 	ShutdownTimeout   time.Duration // graceful drain on SIGTERM
+	// MaxInflightBodyMB bounds the request-body MiB held across all calls
+	// at once (0 = no bound); OverloadWait is how long a call waits for
+	// room before it is refused as overloaded.
+	MaxInflightBodyMB int
+	OverloadWait      time.Duration
+	MaxJSONDepth      int           // nesting bound of JSON bodies
+	WriteStallTimeout time.Duration // one response write's bound; 0 = none
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS.
+	TLSCertFile string
+	TLSKeyFile  string
 }
+
+// MaxInflightBodyBytes is MaxInflightBodyMB in bytes.
+func (s Server) MaxInflightBodyBytes() int64 { return int64(s.MaxInflightBodyMB) << 20 }
 
 // MaxBodyBytes is MaxBodyMB in bytes.
 func (s Server) MaxBodyBytes() int64 { return int64(s.MaxBodyMB) << 20 }
@@ -139,6 +156,10 @@ func Default() *Config {
 			ReadTimeout:       DefaultReadTimeout,
 			IdleTimeout:       DefaultIdleTimeout,
 			ShutdownTimeout:   DefaultShutdownTimeout,
+			MaxInflightBodyMB: DefaultMaxInflightBodyMB,
+			OverloadWait:      DefaultOverloadWait,
+			MaxJSONDepth:      DefaultMaxJSONDepth,
+			WriteStallTimeout: DefaultWriteStallTimeout,
 		},
 		Storage: Storage{Database: DefaultDatabase},
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The channel extensions of issue 7 travel in Settings, like the timeouts.
@@ -46,5 +47,26 @@ channels:
 		if err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("error %v lacks %q", err, msg)
 		}
+	}
+}
+
+func TestHardeningServerFields(t *testing.T) {
+	d := Default().Server
+	if d.MaxInflightBodyMB != 256 || d.MaxInflightBodyBytes() != 256<<20 || d.OverloadWait != time.Second || d.MaxJSONDepth != 512 || d.WriteStallTimeout != 2*time.Minute {
+		t.Errorf("defaults %+v", d)
+	}
+	_, err := Parse("s.yaml", []byte("server:\n  max_body_mb: 64\n  max_inflight_body_mb: 32\n  max_json_depth: 0\n  tls_cert_file: /c.pem\n"), env())
+	for _, msg := range []string{
+		"server.max_inflight_body_mb: must be at least max_body_mb (64), or 0 for no bound",
+		"server.max_json_depth: must be between 1 and 10000",
+		"server.tls_cert_file: tls_cert_file and tls_key_file go together",
+	} {
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("error %v lacks %q", err, msg)
+		}
+	}
+	cfg := mustParse(t, "server:\n  max_inflight_body_mb: 0\n", env())
+	if cfg.Server.MaxInflightBodyBytes() != 0 {
+		t.Error("0 must mean no bound")
 	}
 }

@@ -88,6 +88,13 @@ type rawServer struct {
 	WriteTimeout      scalar `yaml:"write_timeout"`
 	IdleTimeout       scalar `yaml:"idle_timeout"`
 	ShutdownTimeout   scalar `yaml:"shutdown_timeout"`
+	// Extensions of issue 7 (hardening).
+	MaxInflightBodyMB scalar `yaml:"max_inflight_body_mb"`
+	OverloadWait      scalar `yaml:"overload_wait"`
+	MaxJSONDepth      scalar `yaml:"max_json_depth"`
+	WriteStallTimeout scalar `yaml:"write_stall_timeout"`
+	TLSCertFile       scalar `yaml:"tls_cert_file"`
+	TLSKeyFile        scalar `yaml:"tls_key_file"`
 }
 
 type rawStorage struct {

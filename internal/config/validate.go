@@ -218,6 +218,17 @@ func (c *converter) server(r *rawServer, s *Server) {
 	s.WriteTimeout = c.duration(r.WriteTimeout, "server.write_timeout", s.WriteTimeout, false)
 	s.IdleTimeout = c.duration(r.IdleTimeout, "server.idle_timeout", s.IdleTimeout, false)
 	s.ShutdownTimeout = c.duration(r.ShutdownTimeout, "server.shutdown_timeout", s.ShutdownTimeout, false)
+	s.MaxInflightBodyMB = int(c.integer(r.MaxInflightBodyMB, "server.max_inflight_body_mb", int64(s.MaxInflightBodyMB), 0, 1<<20))
+	if s.MaxInflightBodyMB > 0 && s.MaxInflightBodyMB < s.MaxBodyMB {
+		c.fail("server.max_inflight_body_mb", r.MaxInflightBodyMB.line(), "must be at least max_body_mb (%d), or 0 for no bound", s.MaxBodyMB)
+	}
+	s.OverloadWait = c.duration(r.OverloadWait, "server.overload_wait", s.OverloadWait, false)
+	s.MaxJSONDepth = int(c.integer(r.MaxJSONDepth, "server.max_json_depth", int64(s.MaxJSONDepth), 1, 10000))
+	s.WriteStallTimeout = c.duration(r.WriteStallTimeout, "server.write_stall_timeout", s.WriteStallTimeout, false)
+	s.TLSCertFile, s.TLSKeyFile = c.str(r.TLSCertFile, ""), c.str(r.TLSKeyFile, "")
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		c.fail("server.tls_cert_file", r.TLSCertFile.line(), "tls_cert_file and tls_key_file go together: set both to serve HTTPS, or neither")
+	}
 }
 
 func (c *converter) storage(r *rawStorage, s *Storage) {

@@ -51,24 +51,22 @@ func (s *Server) anthropicMessages(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if gerr := s.checkJSON(body); gerr != nil {
+	var model, messages, stream, maxTokens gjson.Result
+	if gerr := s.checkJSON(body, func(key string, raw []byte) {
+		switch key {
+		case "model":
+			model = field(raw)
+		case "messages":
+			messages = field(raw)
+		case "stream":
+			stream = field(raw)
+		case "max_tokens":
+			maxTokens = field(raw)
+		}
+	}); gerr != nil {
 		writeErr(gerr)
 		return
 	}
-	var model, messages, stream, maxTokens gjson.Result
-	gjson.ParseBytes(body).ForEach(func(key, v gjson.Result) bool {
-		switch key.Str {
-		case "model":
-			model = v
-		case "messages":
-			messages = v
-		case "stream":
-			stream = v
-		case "max_tokens":
-			maxTokens = v
-		}
-		return true
-	})
 	if model.Type != gjson.String || model.Str == "" {
 		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "model: field required").WithParam("model"))
 		return
@@ -107,7 +105,7 @@ func (s *Server) anthropicCountTokens(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if gerr := s.checkJSON(body); gerr != nil {
+	if gerr := s.checkJSON(body, nil); gerr != nil {
 		writeErr(gerr)
 		return
 	}

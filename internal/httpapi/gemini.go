@@ -67,7 +67,12 @@ func (s *Server) geminiModelAction(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if gerr := s.checkJSON(body); gerr != nil {
+	var contents []byte
+	if gerr := s.checkJSON(body, func(key string, raw []byte) {
+		if key == "contents" {
+			contents = raw
+		}
+	}); gerr != nil {
 		writeErr(gerr)
 		return
 	}
@@ -75,8 +80,7 @@ func (s *Server) geminiModelAction(w http.ResponseWriter, r *http.Request) {
 		s.geminiCountTokens(w, r, k, model, body)
 		return
 	}
-	contents := gjson.GetBytes(body, "contents")
-	if !contents.IsArray() || len(contents.Array()) == 0 {
+	if !nonEmptyArray(contents) {
 		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "contents is not specified").WithParam("contents"))
 		return
 	}

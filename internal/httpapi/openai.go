@@ -95,28 +95,26 @@ func (s *Server) openAIChat(w http.ResponseWriter, r *http.Request) {
 		writeErr(gerr)
 		return
 	}
-	if gerr := s.checkJSON(body); gerr != nil {
+	// One pass vets the body and picks out what routing needs; the rest
+	// of the body is never decoded on this path.
+	var model, messages, stream, includeUsage, maxTokens gjson.Result
+	if gerr := s.checkJSON(body, func(key string, raw []byte) {
+		switch key {
+		case "model":
+			model = field(raw)
+		case "messages":
+			messages = field(raw)
+		case "stream":
+			stream = field(raw)
+		case "stream_options":
+			includeUsage = field(raw).Get("include_usage")
+		case "max_tokens", "max_completion_tokens":
+			maxTokens = field(raw)
+		}
+	}); gerr != nil {
 		writeErr(gerr)
 		return
 	}
-	// One pass over the top level picks out what routing needs; the rest
-	// of the body is never decoded on this path.
-	var model, messages, stream, includeUsage, maxTokens gjson.Result
-	gjson.ParseBytes(body).ForEach(func(key, v gjson.Result) bool {
-		switch key.Str {
-		case "model":
-			model = v
-		case "messages":
-			messages = v
-		case "stream":
-			stream = v
-		case "stream_options":
-			includeUsage = v.Get("include_usage")
-		case "max_tokens", "max_completion_tokens":
-			maxTokens = v
-		}
-		return true
-	})
 	if model.Type != gjson.String || model.Str == "" {
 		writeErr(gateway.Errorf(gateway.KindInvalidRequest, "you must provide a model parameter").WithParam("model").WithCode("missing_required_parameter"))
 		return

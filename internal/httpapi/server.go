@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,11 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/jsonguard"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
+	"switchboard/internal/shed"
 )
 
 // Server is the public HTTP API.
@@ -36,6 +40,9 @@ type Server struct {
 	Extra func(mux *http.ServeMux)
 	// JSON vets JSON bodies before anything parses them (nil: RoutingGuard(0)).
 	JSON *jsonguard.Guard
+	// Shed bounds the request-body bytes in flight across the process
+	// (nil: no bound); a call that finds no room is refused as overloaded.
+	Shed *shed.Limiter
 
 	mux *http.ServeMux
 }
@@ -75,10 +82,21 @@ type ctxKey int
 
 const requestIDKey ctxKey = 1
 
+// reqState is what the middleware keeps for a request: its id, and the
+// body bytes it holds against Server.Shed (released when the request ends,
+// since the relay references the body until then).
+type reqState struct {
+	id   string
+	body shed.Reservation
+}
+
 // RequestID returns the id the middleware gave the request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	st, _ := ctx.Value(requestIDKey).(*reqState)
+	if st == nil {
+		return ""
+	}
+	return st.id
 }
 
 func newRequestID() string {
@@ -93,7 +111,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		st := &reqState{id: id, body: s.Shed.Reserve()}
+		defer st.body.Release()
+		ctx := context.WithValue(r.Context(), requestIDKey, st)
 		r = r.WithContext(ctx)
 		defer func() {
 			if v := recover(); v != nil {
@@ -146,16 +166,22 @@ func modelAllowed(k *gateway.Key, model string) bool {
 	return false
 }
 
-// readBody reads a size-limited body.
+// readBody reads a size-limited body, holding its bytes against the
+// process-wide bound until the request ends.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *gateway.Error) {
-	if r.ContentLength > s.MaxBodyBytes {
-		return nil, gateway.Errorf(gateway.KindRequestTooLarge, "request body exceeds the limit of %d bytes", s.MaxBodyBytes)
+	var res *shed.Reservation
+	if st, _ := r.Context().Value(requestIDKey).(*reqState); st != nil {
+		res = &st.body
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), r.ContentLength, s.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe), errors.Is(err, shed.ErrTooLarge):
 			return nil, gateway.Errorf(gateway.KindRequestTooLarge, "request body exceeds the limit of %d bytes", s.MaxBodyBytes)
+		case errors.Is(err, shed.ErrOverloaded):
+			return nil, &gateway.Error{Kind: gateway.KindOverloaded, Code: "overloaded", RetryAfter: 2 * time.Second,
+				Message: "the gateway is at its limit of request bytes in flight: retry shortly"}
 		}
 		return nil, gateway.Errorf(gateway.KindInvalidRequest, "cannot read request body")
 	}
@@ -176,9 +202,23 @@ func RoutingGuard(maxDepth int) *jsonguard.Guard {
 	}})
 }
 
-// checkJSON is the 400 for a body the guard refuses.
-func (s *Server) checkJSON(body []byte) *gateway.Error {
-	err := s.JSON.Check(body)
+// checkJSON vets body (the 400 when the guard refuses it) and, in the same
+// pass, hands fields each top-level member: its key, unescaped, and the
+// raw bytes of its value, aliasing body. Routing reads what it needs with
+// field; nothing copies the body (gjson.ParseBytes would, whole).
+func (s *Server) checkJSON(body []byte, fields func(key string, raw []byte)) *gateway.Error {
+	var keyBuf []byte
+	err := s.JSON.Fields(body, func(k jsonguard.String, raw []byte) {
+		if fields == nil {
+			return
+		}
+		if !k.Escaped {
+			fields(string(k.Raw), raw)
+			return
+		}
+		keyBuf, _ = jsonguard.AppendUnescaped(keyBuf[:0], k.Raw, -1)
+		fields(string(keyBuf), raw)
+	})
 	if err == nil {
 		return nil
 	}
@@ -195,6 +235,30 @@ func (s *Server) checkJSON(body []byte) *gateway.Error {
 		}
 	}
 	return e
+}
+
+// shallowOver is the size above which field does not parse a container:
+// routing needs only its kind (is messages an array?), and parsing would
+// copy it.
+const shallowOver = 64 << 10
+
+// field parses a top-level value handed out by checkJSON. A container over
+// shallowOver comes back shallow: its type and opening bracket only, so
+// IsArray and IsObject answer and nothing is copied.
+func field(raw []byte) gjson.Result {
+	if len(raw) > shallowOver && (raw[0] == '[' || raw[0] == '{') {
+		return gjson.Result{Type: gjson.JSON, Raw: string(raw[:1])}
+	}
+	return gjson.ParseBytes(raw)
+}
+
+// nonEmptyArray reports a raw value that is an array with an element.
+func nonEmptyArray(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '[' {
+		return false
+	}
+	rest := bytes.TrimLeft(raw[1:], " \t\r\n")
+	return len(rest) > 0 && rest[0] != ']'
 }
 
 // admit runs the checks shared by every model call after the body is

@@ -187,7 +187,7 @@ const (
 const keyBufSize = 4*64 + 4
 
 // Check vets body. It returns nil or an *Error.
-func (g *Guard) Check(body []byte) error { return g.scan(body, nil) }
+func (g *Guard) Check(body []byte) error { return g.scan(body, nil, nil) }
 
 // String is a string token as it appears in a document: Raw excludes the
 // quotes and keeps escapes, which AppendUnescaped decodes.
@@ -202,10 +202,19 @@ type String struct {
 // returns it; fn has seen the values before it. Visit allocates nothing of
 // its own, so a walk over a body costs one linear pass.
 func (g *Guard) Visit(body []byte, fn func(key, value String)) error {
-	return g.scan(body, fn)
+	return g.scan(body, fn, nil)
 }
 
-func (g *Guard) scan(body []byte, visit func(key, value String)) error {
+// Fields vets body as Check does and, when its top level is an object,
+// calls fn with each member in order: the key, and the raw bytes of its
+// value (aliasing body, whitespace trimmed). A router peeks at the few
+// fields it needs this way in the same pass that vets the body, without
+// the copy of the whole body that gjson.ParseBytes makes.
+func (g *Guard) Fields(body []byte, fn func(key String, value []byte)) error {
+	return g.scan(body, nil, fn)
+}
+
+func (g *Guard) scan(body []byte, visit func(key, value String), member func(key String, value []byte)) error {
 	// stack holds one bit per open container: 1 for an object.
 	var stack [MaxDepthLimit/64 + 1]uint64
 	var keyBuf [keyBufSize]byte
@@ -217,6 +226,8 @@ func (g *Guard) scan(body []byte, visit func(key, value String)) error {
 	var children []field
 	pending := -1
 	var lastKey String // the key whose value comes next, for visit
+	var topKey String  // the top-level key whose value is being scanned, for member
+	topStart := -1     // where that value starts
 	n := len(body)
 	pos := skipSpace(body, 0)
 	if pos == n {
@@ -231,6 +242,9 @@ func (g *Guard) scan(body []byte, visit func(key, value String)) error {
 		case wantValue:
 			if pos >= n {
 				return syntaxErr(pos, "unexpected end of input")
+			}
+			if member != nil && depth == 1 && topStart < 0 && stack[0]&1 != 0 {
+				topStart = pos
 			}
 			c := body[pos]
 			switch {
@@ -302,6 +316,10 @@ func (g *Guard) scan(body []byte, visit func(key, value String)) error {
 				}
 				return nil
 			}
+			if depth == 1 && topStart >= 0 {
+				member(topKey, body[topStart:pos])
+				topStart = -1
+			}
 			pos = skipSpace(body, pos)
 			if pos >= n {
 				return syntaxErr(pos, "unexpected end of input")
@@ -334,6 +352,7 @@ func (g *Guard) scan(body []byte, visit func(key, value String)) error {
 			lastKey = String{Raw: body[start+1 : end-1], Escaped: escaped}
 			if depth == 1 {
 				pending = -1
+				topKey = lastKey
 			}
 			var list []field
 			var seen *uint64

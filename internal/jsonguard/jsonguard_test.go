@@ -288,3 +288,32 @@ func TestWithinDepth(t *testing.T) {
 		t.Fatal("5M levels within the limit")
 	}
 }
+
+func TestFields(t *testing.T) {
+	var got []string
+	body := []byte(` { "model" : "m" , "messages":[{"a":{"b":1}}], "n":1.5,"o":{},"e":[],"t":true,"s":"x\"y" } `)
+	if err := routing.Fields(body, func(k String, v []byte) {
+		got = append(got, string(k.Raw)+"="+string(v))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := `model="m"|messages=[{"a":{"b":1}}]|n=1.5|o={}|e=[]|t=true|s="x\"y"`
+	if strings.Join(got, "|") != want {
+		t.Fatalf("fields %q\nwant %q", strings.Join(got, "|"), want)
+	}
+	n := 0
+	if err := routing.Fields([]byte(`{}`), func(String, []byte) { n++ }); err != nil || n != 0 {
+		t.Fatalf("empty object: %d fields, %v", n, err)
+	}
+	g := New(Options{})
+	if err := g.Fields([]byte(`[{"a":1},2]`), func(String, []byte) { n++ }); err != nil || n != 0 {
+		t.Fatalf("array top level: %d fields, %v", n, err)
+	}
+	if err := routing.Fields([]byte(`{"model":"a","model":"b"}`), func(String, []byte) {}); kindOf(err) != DuplicateKey {
+		t.Fatalf("duplicate: %v", err)
+	}
+	big := []byte(`{"model":"m","messages":[` + strings.Repeat(`"xxxxxxxx",`, 1000) + `"y"]}`)
+	if n := testing.AllocsPerRun(20, func() { _ = routing.Fields(big, func(String, []byte) {}) }); n != 0 {
+		t.Fatalf("Fields allocates %.0f times", n)
+	}
+}
