@@ -1013,3 +1013,84 @@ keys:
 		t.Fatalf("shedding: statuses %v, error %s", st, errBody)
 	}
 }
+
+// Options operators expect: a channel's max_output_tokens caps every
+// call's output limit (lowered, or set when the client sent none), on
+// pass-through and translated calls; max_stream_duration ends a stream
+// that lasts longer, bills what was produced, and does not count against
+// the channel's health.
+func TestHardChannelCaps(t *testing.T) {
+	faultNoLeaks(t)
+	capOA := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "capped", PromptTokens: 3, CompletionTokens: 2}.Handler())
+	capAN := gatewaytest.NewUpstream(t, gatewaytest.Anthropic{Text: "capped", InputTokens: 3, OutputTokens: 2}.Handler())
+	slow := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for r.Context().Err() == nil {
+			_, _ = io.WriteString(w, hostileChunk)
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	f := newHardFixture(t, fmt.Sprintf(`  - name: capped-openai
+    type: openai
+    base_url: %s
+    api_keys: [sk-capped-0123456789]
+    models: [capped-openai]
+    max_output_tokens: 64
+  - name: capped-anthropic
+    type: anthropic
+    base_url: %s
+    api_keys: [sk-ant-capped-0123456789]
+    models: [capped-anthropic]
+    max_output_tokens: 64
+  - name: slow
+    type: openai
+    base_url: %s
+    api_keys: [sk-slow-0123456789]
+    models: [slow]
+    max_stream_duration: 500ms
+`, capOA.URL, capAN.URL, slow.URL))
+	for _, tc := range []struct {
+		rt    hardRoute
+		body  string
+		up    *gatewaytest.Upstream
+		field string
+	}{
+		{hardRoutes[0], `{"model":"capped-openai","max_tokens":100000,"messages":[{"role":"user","content":"hi"}]}`, capOA, "max_tokens"},
+		{hardRoutes[0], `{"model":"capped-openai","messages":[{"role":"user","content":"hi"}]}`, capOA, "max_completion_tokens"},
+		{hardRoutes[1], `{"model":"capped-anthropic","max_tokens":100000,"messages":[{"role":"user","content":"hi"}]}`, capAN, "max_tokens"},
+		{hardRoutes[0], `{"model":"capped-anthropic","max_completion_tokens":100000,"messages":[{"role":"user","content":"hi"}]}`, capAN, "max_tokens"},
+		{hardRoutes[3], `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"generationConfig":{"maxOutputTokens":100000}}`, capAN, "max_tokens"},
+	} {
+		rt := tc.rt
+		if strings.HasPrefix(rt.path, "/v1beta") {
+			rt.path = "/v1beta/models/capped-anthropic:generateContent"
+		}
+		status, b := hardPost(t, f.n, rt, testKey, tc.body)
+		if status != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.body, status, b)
+		}
+		if got := gjson.GetBytes(tc.up.Last(t).Body, tc.field).Int(); got != 64 {
+			t.Errorf("%s: upstream %s = %d, want the channel's cap 64", tc.body, tc.field, got)
+		}
+	}
+
+	start := time.Now()
+	status, b := hardPost(t, f.n, hardRoutes[0], testKey, `{"model":"slow","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if d := time.Since(start); status != http.StatusOK || d > 5*time.Second {
+		t.Fatalf("slow stream: %d after %s", status, d)
+	}
+	if !strings.Contains(string(b), `"hi"`) || !strings.Contains(string(b), "maximum duration") {
+		t.Fatalf("the stream did not end on its duration limit: %.400s", b)
+	}
+	rec := f.n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "slow" })
+	if rec.Status != http.StatusGatewayTimeout || rec.Usage.OutputTokens == 0 {
+		t.Fatalf("ledger %+v", rec)
+	}
+	for _, ch := range f.n.app.health.Snapshot() {
+		if ch.ChannelID == rec.ChannelID && ch.Failures > 0 {
+			t.Fatalf("a stream cut by the operator's limit counted as a channel failure: %+v", ch)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -257,6 +258,10 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	case clientGone:
 		p.a.rec.Status = 499
 		p.a.rec.ErrorMessage = "client disconnected mid-stream"
+	case errors.Is(streamErr, upstream.ErrMaxStreamDuration):
+		// The operator's limit, not a broken channel.
+		p.a.rec.Status = http.StatusGatewayTimeout
+		p.a.rec.ErrorMessage = streamErr.Error()
 	case streamErr != nil || (terminal == nil && wr.needsTerminal):
 		p.a.rec.Status = http.StatusBadGateway
 		p.a.rec.ErrorMessage = "upstream stream ended abnormally"
@@ -266,8 +271,11 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	if clientGone {
 		return nil
 	}
-	if p.a.rec.Status == http.StatusBadGateway {
+	if p.a.rec.Status == http.StatusBadGateway || p.a.rec.Status == http.StatusGatewayTimeout {
 		e := &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}
+		if p.a.rec.Status == http.StatusGatewayTimeout {
+			e = &gateway.Error{Kind: gateway.KindTimeout, Message: "the stream reached the maximum duration the gateway allows for this channel"}
+		}
 		if geminiArray {
 			_ = writeArrayChunk(sw, wireErrorBody(c.Format, e, c.RequestID), first)
 			_ = sw.WriteRaw([]byte("]"))

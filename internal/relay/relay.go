@@ -242,6 +242,13 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	if gerr != nil {
 		return gerr, false
 	}
+	if limit := upstream.MaxOutputTokens(ch); limit > 0 {
+		// The channel's cap on output, enforced by the provider.
+		var err error
+		if body, err = upstream.CapOutput(ch, body, limit); err != nil {
+			return &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set the output limit in the request body", Err: err}, false
+		}
+	}
 	upCall := &upstream.Call{
 		Channel: ch, APIKey: a.cand.APIKey, Model: a.cand.UpstreamModel,
 		Op: upstream.OpChat, Stream: c.Stream, Body: body,
@@ -320,6 +327,10 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 	r.report(a, gateway.OutcomeSuccess, 0, "")
 	if c.Stream {
 		idle.Reset(idleGap)
+		if d := upstream.MaxStreamDuration(ch); d > 0 {
+			resp.Body = upstream.LimitDuration(resp.Body, d, cancel)
+			defer resp.Body.Close()
+		}
 		gerr = x.stream(ctx, w, resp, res, idle, idleGap)
 		return gerr, gerr != nil && !res.started && ctx.Err() == nil
 	}

@@ -310,6 +310,11 @@ func (t *translation) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: msg}
 		t.a.rec.Status = http.StatusBadGateway
 		t.a.rec.ErrorMessage = msg
+	case errors.Is(readErr, upstream.ErrMaxStreamDuration):
+		// The operator's limit, not a broken channel.
+		endErr = &gateway.Error{Kind: gateway.KindTimeout, Message: "the stream reached the maximum duration the gateway allows for this channel"}
+		t.a.rec.Status = http.StatusGatewayTimeout
+		t.a.rec.ErrorMessage = readErr.Error()
 	case readErr != nil || stop == nil:
 		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}
 		t.a.rec.Status = http.StatusBadGateway
