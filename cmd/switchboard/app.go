@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
 	"switchboard/internal/inmem"
+	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
@@ -61,6 +62,7 @@ type app struct {
 
 	adminTokenHash string
 
+	keyProbe     *keyprobe.Prober
 	redis        *redisstore.Client
 	notifier     *redisstore.Notifier
 	unsubscribe  []func()
@@ -201,9 +203,11 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if transport == nil {
 		transport = newTransport()
 	}
+	client := upstream.NewClient(transport)
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
 	rl := &relay.Relay{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
-		Ledger: lw, Client: upstream.NewClient(transport), Log: log,
+		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
@@ -474,6 +478,9 @@ func (a *app) maintain() {
 func (a *app) Close(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	a.wg.Wait()
+	if a.keyProbe != nil {
+		a.keyProbe.Close()
+	}
 	for _, stop := range a.unsubscribe {
 		stop()
 	}

@@ -59,7 +59,7 @@ keys:
     models: ["*"]
   - name: bob
     key: ` + testKeyLimit + `
-    models: [gpt-4o-mini, claude-cheap, gemini-cheap]
+    models: [gpt-4o-mini, claude-cheap, gemini-cheap, shared-model]
 `
 
 type hardFixture struct {
@@ -1091,6 +1091,84 @@ func TestHardChannelCaps(t *testing.T) {
 	for _, ch := range f.n.app.health.Snapshot() {
 		if ch.ChannelID == rec.ChannelID && ch.Failures > 0 {
 			t.Fatalf("a stream cut by the operator's limit counted as a channel failure: %+v", ch)
+		}
+	}
+}
+
+// One tenant used to take a shared upstream key out of service for
+// everyone with one 401/403 it provoked (an image at a file it does not
+// own, a bogus organisation header), and a shared channel out with three
+// poisoned requests. Now a caller's failures count once, a 401/403 only
+// makes the key suspect until the gateway's own check (GET models)
+// confirms it, and a key the upstream really refuses is still taken out.
+func TestHardOneTenantCannotDisableSharedKeys(t *testing.T) {
+	faultNoLeaks(t)
+	answer := gatewaytest.OpenAIChat{Text: "hello from shared", PromptTokens: 3, CompletionTokens: 2}.Handler()
+	shared := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/models":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"object":"list","data":[]}`)
+		case bytes.Contains(body, []byte("file-of-another-org")):
+			gatewaytest.OpenAIError(403, "You do not have access to this file", nil)(w, r)
+		case bytes.Contains(body, []byte("poison")):
+			gatewaytest.OpenAIError(500, "The server had an error while processing your request", nil)(w, r)
+		default:
+			answer(w, r)
+		}
+	})
+	revoked := gatewaytest.NewUpstream(t, gatewaytest.OpenAIError(401, "Incorrect API key provided", nil))
+	f := newHardFixture(t, fmt.Sprintf(`  - name: shared
+    type: openai
+    base_url: %s
+    api_keys: [sk-shared-0123456789]
+    models: [shared-model]
+  - name: revoked
+    type: openai
+    base_url: %s
+    api_keys: [sk-revoked-0123456789]
+    models: [revoked-model]
+`, shared.URL, revoked.URL))
+	call := func(key, model, content string) int {
+		status, _ := hardPost(t, f.n, hardRoutes[0], key, fmt.Sprintf(`{"model":%q,"messages":[{"role":"user","content":%q}]}`, model, content))
+		return status
+	}
+	const chID, revokedID = 4, 5 // after hardConfig's three channels
+	// One tenant: ten provoked 403s and ten poisoned 500s of its own.
+	for range 10 {
+		if s := call(testKey, "shared-model", "look at file-of-another-org"); s != http.StatusBadGateway {
+			t.Fatalf("provoked 403: %d", s)
+		}
+		if s := call(testKey, "shared-model", "poison"); s != 500 {
+			t.Fatalf("poisoned request: %d", s)
+		}
+	}
+	// The gateway checked the key itself and found it good.
+	gatewaytest.WaitFor(t, 5*time.Second, "the key check", func() bool {
+		for _, r := range shared.Requests() {
+			if r.Method == http.MethodGet {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(50 * time.Millisecond)
+	if !f.n.app.health.Available(chID, 0, time.Now()) {
+		t.Fatalf("one tenant disabled the shared key or opened the channel: %+v", f.n.app.health.Snapshot())
+	}
+	if s := call(testKeyLimit, "shared-model", "an honest question"); s != 200 {
+		t.Fatalf("the shared channel is out of service after one tenant's attack: %d", s)
+	}
+	// A key the upstream really revoked: the check confirms and disables it.
+	if s := call(testKey, "revoked-model", "hi"); s != http.StatusBadGateway {
+		t.Fatalf("revoked key: %d", s)
+	}
+	gatewaytest.WaitFor(t, 5*time.Second, "the revoked key disabled", func() bool { return !f.n.app.health.Available(revokedID, 0, time.Now()) })
+	for _, ch := range f.n.app.health.Snapshot() {
+		if ch.ChannelID == revokedID && (len(ch.Keys) == 0 || ch.Keys[0].State != gateway.KeyStateDisabled || !strings.Contains(ch.Keys[0].Reason, "own check")) {
+			t.Fatalf("revoked key state %+v", ch)
 		}
 	}
 }

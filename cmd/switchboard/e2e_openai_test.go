@@ -49,7 +49,11 @@ keys:
   - name: carol
     key: ` + testKeyBudget + `
     budget_usd: 0.000001
+  - name: dave
+    key: ` + testKeyDave + `
 `
+
+const testKeyDave = "sk-test-dave-0123456789ab"
 
 func newOpenAIFixture(t *testing.T, o gatewaytest.OpenAIChat) (*node, *gatewaytest.Upstream, *gatewaytest.Upstream) {
 	t.Helper()
@@ -394,9 +398,10 @@ func TestUpstreamErrorsRelayedWithoutLeaks(t *testing.T) {
 func TestNoHealthyChannel503(t *testing.T) {
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{})
 	up.SetHandler(gatewaytest.OpenAIError(500, "boom", nil))
-	// Open the breaker with failures, then expect 503 without an upstream call.
-	for i := 0; i < 3; i++ {
-		resp := n.post(t, "/v1/chat/completions", testKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}`, nil)
+	// Open the breaker with failures of three callers (one caller's count
+	// once), then expect 503 without an upstream call.
+	for _, key := range []string{testKey, testKeyLimit, testKeyDave} {
+		resp := n.post(t, "/v1/chat/completions", key, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}`, nil)
 		resp.Body.Close()
 	}
 	before := up.Count()

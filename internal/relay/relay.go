@@ -43,7 +43,11 @@ type Relay struct {
 	// Fetcher inlines media URLs for upstreams that take only inline data;
 	// nil refuses such calls with a 400 that says why.
 	Fetcher MediaFetcher
-	Log     *slog.Logger
+	// Keys checks an upstream key with a request of the gateway's own
+	// after a client's call got 401/403 (internal/keyprobe); nil leaves
+	// it to the distinct-callers rule of Health.
+	Keys KeyChecker
+	Log  *slog.Logger
 
 	// MaxAttempts bounds channels tried per call (default 3); AttemptBudget
 	// bounds the time spent failing over before the first byte (default 60s).
@@ -56,6 +60,11 @@ type Relay struct {
 	// DefaultMaxTokens is assumed for budget reservations when the caller
 	// sets no output limit.
 	DefaultMaxTokens int64
+}
+
+// KeyChecker checks key keyIndex of ch in the background.
+type KeyChecker interface {
+	Suspect(ch *gateway.Channel, keyIndex int)
 }
 
 // Call is the client side of one call, filled by httpapi.
@@ -292,7 +301,12 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 		if attemptCtx.Err() != nil {
 			reason, kind = "upstream timed out before answering", gateway.KindTimeout
 		}
-		r.report(a, gateway.OutcomeFailure, 0, reason)
+		if kind == gateway.KindTimeout {
+			r.report(a, gateway.OutcomeFailure, 0, reason)
+		} else {
+			// A connection no request content can break: the channel's alone.
+			r.reportAs(a, 0, gateway.OutcomeFailure, 0, reason)
+		}
 		r.Log.Warn("upstream attempt failed", "request_id", c.RequestID, "channel", ch.Name, "err", redact(err))
 		return &gateway.Error{Kind: kind, Message: reason, Err: err}, true
 	}
@@ -312,7 +326,12 @@ func (r *Relay) try(ctx context.Context, w http.ResponseWriter, a *attempt, res 
 		case resp.StatusCode == http.StatusTooManyRequests:
 			r.report(a, gateway.OutcomeRateLimited, gerr.RetryAfter, "rate limited by upstream")
 		case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+			// Perhaps provoked by the caller's input: the key is suspect
+			// until the gateway checks it with a request of its own.
 			r.report(a, gateway.OutcomeAuthFailure, 0, fmt.Sprintf("upstream answered %d for this key", resp.StatusCode))
+			if r.Keys != nil {
+				r.Keys.Suspect(ch, a.cand.KeyIndex)
+			}
 			// Another key or channel may work; the caller did nothing wrong.
 			gerr = &gateway.Error{Kind: gateway.KindUnavailable, Status: http.StatusBadGateway, Message: "the upstream rejected the gateway's credentials", Err: gerr}
 			return gerr, true
@@ -364,11 +383,17 @@ func settingDuration(ch *gateway.Channel, name string) time.Duration {
 	return d
 }
 
+// report records an attempt's outcome as its caller's: what a request can
+// provoke counts once per client key (gateway.HealthReport.Caller).
 func (r *Relay) report(a *attempt, o gateway.Outcome, retryAfter time.Duration, reason string) {
+	r.reportAs(a, a.call.Key.ID, o, retryAfter, reason)
+}
+
+func (r *Relay) reportAs(a *attempt, caller int64, o gateway.Outcome, retryAfter time.Duration, reason string) {
 	if r.Health == nil {
 		return
 	}
-	r.Health.Report(gateway.HealthReport{ChannelID: a.cand.Channel.ID, KeyIndex: a.cand.KeyIndex, Outcome: o, RetryAfter: retryAfter, Reason: reason})
+	r.Health.Report(gateway.HealthReport{ChannelID: a.cand.Channel.ID, KeyIndex: a.cand.KeyIndex, Outcome: o, RetryAfter: retryAfter, Reason: reason, Caller: caller})
 }
 
 // exchange is one attempt's format handling: pass-through or translation.

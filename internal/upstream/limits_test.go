@@ -95,3 +95,32 @@ func TestLimitDuration(t *testing.T) {
 		t.Fatalf("cut after %s", d)
 	}
 }
+
+func TestProbeKey(t *testing.T) {
+	var gotPath, gotKey string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotKey = r.URL.Path, r.Header.Get("X-Api-Key")
+		switch gotKey {
+		case "good":
+			_, _ = io.WriteString(w, `{"data":[]}`)
+		case "revoked":
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	ch := &gateway.Channel{Name: "a", Type: gateway.ChannelAnthropic, BaseURL: srv.URL}
+	for key, want := range map[string]Verdict{"good": VerdictAccepted, "revoked": VerdictRejected, "flaky": VerdictUnknown} {
+		if v, _ := ProbeKey(context.Background(), NewClient(http.DefaultTransport), ch, key); v != want {
+			t.Errorf("key %s: verdict %d, want %d", key, v, want)
+		}
+		if gotPath != "/v1/models" || gotKey != key {
+			t.Errorf("probe sent %s with key %q", gotPath, gotKey)
+		}
+	}
+	srv.Close()
+	if v, status := ProbeKey(context.Background(), NewClient(http.DefaultTransport), ch, "good"); v != VerdictUnknown || status != 0 {
+		t.Errorf("unreachable upstream: %d %d", v, status)
+	}
+}
