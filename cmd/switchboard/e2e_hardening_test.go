@@ -796,6 +796,7 @@ func serveInBackground(t *testing.T, yamlCfg string) string {
 // a TLS client gets a TLS alert it reports clearly instead of garbage.
 func TestHardTLS(t *testing.T) {
 	t.Run("https", func(t *testing.T) {
+		faultNoLeaks(t)
 		cert, key := writeSelfSigned(t, t.TempDir())
 		addr := serveInBackground(t, fmt.Sprintf("server:\n  addr: 127.0.0.1:0\n  tls_cert_file: %s\n  tls_key_file: %s\n", cert, key))
 		if !strings.HasPrefix(addr, "https://") {
@@ -823,6 +824,7 @@ func TestHardTLS(t *testing.T) {
 		}
 	})
 	t.Run("tls client on the plain port", func(t *testing.T) {
+		faultNoLeaks(t)
 		addr := serveInBackground(t, "server:\n  addr: 127.0.0.1:0\n")
 		host := strings.TrimPrefix(addr, "http://")
 		_, err := tls.Dial("tcp", host, &tls.Config{InsecureSkipVerify: true})
@@ -856,6 +858,7 @@ func TestHardTLS(t *testing.T) {
 // forever: server.write_timeout is 0 so streams can run long. Now a write
 // that makes no progress for write_stall_timeout ends the call.
 func TestHardStuckReaderIsDisconnected(t *testing.T) {
+	faultNoLeaks(t)
 	up := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
