@@ -171,16 +171,28 @@ func TestHardDeepJSONRefusedOnEveryRoute(t *testing.T) {
 	const levels = 5_600_000
 	nested := strings.Repeat("[", levels) + strings.Repeat("]", levels)
 	for _, rt := range hardRoutes {
-		t.Run(rt.name, func(t *testing.T) {
-			status, b := hardPost(t, f.n, rt, testKey, rt.open+nested+rt.close)
-			if status != http.StatusBadRequest {
-				t.Fatalf("status %d: %.300s", status, b)
-			}
-			if msg := rt.shape(t, b); !strings.Contains(msg, "deeper than 512 levels") {
-				t.Errorf("message %q does not say why", msg)
-			}
-		})
+		t.Run(rt.name, func(t *testing.T) { hardRefused(t, f, rt, testKey, rt.open+nested+rt.close, "deeper than 512 levels") })
 	}
+	hardRefusedAll(t, f)
+}
+
+// hardRefused sends body and wants a 400 in the route's shape whose
+// message holds why.
+func hardRefused(t *testing.T, f *hardFixture, rt hardRoute, key, body, why string) {
+	t.Helper()
+	status, b := hardPost(t, f.n, rt, key, body)
+	if status != http.StatusBadRequest {
+		t.Fatalf("status %d: %.300s", status, b)
+	}
+	if msg := rt.shape(t, b); !strings.Contains(msg, why) {
+		t.Errorf("message %q does not say why", msg)
+	}
+}
+
+// hardRefusedAll checks that refused bodies reached no upstream and that
+// the node still serves.
+func hardRefusedAll(t *testing.T, f *hardFixture) {
+	t.Helper()
 	if n := f.upstreamCalls(); n != 0 {
 		t.Fatalf("%d upstream calls for refused bodies", n)
 	}
@@ -207,20 +219,9 @@ func TestHardDuplicateRoutingFieldsRefused(t *testing.T) {
 		{hardRoutes[5], `{"contents":[{"parts":[{"text":"x"}]}],"generateContentRequest":{},"generateContentRequest":{}}`},
 	}
 	for i, tc := range cases {
-		t.Run(fmt.Sprintf("%s/%d", tc.rt.name, i), func(t *testing.T) {
-			status, b := hardPost(t, f.n, tc.rt, testKeyLimit, tc.body)
-			if status != http.StatusBadRequest {
-				t.Fatalf("status %d: %s", status, b)
-			}
-			if msg := tc.rt.shape(t, b); !strings.Contains(msg, "more than once") {
-				t.Errorf("message %q does not say why", msg)
-			}
-		})
+		t.Run(fmt.Sprintf("%s/%d", tc.rt.name, i), func(t *testing.T) { hardRefused(t, f, tc.rt, testKeyLimit, tc.body, "more than once") })
 	}
-	if n := f.upstreamCalls(); n != 0 {
-		t.Fatalf("%d upstream calls for refused bodies", n)
-	}
-	hardAlive(t, f)
+	hardRefusedAll(t, f)
 }
 
 // Quadratic CPU: the usage estimate (run whenever an upstream reports no

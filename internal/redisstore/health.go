@@ -793,37 +793,32 @@ func decodeState(js string) (int64, *chanState, error) {
 		case name == "c":
 			st.streak, err = decodeIDs(val)
 		case strings.HasPrefix(name, "a"):
-			var idx int
-			var sus suspect
-			idx, err = strconv.Atoi(name[1:])
-			if err == nil {
-				sus, err = decodeSuspect(val)
-			}
-			if err == nil {
-				if st.suspects == nil {
-					st.suspects = make(map[int]suspect)
-				}
-				st.suspects[idx] = sus
-			}
+			err = putIndexed(&st.suspects, name[1:], val, decodeSuspect)
 		case strings.HasPrefix(name, "k"):
-			var idx int
-			var ks keyState
-			idx, err = strconv.Atoi(name[1:])
-			if err == nil {
-				ks, err = decodeKey(val)
-			}
-			if err == nil {
-				if st.keys == nil {
-					st.keys = make(map[int]keyState)
-				}
-				st.keys[idx] = ks
-			}
+			err = putIndexed(&st.keys, name[1:], val, decodeKey)
 		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("decode health state: field %q: %w", name, err)
 		}
 	}
 	return id, st, nil
+}
+
+// putIndexed decodes val into (*m)[index] for a per-key field ("k3", "a3").
+func putIndexed[T any](m *map[int]T, index, val string, decode func(string) (T, error)) error {
+	idx, err := strconv.Atoi(index)
+	if err != nil {
+		return err
+	}
+	v, err := decode(val)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(map[int]T)
+	}
+	(*m)[idx] = v
+	return nil
 }
 
 // decodeIDs parses a comma-separated list of caller ids.
