@@ -25,6 +25,7 @@ import (
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
 	"switchboard/internal/inmem"
+	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
@@ -32,8 +33,10 @@ import (
 	"switchboard/internal/route"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
+	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/upstream"
 )
 
 // appOptions are the command-line choices that are not config.
@@ -63,6 +66,7 @@ type app struct {
 
 	adminTokenHash string
 
+	keyProbe     *keyprobe.Prober
 	redis        *redisstore.Client
 	notifier     *redisstore.Notifier
 	unsubscribe  []func()
@@ -217,9 +221,11 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if transport == nil {
 		transport = newTransport()
 	}
+	client := upstream.NewClient(transport)
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
-		Ledger: lw, Client: &http.Client{Transport: transport}, Log: log,
+		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
@@ -232,6 +238,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
 		Extra:        adminAPI.Register,
+		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
+		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)
@@ -408,6 +416,13 @@ func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
 
 func (a *app) reloadChannels(ctx context.Context) error {
 	chs, err := a.store.ListChannels(ctx)
+	if errors.Is(err, secret.ErrWrongKey) {
+		// Fail closed: a channel this node cannot read may have been
+		// changed or disabled by a node that can; serving the stale set
+		// would route around that decision.
+		a.router.SetChannels(nil)
+		a.log.Error("stored channels do not open with this node's key: serving none until every node uses the same SWITCHBOARD_SECRET", "err", err)
+	}
 	if err != nil {
 		return fmt.Errorf("load channels: %w", err)
 	}
@@ -510,6 +525,9 @@ func (a *app) maintain() {
 func (a *app) Close(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
 	a.wg.Wait()
+	if a.keyProbe != nil {
+		a.keyProbe.Close()
+	}
 	for _, stop := range a.unsubscribe {
 		stop()
 	}

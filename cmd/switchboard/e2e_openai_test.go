@@ -49,7 +49,11 @@ keys:
   - name: carol
     key: ` + testKeyBudget + `
     budget_usd: 0.000001
+  - name: dave
+    key: ` + testKeyDave + `
 `
+
+const testKeyDave = "sk-test-dave-0123456789ab"
 
 func newOpenAIFixture(t *testing.T, o gatewaytest.OpenAIChat) (*node, *gatewaytest.Upstream, *gatewaytest.Upstream) {
 	t.Helper()
@@ -100,7 +104,7 @@ func TestChatNonStreamingPassThrough(t *testing.T) {
 			})},
 			Modalities: []string{"text"},
 			N:          openai.Int(1),
-		}, option.WithJSONSet("x_unknown_field", map[string]any{"kept": true}), option.WithHeader("X-Client-Trace", "trace-1"))
+		}, option.WithJSONSet("x_unknown_field", map[string]any{"kept": true}), option.WithHeader("X-Client-Request-Id", "trace-1"), option.WithHeader("X-Client-Trace", "not-allowed"))
 		if err != nil {
 			t.Fatalf("base %q: %v", base, err)
 		}
@@ -126,8 +130,9 @@ func TestChatNonStreamingPassThrough(t *testing.T) {
 		if h := got.Header.Get("Authorization"); h != "Bearer sk-upstream-secret-1" {
 			t.Errorf("upstream auth %q", h)
 		}
-		if got.Header.Get("X-Client-Trace") != "trace-1" {
-			t.Errorf("client header not forwarded")
+		// Pass-through headers are an allow-list (upstream/passthrough.go).
+		if got.Header.Get("X-Client-Request-Id") != "trace-1" || got.Header.Get("X-Client-Trace") != "" {
+			t.Errorf("client headers: X-Client-Request-Id %q, X-Client-Trace %q", got.Header.Get("X-Client-Request-Id"), got.Header.Get("X-Client-Trace"))
 		}
 		if gjson.GetBytes(got.Body, "stream_options").Exists() {
 			t.Errorf("non-stream request got stream_options: %s", got.Body)
@@ -405,9 +410,10 @@ func TestNoHealthyChannel503(t *testing.T) {
 	t.Parallel()
 	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{})
 	up.SetHandler(gatewaytest.OpenAIError(500, "boom", nil))
-	// Open the breaker with failures, then expect 503 without an upstream call.
-	for i := 0; i < 3; i++ {
-		resp := n.post(t, "/v1/chat/completions", testKey, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}`, nil)
+	// Open the breaker with failures of three callers (one caller's count
+	// once), then expect 503 without an upstream call.
+	for _, key := range []string{testKey, testKeyLimit, testKeyDave} {
+		resp := n.post(t, "/v1/chat/completions", key, `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}`, nil)
 		resp.Body.Close()
 	}
 	before := up.Count()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"switchboard/internal/config"
+	"switchboard/internal/edge"
 )
 
 // loadConfig reads --config, or builds the no-file default with channels
@@ -87,7 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           edge.StallGuard(a.handler, cfg.Server.WriteStallTimeout, cfg.Server.WriteTimeout),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -95,14 +97,35 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 		MaxHeaderBytes:    1 << 20,
 		ErrorLog:          nil,
 	}
-	a.log.Info("switchboard listening", "addr", "http://"+ln.Addr().String(), "database", redactDSN(cfg.Storage.Database), "version", version)
-	fmt.Fprintf(opts.Out, "Switchboard is listening on http://%s (OpenAI base URL: http://%s/v1)\n", ln.Addr(), ln.Addr())
+	scheme := "http"
+	if cfg.Server.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
+		if err != nil {
+			_ = ln.Close()
+			_ = a.Close(context.Background())
+			return fmt.Errorf("server.tls_cert_file / server.tls_key_file: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		scheme = "https"
+	} else {
+		// A TLS client on the plain port gets a TLS alert it can show,
+		// and the log says how to fix it.
+		ln = edge.DetectTLS(ln, a.log)
+	}
+	a.log.Info("switchboard listening", "addr", scheme+"://"+ln.Addr().String(), "database", redactDSN(cfg.Storage.Database), "version", version)
+	fmt.Fprintf(opts.Out, "Switchboard is listening on %s://%s (OpenAI base URL: %s://%s/v1)\n", scheme, ln.Addr(), scheme, ln.Addr())
 
 	if addr := os.Getenv("SWITCHBOARD_PPROF_ADDR"); addr != "" {
 		startPprof(addr, a.log)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		_ = a.Close(context.Background())

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,10 @@ const (
 	DefaultReadTimeout       = 5 * time.Minute
 	DefaultIdleTimeout       = 2 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultMaxInflightBodyMB = 256
+	DefaultOverloadWait      = time.Second
+	DefaultMaxJSONDepth      = 512
+	DefaultWriteStallTimeout = 2 * time.Minute
 	DefaultChannelTimeout    = 120 * time.Second
 	DefaultConnectTimeout    = 10 * time.Second
 	DefaultWeight            = 1
@@ -100,7 +105,20 @@ type Server struct {
 	WriteTimeout      time.Duration // 0 = none (streams last long)
 	IdleTimeout       time.Duration // keep-alive idle; 0 = none
 	ShutdownTimeout   time.Duration // graceful drain on SIGTERM
+	// MaxInflightBodyMB bounds the request-body MiB held across all calls
+	// at once (0 = no bound); OverloadWait is how long a call waits for
+	// room before it is refused as overloaded.
+	MaxInflightBodyMB int
+	OverloadWait      time.Duration
+	MaxJSONDepth      int           // nesting bound of JSON bodies
+	WriteStallTimeout time.Duration // one response write's bound; 0 = none
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS.
+	TLSCertFile string
+	TLSKeyFile  string
 }
+
+// MaxInflightBodyBytes is MaxInflightBodyMB in bytes.
+func (s Server) MaxInflightBodyBytes() int64 { return int64(s.MaxInflightBodyMB) << 20 }
 
 // MaxBodyBytes is MaxBodyMB in bytes.
 func (s Server) MaxBodyBytes() int64 { return int64(s.MaxBodyMB) << 20 }
@@ -143,9 +161,17 @@ type Channel struct {
 	// PriceMultiplier is the upstream's charge relative to list prices
 	// (pricing.MultiplierSetting); "" = 1.
 	PriceMultiplier string
-	Enabled         bool
-	Settings        map[string]string
-	Source          string // "config" or "env"
+	// PassHeaders and PassQuery extend the client headers and query
+	// parameters the pass-through path forwards ("X-Foo-*" is a prefix).
+	PassHeaders []string
+	PassQuery   []string
+	// MaxStreamDuration ends a stream that lasts longer (0 = no limit);
+	// MaxOutputTokens caps every call's output limit (0 = none).
+	MaxStreamDuration time.Duration
+	MaxOutputTokens   int64
+	Enabled           bool
+	Settings          map[string]string
+	Source            string // "config" or "env"
 }
 
 // Key is a client key to seed.
@@ -171,6 +197,10 @@ func Default() *Config {
 			ReadTimeout:       DefaultReadTimeout,
 			IdleTimeout:       DefaultIdleTimeout,
 			ShutdownTimeout:   DefaultShutdownTimeout,
+			MaxInflightBodyMB: DefaultMaxInflightBodyMB,
+			OverloadWait:      DefaultOverloadWait,
+			MaxJSONDepth:      DefaultMaxJSONDepth,
+			WriteStallTimeout: DefaultWriteStallTimeout,
 		},
 		Storage: Storage{Database: DefaultDatabase},
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},
@@ -354,9 +384,10 @@ func (c *Config) Channels() []gateway.Channel {
 			settings = map[string]string{}
 		}
 		for name, d := range map[string]time.Duration{
-			"connect_timeout":    ch.ConnectTimeout,
-			"first_byte_timeout": ch.FirstByteTimeout,
-			"idle_timeout":       ch.IdleTimeout,
+			"connect_timeout":     ch.ConnectTimeout,
+			"first_byte_timeout":  ch.FirstByteTimeout,
+			"idle_timeout":        ch.IdleTimeout,
+			"max_stream_duration": ch.MaxStreamDuration,
 		} {
 			if d > 0 {
 				settings[name] = d.String()
@@ -364,6 +395,14 @@ func (c *Config) Channels() []gateway.Channel {
 		}
 		if ch.PriceMultiplier != "" {
 			settings[pricing.MultiplierSetting] = ch.PriceMultiplier
+		}
+		for name, list := range map[string][]string{"pass_headers": ch.PassHeaders, "pass_query": ch.PassQuery} {
+			if len(list) > 0 {
+				settings[name] = strings.Join(list, ",")
+			}
+		}
+		if ch.MaxOutputTokens > 0 {
+			settings["max_output_tokens"] = strconv.FormatInt(ch.MaxOutputTokens, 10)
 		}
 		source := ch.Source
 		if source == "" {

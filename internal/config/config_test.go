@@ -93,6 +93,12 @@ server:
   write_timeout: 0
   idle_timeout: 90s
   shutdown_timeout: 1m30s
+  max_inflight_body_mb: 512
+  overload_wait: 500ms
+  max_json_depth: 100
+  write_stall_timeout: 1m
+  tls_cert_file: /etc/sb/cert.pem
+  tls_key_file: /etc/sb/key.pem
 storage:
   database: postgres://sb@db:5432/sb
   redis: redis://127.0.0.1:6379/0
@@ -133,7 +139,9 @@ prices:
 `,
 			check: func(t *testing.T, c *Config) {
 				want := Server{Addr: "0.0.0.0:9090", MaxBodyMB: 64, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute,
-					IdleTimeout: 90 * time.Second, ShutdownTimeout: 90 * time.Second}
+					IdleTimeout: 90 * time.Second, ShutdownTimeout: 90 * time.Second,
+					MaxInflightBodyMB: 512, OverloadWait: 500 * time.Millisecond, MaxJSONDepth: 100, WriteStallTimeout: time.Minute,
+					TLSCertFile: "/etc/sb/cert.pem", TLSKeyFile: "/etc/sb/key.pem"}
 				if c.Server != want {
 					t.Errorf("server = %+v", c.Server)
 				}

@@ -102,6 +102,13 @@ type rawServer struct {
 	WriteTimeout      scalar `yaml:"write_timeout"`
 	IdleTimeout       scalar `yaml:"idle_timeout"`
 	ShutdownTimeout   scalar `yaml:"shutdown_timeout"`
+	// Extensions of issue 7 (hardening).
+	MaxInflightBodyMB scalar `yaml:"max_inflight_body_mb"`
+	OverloadWait      scalar `yaml:"overload_wait"`
+	MaxJSONDepth      scalar `yaml:"max_json_depth"`
+	WriteStallTimeout scalar `yaml:"write_stall_timeout"`
+	TLSCertFile       scalar `yaml:"tls_cert_file"`
+	TLSKeyFile        scalar `yaml:"tls_key_file"`
 }
 
 type rawStorage struct {
@@ -137,6 +144,11 @@ type rawChannel struct {
 	FirstByteTimeout scalar            `yaml:"first_byte_timeout"`
 	IdleTimeout      scalar            `yaml:"idle_timeout"`
 	PriceMultiplier  scalar            `yaml:"price_multiplier"`
+	// Extensions of issue 7 (hardening); they travel in Settings.
+	PassHeaders       []scalar `yaml:"pass_headers"`
+	PassQuery         []scalar `yaml:"pass_query"`
+	MaxStreamDuration scalar   `yaml:"max_stream_duration"`
+	MaxOutputTokens   scalar   `yaml:"max_output_tokens"`
 }
 
 type rawKey struct {

@@ -252,6 +252,17 @@ func (c *converter) server(r *rawServer, s *Server) {
 	s.WriteTimeout = c.duration(r.WriteTimeout, "server.write_timeout", s.WriteTimeout, false)
 	s.IdleTimeout = c.duration(r.IdleTimeout, "server.idle_timeout", s.IdleTimeout, false)
 	s.ShutdownTimeout = c.duration(r.ShutdownTimeout, "server.shutdown_timeout", s.ShutdownTimeout, false)
+	s.MaxInflightBodyMB = int(c.integer(r.MaxInflightBodyMB, "server.max_inflight_body_mb", int64(s.MaxInflightBodyMB), 0, 1<<20))
+	if s.MaxInflightBodyMB > 0 && s.MaxInflightBodyMB < s.MaxBodyMB {
+		c.fail("server.max_inflight_body_mb", r.MaxInflightBodyMB.line(), "must be at least max_body_mb (%d), or 0 for no bound", s.MaxBodyMB)
+	}
+	s.OverloadWait = c.duration(r.OverloadWait, "server.overload_wait", s.OverloadWait, false)
+	s.MaxJSONDepth = int(c.integer(r.MaxJSONDepth, "server.max_json_depth", int64(s.MaxJSONDepth), 1, 10000))
+	s.WriteStallTimeout = c.duration(r.WriteStallTimeout, "server.write_stall_timeout", s.WriteStallTimeout, false)
+	s.TLSCertFile, s.TLSKeyFile = c.str(r.TLSCertFile, ""), c.str(r.TLSKeyFile, "")
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		c.fail("server.tls_cert_file", r.TLSCertFile.line(), "tls_cert_file and tls_key_file go together: set both to serve HTTPS, or neither")
+	}
 }
 
 func (c *converter) storage(r *rawStorage, s *Storage) {
@@ -442,6 +453,10 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 			ch.PriceMultiplier = strings.TrimSpace(v)
 		}
 	}
+	ch.MaxStreamDuration = c.duration(r.MaxStreamDuration, p+".max_stream_duration", 0, false)
+	ch.MaxOutputTokens = c.integer(r.MaxOutputTokens, p+".max_output_tokens", 0, 0, math.MaxInt32)
+	ch.PassHeaders = c.names(r.PassHeaders, p+".pass_headers", validHeaderName)
+	ch.PassQuery = c.names(r.PassQuery, p+".pass_query", func(s string) bool { return !strings.ContainsAny(s, ",&=# ") })
 	ch.Enabled = c.boolean(r.Enabled, p+".enabled", true)
 
 	if len(r.Settings) > 0 {
@@ -480,6 +495,21 @@ func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, fi
 			c.fail(field, val.line(), "%v", err)
 		}
 	}
+}
+
+// names reads a list of header or query names, each optionally ending in
+// '*' (a prefix), as pass_headers and pass_query take them.
+func (c *converter) names(list []scalar, field string, valid func(string) bool) []string {
+	var out []string
+	for i, s := range list {
+		v, _ := s.text()
+		if name := strings.TrimSuffix(v, "*"); name == "" || !valid(name) {
+			c.fail(fmt.Sprintf("%s[%d]", field, i), s.line(), "invalid name %q", v)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func (c *converter) models(list []scalar, field string) []string {

@@ -13,6 +13,9 @@ package endpoint
 
 import (
 	"net/http"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
@@ -218,4 +221,17 @@ type LocalAnswerer interface {
 // no budget hold, no ledger row.
 type Free interface {
 	Free()
+}
+
+// ParseJSON parses a request body for peeking without copying it:
+// gjson.ParseBytes copies the whole body into a string first, which for a
+// 32 MiB prompt doubles what the call holds. The result aliases body, which
+// must not change while it is in use (request bodies never do), and so do
+// the strings it yields: a string kept beyond the call (a model name in a
+// ledger record) must be cloned, or it keeps the whole body alive.
+func ParseJSON(body []byte) gjson.Result {
+	if len(body) == 0 {
+		return gjson.Result{}
+	}
+	return gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 }

@@ -24,7 +24,8 @@ const (
 	OutcomeSuccess     Outcome = iota
 	OutcomeFailure             // dial error, timeout, 5xx, malformed answer: counts toward opening the breaker
 	OutcomeRateLimited         // 429: cool the channel/key down for RetryAfter without counting as broken
-	OutcomeAuthFailure         // 401/403 for this upstream key: take the key out of rotation, record why
+	OutcomeAuthFailure         // 401/403 for this upstream key: take the key out of rotation, record why (see HealthReport.Caller)
+	OutcomeKeyVerified         // the gateway's own request with this key succeeded: back in rotation; says nothing of the breaker
 )
 
 // String names the outcome for logs and metrics labels.
@@ -38,6 +39,8 @@ func (o Outcome) String() string {
 		return "rate_limited"
 	case OutcomeAuthFailure:
 		return "auth_failure"
+	case OutcomeKeyVerified:
+		return "key_verified"
 	}
 	return "unknown"
 }
@@ -49,6 +52,14 @@ type HealthReport struct {
 	Outcome    Outcome
 	RetryAfter time.Duration
 	Reason     string // short, safe text (no upstream URL/key)
+	// Caller is the client key whose request had this outcome, or 0 when
+	// no request content can have caused it (a connection that failed,
+	// the gateway's own probe). Outcomes a caller can provoke with its
+	// input count once per caller: a failure streak opens a breaker only
+	// across distinct callers, and an AuthFailure disables a shared key
+	// at once only with Caller 0 (a probe confirmed it), otherwise only
+	// once distinct callers saw it.
+	Caller int64
 }
 
 // Health is a circuit breaker per channel and per upstream key.

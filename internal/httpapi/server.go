@@ -17,14 +17,14 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/payload"
 	"switchboard/internal/relay"
 	"switchboard/internal/route"
+	"switchboard/internal/shed"
 )
 
 // Server is the public HTTP API.
@@ -42,6 +42,11 @@ type Server struct {
 	UploadDir      string
 	// Extra lets other packages (admin, console) mount routes on the mux.
 	Extra func(mux *http.ServeMux)
+	// JSON vets JSON bodies before anything parses them (nil: RoutingGuard(0)).
+	JSON *jsonguard.Guard
+	// Shed bounds the request-body bytes in flight across the process
+	// (nil: no bound); a call that finds no room is refused as overloaded.
+	Shed *shed.Limiter
 }
 
 // errorWriter renders an error in one format's shape.
@@ -72,6 +77,9 @@ func (s *Server) render(writeErr errorWriter, h handler) http.HandlerFunc {
 func (s *Server) Handler() http.Handler {
 	if s.MaxBodyBytes <= 0 {
 		s.MaxBodyBytes = 32 << 20
+	}
+	if s.JSON == nil {
+		s.JSON = RoutingGuard(0)
 	}
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -121,10 +129,21 @@ type ctxKey int
 
 const requestIDKey ctxKey = 1
 
+// reqState is what the middleware keeps for a request: its id, and the
+// body bytes it holds against Server.Shed (released when the request ends,
+// since the engine references the body until then).
+type reqState struct {
+	id   string
+	body shed.Reservation
+}
+
 // RequestID returns the id the middleware gave the request.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	st, _ := ctx.Value(requestIDKey).(*reqState)
+	if st == nil {
+		return ""
+	}
+	return st.id
 }
 
 func newRequestID() string {
@@ -139,7 +158,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		st := &reqState{id: id, body: s.Shed.Reserve()}
+		defer st.body.Release()
+		ctx := context.WithValue(r.Context(), requestIDKey, st)
 		r = r.WithContext(ctx)
 		defer func() {
 			if v := recover(); v != nil {
@@ -198,16 +219,63 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body,
 		}
 		return payload.Body{Form: f}, nil
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
+	// The body's bytes are held against the process-wide bound until the
+	// request ends.
+	var res *shed.Reservation
+	if st, _ := r.Context().Value(requestIDKey).(*reqState); st != nil {
+		res = &st.body
+	}
+	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), r.ContentLength, s.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe), errors.Is(err, shed.ErrTooLarge):
 			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+		case errors.Is(err, shed.ErrOverloaded):
+			return payload.Body{}, &gateway.Error{Kind: gateway.KindOverloaded, Code: "overloaded", RetryAfter: 2 * time.Second,
+				Message: "the gateway is at its limit of request bytes in flight: retry shortly"}
 		}
 		return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "cannot read request body")
 	}
-	if !gjson.ValidBytes(body) {
-		return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "the request body is not valid JSON").WithCode("invalid_json")
+	if gerr := s.checkJSON(body); gerr != nil {
+		return payload.Body{}, gerr
 	}
 	return payload.Body{JSON: body}, nil
+}
+
+// RoutingGuard vets a JSON body before gjson (which recurses once per
+// nesting level) or a decoder sees it: syntax, nesting up to maxDepth
+// (0: jsonguard.DefaultMaxDepth), and no field that routing, admission or
+// metering reads given twice, so the value checked is the value an upstream
+// runs whichever duplicate its parser would take.
+func RoutingGuard(maxDepth int) *jsonguard.Guard {
+	return jsonguard.New(jsonguard.Options{MaxDepth: maxDepth, RequireObject: true, UniqueFields: []string{
+		"model", "messages", "contents", "input", "stream", "stream_options.include_usage",
+		"max_tokens", "max_completion_tokens", "max_output_tokens", "n", "encoding_format", "dimensions",
+		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
+		"generationConfig|generation_config.candidateCount|candidate_count",
+		"generateContentRequest", "requests", "content",
+	}})
+}
+
+// checkJSON vets a JSON body in one pass (syntax, depth, duplicate routing
+// fields), with the error a client should see.
+func (s *Server) checkJSON(body []byte) *gateway.Error {
+	err := s.JSON.Fields(body, func(jsonguard.String, []byte) {})
+	if err == nil {
+		return nil
+	}
+	e := gateway.Errorf(gateway.KindInvalidRequest, "%s", err.Error())
+	var je *jsonguard.Error
+	if errors.As(err, &je) {
+		switch je.Kind {
+		case jsonguard.Syntax, jsonguard.NotObject:
+			e.Code = "invalid_json"
+		case jsonguard.DuplicateKey:
+			e.Code, e.Param = "duplicate_field", je.Field
+		case jsonguard.TooDeep:
+			e.Code = "json_too_deep"
+		}
+	}
+	return e
 }

@@ -54,7 +54,9 @@ const (
 
 // newServer serves model "m" from a fake OpenAI upstream that answers
 // every chat call with "hello".
-func newServer(t *testing.T) *httptest.Server {
+func newServer(t *testing.T) *httptest.Server { return newServerWith(t, nil) }
+
+func newServerWith(t *testing.T, opt func(*Server)) *httptest.Server {
 	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -77,6 +79,9 @@ func newServer(t *testing.T) *httptest.Server {
 		Extra: func(mux *http.ServeMux) {
 			mux.HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 		}}
+	if opt != nil {
+		opt(s)
+	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv

@@ -1,6 +1,7 @@
 package inmem
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,15 @@ type HealthConfig struct {
 	// reports (its caller hung up before an outcome was known), so a
 	// channel cannot stay half-open forever. Default 1m.
 	ProbeTimeout time.Duration
+	// DisableFor takes a key out of rotation after a confirmed 401/403.
+	// Default 1h: a key comes back by itself (sooner when a re-probe
+	// accepts it); EnableKey brings it back at once.
+	DisableFor time.Duration
+	// AuthThreshold distinct callers whose requests got a 401/403 with a
+	// key within AuthWindow disable it without a probe's confirmation.
+	// Defaults 3 and 10m.
+	AuthThreshold int
+	AuthWindow    time.Duration
 	// Now is the clock used by Report and Snapshot; nil means time.Now.
 	// Available takes its clock from its caller.
 	Now func() time.Time
@@ -47,6 +57,15 @@ func (c *HealthConfig) withDefaults() {
 	}
 	if c.ProbeTimeout <= 0 {
 		c.ProbeTimeout = time.Minute
+	}
+	if c.DisableFor <= 0 {
+		c.DisableFor = time.Hour
+	}
+	if c.AuthThreshold <= 0 {
+		c.AuthThreshold = 3
+	}
+	if c.AuthWindow <= 0 {
+		c.AuthWindow = 10 * time.Minute
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -82,16 +101,24 @@ type channelState struct {
 	probeUntil atomic.Int64 // half-open: the probe's lease ends then; 0 = slot free
 	keys       atomic.Pointer[[]*keyHealth]
 
-	mu        sync.Mutex // serialises transitions; guards the fields below and keyHealth.reason
+	mu        sync.Mutex // serialises transitions; guards the fields below and keyHealth's
 	failures  int
 	opens     int // consecutive openings without a success, for the backoff
 	lastError string
+	// streak holds the callers of the current failure streak while the
+	// breaker is closed: a caller's failures count once, so one tenant's
+	// poisoned requests cannot open the channel for everyone.
+	streak []int64
 }
 
 type keyHealth struct {
 	disabled atomic.Bool
-	until    atomic.Int64 // cooling until, unix nanoseconds
+	until    atomic.Int64 // cooling or disabled until, unix nanoseconds
 	reason   string
+	// suspects are the callers that got a 401/403 with this key since
+	// suspectSince (unix nanoseconds), while no probe has confirmed it.
+	suspects     []int64
+	suspectSince int64
 }
 
 var _ gateway.Health = (*Health)(nil)
@@ -117,9 +144,8 @@ func (h *Health) Available(channelID int64, keyIndex int, now time.Time) bool {
 	}
 	t := now.UnixNano()
 	if ks := cs.keys.Load(); ks != nil && keyIndex >= 0 && keyIndex < len(*ks) {
-		k := (*ks)[keyIndex]
-		if k.disabled.Load() || t < k.until.Load() {
-			return false
+		if t < (*ks)[keyIndex].until.Load() {
+			return false // cooling, or disabled (which ends by the clock too)
 		}
 	}
 	switch cs.state.Load() {
@@ -167,24 +193,39 @@ func (h *Health) Report(r gateway.HealthReport) {
 	case gateway.OutcomeSuccess:
 		cs.failures = 0
 		cs.opens = 0
+		cs.streak = cs.streak[:0]
 		if cs.state.Load() != stateClosed {
 			cs.openUntil.Store(0)
 			cs.probeUntil.Store(0)
 			cs.state.Store(stateClosed)
 		}
+		// The upstream took the key: whatever a caller provoked was
+		// about that caller's request.
+		if k := cs.existingKey(r.KeyIndex); k != nil {
+			k.suspects, k.suspectSince = nil, 0
+		}
 	case gateway.OutcomeFailure:
-		cs.failures++
 		cs.lastError = reasonOr(r.Reason, "upstream failure")
 		switch cs.state.Load() {
 		case stateClosed:
+			if r.Caller != 0 && slices.Contains(cs.streak, r.Caller) {
+				break // counted once per caller
+			}
+			cs.failures++
+			if r.Caller != 0 {
+				cs.streak = append(cs.streak, r.Caller)
+			}
 			if cs.failures >= h.cfg.FailureThreshold {
+				cs.streak = cs.streak[:0]
 				h.open(cs, h.cfg.Now())
 			}
 		case stateHalfOpen:
+			cs.failures++
 			h.open(cs, h.cfg.Now())
 		case stateOpen:
 			// A straggler that started before the breaker opened: the
 			// breaker already knows.
+			cs.failures++
 		}
 	case gateway.OutcomeRateLimited:
 		if k := cs.key(r.KeyIndex); k != nil {
@@ -196,16 +237,60 @@ func (h *Health) Report(r gateway.HealthReport) {
 			if until > k.until.Load() {
 				k.until.Store(until)
 			}
-			k.reason = reasonOr(r.Reason, "rate limited by upstream")
+			if !k.disabled.Load() {
+				k.reason = reasonOr(r.Reason, "rate limited by upstream")
+			}
 		}
 		cs.freeProbe()
 	case gateway.OutcomeAuthFailure:
 		if k := cs.key(r.KeyIndex); k != nil {
-			k.reason = reasonOr(r.Reason, "upstream rejected the key")
-			k.disabled.Store(true)
+			h.authFailure(k, r)
 		}
 		cs.freeProbe()
+	case gateway.OutcomeKeyVerified:
+		if k := cs.existingKey(r.KeyIndex); k != nil {
+			k.suspects, k.suspectSince = nil, 0
+			if k.disabled.Load() {
+				k.disabled.Store(false)
+				k.until.Store(0)
+				k.reason = ""
+			}
+		}
 	}
+}
+
+// authFailure disables k when the 401/403 is confirmed (Caller 0: the
+// gateway's own probe) or seen by AuthThreshold distinct callers within
+// AuthWindow; a single caller's requests only make the key suspect.
+// Called with the channel's mutex held.
+func (h *Health) authFailure(k *keyHealth, r gateway.HealthReport) {
+	now := h.cfg.Now()
+	if r.Caller != 0 {
+		if k.suspectSince == 0 || now.UnixNano()-k.suspectSince > int64(h.cfg.AuthWindow) {
+			k.suspects, k.suspectSince = k.suspects[:0], now.UnixNano()
+		}
+		if !slices.Contains(k.suspects, r.Caller) {
+			k.suspects = append(k.suspects, r.Caller)
+		}
+		if len(k.suspects) < h.cfg.AuthThreshold {
+			return
+		}
+	}
+	k.suspects, k.suspectSince = nil, 0
+	k.reason = reasonOr(r.Reason, "upstream rejected the key")
+	k.disabled.Store(true)
+	if until := now.Add(h.cfg.DisableFor).UnixNano(); until > k.until.Load() {
+		k.until.Store(until)
+	}
+}
+
+// existingKey is key i's state when something was reported about it, or
+// nil. Called with cs.mu held.
+func (cs *channelState) existingKey(i int) *keyHealth {
+	if ks := cs.keys.Load(); ks != nil && i >= 0 && i < len(*ks) {
+		return (*ks)[i]
+	}
+	return nil
 }
 
 // freeProbe lets another request probe a half-open channel when the probe
@@ -310,6 +395,7 @@ func (h *Health) EnableKey(channelID int64, keyIndex int) bool {
 	k.disabled.Store(false)
 	k.until.Store(0)
 	k.reason = ""
+	k.suspects, k.suspectSince = nil, 0
 	return true
 }
 
@@ -348,13 +434,16 @@ func (h *Health) Snapshot() []gateway.ChannelHealth {
 			for i, k := range *ks {
 				kh := gateway.KeyHealth{Index: i, State: gateway.KeyStateOK}
 				switch until := k.until.Load(); {
-				case k.disabled.Load():
+				case until > now && k.disabled.Load():
 					kh.State = gateway.KeyStateDisabled
+					kh.Until = time.Unix(0, until)
 					kh.Reason = k.reason
 				case until > now:
 					kh.State = gateway.KeyStateCooling
 					kh.Until = time.Unix(0, until)
 					kh.Reason = k.reason
+				case len(k.suspects) > 0 && now-k.suspectSince <= int64(h.cfg.AuthWindow):
+					kh.Reason = suspectReason(len(k.suspects), h.cfg.AuthThreshold)
 				}
 				ch.Keys = append(ch.Keys, kh)
 			}
@@ -363,6 +452,11 @@ func (h *Health) Snapshot() []gateway.ChannelHealth {
 		out = append(out, ch)
 	}
 	return out
+}
+
+// suspectReason says why a key in rotation is watched.
+func suspectReason(callers, threshold int) string {
+	return fmt.Sprintf("401/403 for %d caller(s); disabled at %d, or when the gateway's own check fails", callers, threshold)
 }
 
 func reasonOr(reason, def string) string {

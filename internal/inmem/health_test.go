@@ -190,9 +190,9 @@ func TestKeyAuthFailureDisables(t *testing.T) {
 	clk := newClock()
 	h := NewHealth(HealthConfig{Now: clk.Now})
 	h.Report(gateway.HealthReport{ChannelID: 1, KeyIndex: 0, Outcome: gateway.OutcomeAuthFailure, Reason: "401 invalid api key"})
-	clk.Advance(24 * time.Hour)
+	clk.Advance(50 * time.Minute)
 	if h.Available(1, 0, clk.Now()) || !h.Available(1, 1, clk.Now()) {
-		t.Fatal("auth failure must disable key 0 only, for good")
+		t.Fatal("auth failure must disable key 0 only, for DisableFor")
 	}
 	k := h.Snapshot()[0].Keys[0]
 	if k.State != "disabled" || k.Reason != "401 invalid api key" {
@@ -210,6 +210,11 @@ func TestKeyAuthFailureDisables(t *testing.T) {
 
 	if !h.EnableKey(1, 0) || !h.Available(1, 0, clk.Now()) {
 		t.Fatal("EnableKey did not restore key 0")
+	}
+	// A disabled key comes back by itself after DisableFor.
+	clk.Advance(61 * time.Minute)
+	if !h.Available(1, 1, clk.Now()) || h.Snapshot()[0].Keys[1].State != gateway.KeyStateOK {
+		t.Fatal("key 1 still disabled after DisableFor")
 	}
 	if h.EnableKey(1, 5) || h.EnableKey(2, 0) {
 		t.Error("EnableKey of an unknown key reported true")

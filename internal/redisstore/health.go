@@ -29,10 +29,15 @@ type HealthOptions struct {
 	// RateLimitCooldown cools a key down after a 429 that carried no
 	// Retry-After. Default 30 s.
 	RateLimitCooldown time.Duration
-	// DisableFor takes a key out of rotation after a 401/403. Default 1 h:
-	// long enough not to hammer a revoked key, short enough that a fixed key
-	// comes back on its own; Reset brings it back at once.
+	// DisableFor takes a key out of rotation after a confirmed 401/403.
+	// Default 1 h: long enough not to hammer a revoked key, short enough
+	// that a fixed key comes back on its own; Reset brings it back at once.
 	DisableFor time.Duration
+	// AuthThreshold distinct callers whose requests got a 401/403 with a
+	// key within AuthWindow disable it without a probe's confirmation
+	// (gateway.HealthReport.Caller). Defaults 3 and 10 min.
+	AuthThreshold int
+	AuthWindow    time.Duration
 	// ProbeLease is how long the node that took a half-open probe holds the
 	// slot before another node may probe, in case the probe's outcome is
 	// never reported. Default 60 s.
@@ -60,6 +65,10 @@ func (o *HealthOptions) defaults() {
 	def(&o.MaxCooldown, 10*time.Minute)
 	def(&o.RateLimitCooldown, 30*time.Second)
 	def(&o.DisableFor, time.Hour)
+	def(&o.AuthWindow, 10*time.Minute)
+	if o.AuthThreshold <= 0 {
+		o.AuthThreshold = 3
+	}
 	def(&o.ProbeLease, time.Minute)
 	def(&o.Resync, 2*time.Second)
 	def(&o.OpTimeout, time.Second)
@@ -102,9 +111,21 @@ type chanState struct {
 	opens     int
 	lastErr   string
 	keys      map[int]keyState
+	// streak holds the callers of the current failure streak while the
+	// breaker is closed (field "c"): each counts once.
+	streak []int64
+	// suspects are keys that got a 401/403 from callers but are not
+	// disabled (fields "a<index>").
+	suspects map[int]suspect
 
 	probeUntil int64 // unix ms: the probe slot is taken (by anyone) until then
 	probing    bool  // a claim is in flight from this node
+}
+
+// suspect is "<since ms>|<caller>,<caller>...".
+type suspect struct {
+	since   int64
+	callers []int64
 }
 
 type keyState struct {
@@ -287,32 +308,60 @@ return redis.call('PTTL', KEYS[1])
 // array [id, field, value, ...] (just [id, "v", version] once the state is
 // back to healthy and deleted).
 // KEYS: channel hash, index zset, version counter, probe key.
-// ARGV: now ms, outcome (s|f|r|a|e), key index, retry ms, reason, threshold,
-// cooldown ms, max cooldown ms, disable ms, grace ms, events channel, id.
+// ARGV: now ms, outcome (s|f|r|a|e|v), key index, retry ms, reason, threshold,
+// cooldown ms, max cooldown ms, disable ms, grace ms, events channel, id,
+// caller, auth threshold, auth window ms.
+//
+// Callers (ARGV[13], "0" for none): while the breaker is closed, field c
+// lists the callers of the current failure streak and a caller's failures
+// count once; an auth failure with a caller adds it to the key's suspects
+// (field a<index>, "<since>|<callers>") and disables the key only when
+// enough distinct callers saw it within the window.
 var reportScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local outcome = ARGV[2]
 local kf = 'k' .. ARGV[3]
-local cur = redis.call('HMGET', KEYS[1], 'f', 'o', 'n')
+local af = 'a' .. ARGV[3]
+local caller = ARGV[13]
+local function has(list, item)
+  return string.find(',' .. list .. ',', ',' .. item .. ',', 1, true) ~= nil
+end
+local function disable()
+  redis.call('HSET', KEYS[1], kf, 'd|' .. string.format('%d', now + tonumber(ARGV[9])) .. '|' .. ARGV[5])
+  redis.call('HDEL', KEYS[1], af)
+end
+local cur = redis.call('HMGET', KEYS[1], 'f', 'o', 'n', 'c')
 local f, o, n = tonumber(cur[1]) or 0, tonumber(cur[2]) or 0, tonumber(cur[3]) or 0
+local streak = cur[4] or ''
 if outcome == 's' then
-  if f == 0 and o == 0 then
+  local suspected = redis.call('HEXISTS', KEYS[1], af) == 1
+  if f == 0 and o == 0 and not suspected then
     return false
   end
-  f, o, n = 0, 0, 0
+  f, o, n, streak = 0, 0, 0, ''
   redis.call('DEL', KEYS[4])
+  redis.call('HDEL', KEYS[1], af)
 elseif outcome == 'f' then
-  f = f + 1
   redis.call('HSET', KEYS[1], 'e', ARGV[5])
   local cool = tonumber(ARGV[7])
-  if o > 0 and now >= o then
-    n = n + 1
-    o = now + math.min(cool * math.pow(2, n - 1), tonumber(ARGV[8]))
-    redis.call('DEL', KEYS[4])
-  elseif o == 0 and f >= tonumber(ARGV[6]) then
-    n = 1
-    o = now + cool
-    redis.call('DEL', KEYS[4])
+  if o > 0 then
+    f = f + 1
+    if now >= o then
+      n = n + 1
+      o = now + math.min(cool * math.pow(2, n - 1), tonumber(ARGV[8]))
+      redis.call('DEL', KEYS[4])
+    end
+  elseif caller == '0' or not has(streak, caller) then
+    f = f + 1
+    if caller ~= '0' then
+      if streak == '' then streak = caller else streak = streak .. ',' .. caller end
+    end
+    if f >= tonumber(ARGV[6]) then
+      n = 1
+      o = now + cool
+      streak = ''
+      redis.call('DEL', KEYS[4])
+    end
   end
 elseif outcome == 'r' then
   local till = now + tonumber(ARGV[4])
@@ -328,18 +377,47 @@ elseif outcome == 'r' then
   end
   redis.call('HSET', KEYS[1], kf, state .. '|' .. string.format('%d', till) .. '|' .. why)
 elseif outcome == 'a' then
-  redis.call('HSET', KEYS[1], kf, 'd|' .. string.format('%d', now + tonumber(ARGV[9])) .. '|' .. ARGV[5])
+  if caller == '0' then
+    disable()
+  else
+    local since, list = now, ''
+    local old = redis.call('HGET', KEYS[1], af)
+    if old then
+      local s, l = string.match(old, '^(%d+)|(.*)$')
+      if s and tonumber(s) + tonumber(ARGV[15]) >= now then since, list = tonumber(s), l end
+    end
+    if not has(list, caller) then
+      if list == '' then list = caller else list = list .. ',' .. caller end
+    end
+    local _, commas = string.gsub(list, ',', '')
+    if commas + 1 >= tonumber(ARGV[14]) then
+      disable()
+    else
+      redis.call('HSET', KEYS[1], af, string.format('%d', since) .. '|' .. list)
+    end
+  end
+elseif outcome == 'v' then
+  local old = redis.call('HGET', KEYS[1], kf)
+  if old and string.sub(old, 1, 1) == 'd' then redis.call('HDEL', KEYS[1], kf) end
+  redis.call('HDEL', KEYS[1], af)
 elseif outcome == 'e' then
-  redis.call('HDEL', KEYS[1], kf)
+  redis.call('HDEL', KEYS[1], kf, af)
 end
 redis.call('HSET', KEYS[1], 'f', f, 'o', string.format('%d', o), 'n', n)
--- Drop expired key states and find the last deadline.
+if streak == '' then redis.call('HDEL', KEYS[1], 'c') else redis.call('HSET', KEYS[1], 'c', streak) end
+-- Drop expired key states and suspicions, and find the last deadline.
 local last = o
 local live = false
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  if string.sub(all[i], 1, 1) == 'k' then
-    local u = tonumber(string.match(all[i + 1], '^%a|(%d+)|')) or 0
+  local kind = string.sub(all[i], 1, 1)
+  local u = nil
+  if kind == 'k' then
+    u = tonumber(string.match(all[i + 1], '^%a|(%d+)|')) or 0
+  elseif kind == 'a' then
+    u = (tonumber(string.match(all[i + 1], '^(%d+)|')) or 0) + tonumber(ARGV[15])
+  end
+  if u then
     if u <= now then
       redis.call('HDEL', KEYS[1], all[i])
     else
@@ -407,7 +485,7 @@ func (h *Health) report(r gateway.HealthReport, now int64) {
 	case gateway.OutcomeSuccess:
 		h.mu.RLock()
 		st := h.channels[r.ChannelID]
-		healthy := st == nil || (st.fails == 0 && st.openUntil == 0)
+		healthy := st == nil || (st.fails == 0 && st.openUntil == 0 && !st.isSuspect(r.KeyIndex))
 		h.mu.RUnlock()
 		if healthy {
 			return
@@ -419,6 +497,8 @@ func (h *Health) report(r gateway.HealthReport, now int64) {
 		outcome = "r"
 	case gateway.OutcomeAuthFailure:
 		outcome = "a"
+	case gateway.OutcomeKeyVerified:
+		outcome = "v"
 	default:
 		return
 	}
@@ -428,7 +508,7 @@ func (h *Health) report(r gateway.HealthReport, now int64) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.OpTimeout)
 	defer cancel()
-	msg, err := h.runReport(ctx, r.ChannelID, now, outcome, r.KeyIndex, r.RetryAfter, r.Reason)
+	msg, err := h.runReport(ctx, r.ChannelID, now, outcome, r.KeyIndex, r.RetryAfter, r.Reason, r.Caller)
 	if errors.Is(err, redis.Nil) {
 		return // success on an already healthy channel
 	}
@@ -453,20 +533,36 @@ func (h *Health) applyLocal(r gateway.HealthReport, now int64) {
 	if old := h.channels[r.ChannelID]; old != nil {
 		*st = *old
 		st.keys = maps.Clone(old.keys)
+		st.suspects = maps.Clone(old.suspects)
+		st.streak = slices.Clone(old.streak)
+	}
+	disable := func() {
+		st.setKey(r.KeyIndex, keyState{disabled: true, until: now + h.opts.DisableFor.Milliseconds(), reason: r.Reason})
+		delete(st.suspects, r.KeyIndex)
 	}
 	switch r.Outcome {
 	case gateway.OutcomeSuccess:
-		st.fails, st.openUntil, st.opens = 0, 0, 0
+		st.fails, st.openUntil, st.opens, st.streak = 0, 0, 0, nil
+		delete(st.suspects, r.KeyIndex)
 	case gateway.OutcomeFailure:
-		st.fails++
 		st.lastErr = r.Reason
 		switch {
-		case st.openUntil > 0 && now >= st.openUntil:
-			st.opens++
-			st.openUntil = now + h.cooldown(st.opens).Milliseconds()
-		case st.openUntil == 0 && st.fails >= h.opts.FailureThreshold:
-			st.opens = 1
-			st.openUntil = now + h.opts.Cooldown.Milliseconds()
+		case st.openUntil > 0:
+			st.fails++
+			if now >= st.openUntil {
+				st.opens++
+				st.openUntil = now + h.cooldown(st.opens).Milliseconds()
+			}
+		case r.Caller == 0 || !slices.Contains(st.streak, r.Caller):
+			st.fails++
+			if r.Caller != 0 {
+				st.streak = append(st.streak, r.Caller)
+			}
+			if st.fails >= h.opts.FailureThreshold {
+				st.opens = 1
+				st.openUntil = now + h.opts.Cooldown.Milliseconds()
+				st.streak = nil
+			}
 		}
 	case gateway.OutcomeRateLimited:
 		ks := keyState{until: now + r.RetryAfter.Milliseconds(), reason: r.Reason}
@@ -478,17 +574,54 @@ func (h *Health) applyLocal(r gateway.HealthReport, now int64) {
 		}
 		st.setKey(r.KeyIndex, ks)
 	case gateway.OutcomeAuthFailure:
-		st.setKey(r.KeyIndex, keyState{disabled: true, until: now + h.opts.DisableFor.Milliseconds(), reason: r.Reason})
+		if r.Caller == 0 {
+			disable()
+			break
+		}
+		sus := suspect{since: now}
+		if old, ok := st.suspects[r.KeyIndex]; ok && old.since+h.opts.AuthWindow.Milliseconds() >= now {
+			sus = suspect{since: old.since, callers: slices.Clone(old.callers)}
+		}
+		if !slices.Contains(sus.callers, r.Caller) {
+			sus.callers = append(sus.callers, r.Caller)
+		}
+		if len(sus.callers) >= h.opts.AuthThreshold {
+			disable()
+			break
+		}
+		if st.suspects == nil {
+			st.suspects = make(map[int]suspect)
+		}
+		st.suspects[r.KeyIndex] = sus
+	case gateway.OutcomeKeyVerified:
+		if k, ok := st.keys[r.KeyIndex]; ok && k.disabled {
+			delete(st.keys, r.KeyIndex)
+		}
+		delete(st.suspects, r.KeyIndex)
 	}
 	for idx, k := range st.keys {
 		if k.until <= now {
 			delete(st.keys, idx)
 		}
 	}
+	for idx, sus := range st.suspects {
+		if sus.since+h.opts.AuthWindow.Milliseconds() <= now {
+			delete(st.suspects, idx)
+		}
+	}
+	if st.fails == 0 && st.openUntil == 0 && len(st.keys) == 0 && len(st.suspects) == 0 {
+		st = &chanState{ver: st.ver} // healthy: the script deletes the hash
+	}
 	if st.openUntil != h.channels[r.ChannelID].openUntilOrZero() {
 		st.probeUntil, st.probing = 0, false
 	}
 	h.channels[r.ChannelID] = st
+}
+
+// isSuspect reports a key with a pending suspicion.
+func (st *chanState) isSuspect(idx int) bool {
+	_, ok := st.suspects[idx]
+	return ok
 }
 
 func (st *chanState) setKey(idx int, ks keyState) {
@@ -532,7 +665,7 @@ func (h *Health) Reset(ctx context.Context, channelID int64) error {
 // other keys as they are: an operator who replaced one key should not
 // also wipe the record of a failing upstream.
 func (h *Health) EnableKey(ctx context.Context, channelID int64, keyIndex int) error {
-	msg, err := h.runReport(ctx, channelID, time.Now().UnixMilli(), "e", keyIndex, 0, "")
+	msg, err := h.runReport(ctx, channelID, time.Now().UnixMilli(), "e", keyIndex, 0, "", 0)
 	if err != nil {
 		return fmt.Errorf("redisstore: enable key %d of channel %d: %w", keyIndex, channelID, err)
 	}
@@ -541,14 +674,15 @@ func (h *Health) EnableKey(ctx context.Context, channelID int64, keyIndex int) e
 
 // runReport applies one reportScript outcome to a channel and returns the
 // published state.
-func (h *Health) runReport(ctx context.Context, channelID, now int64, outcome string, keyIndex int, retry time.Duration, reason string) (string, error) {
+func (h *Health) runReport(ctx context.Context, channelID, now int64, outcome string, keyIndex int, retry time.Duration, reason string, caller int64) (string, error) {
 	id := strconv.FormatInt(channelID, 10)
 	o := h.opts
 	return reportScript.Run(ctx, h.c.rdb,
 		[]string{h.chanKeyBase() + id, h.indexKey(), h.versionKey(), h.probeKey(channelID)},
 		now, outcome, keyIndex, retry.Milliseconds(), reason,
 		o.FailureThreshold, o.Cooldown.Milliseconds(), o.MaxCooldown.Milliseconds(),
-		o.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id).Text()
+		o.DisableFor.Milliseconds(), stateGrace.Milliseconds(), h.eventsChannel(), id,
+		strconv.FormatInt(caller, 10), o.AuthThreshold, o.AuthWindow.Milliseconds()).Text()
 }
 
 func truncate(s string, n int) string {
@@ -619,7 +753,7 @@ func (h *Health) installLocked(id int64, st *chanState) {
 			st.probeUntil, st.probing = old.probeUntil, old.probing
 		}
 	}
-	if st.openUntil == 0 && st.fails == 0 && len(st.keys) == 0 {
+	if st.openUntil == 0 && st.fails == 0 && len(st.keys) == 0 && len(st.suspects) == 0 {
 		// Healthy: keep only the version, so that an older message
 		// arriving late cannot resurrect the state.
 		st = &chanState{ver: st.ver}
@@ -656,25 +790,68 @@ func decodeState(js string) (int64, *chanState, error) {
 			st.opens, err = strconv.Atoi(val)
 		case name == "e":
 			st.lastErr = val
+		case name == "c":
+			st.streak, err = decodeIDs(val)
+		case strings.HasPrefix(name, "a"):
+			err = putIndexed(&st.suspects, name[1:], val, decodeSuspect)
 		case strings.HasPrefix(name, "k"):
-			var idx int
-			var ks keyState
-			idx, err = strconv.Atoi(name[1:])
-			if err == nil {
-				ks, err = decodeKey(val)
-			}
-			if err == nil {
-				if st.keys == nil {
-					st.keys = make(map[int]keyState)
-				}
-				st.keys[idx] = ks
-			}
+			err = putIndexed(&st.keys, name[1:], val, decodeKey)
 		}
 		if err != nil {
 			return 0, nil, fmt.Errorf("decode health state: field %q: %w", name, err)
 		}
 	}
 	return id, st, nil
+}
+
+// putIndexed decodes val into (*m)[index] for a per-key field ("k3", "a3").
+func putIndexed[T any](m *map[int]T, index, val string, decode func(string) (T, error)) error {
+	idx, err := strconv.Atoi(index)
+	if err != nil {
+		return err
+	}
+	v, err := decode(val)
+	if err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(map[int]T)
+	}
+	(*m)[idx] = v
+	return nil
+}
+
+// decodeIDs parses a comma-separated list of caller ids.
+func decodeIDs(s string) ([]int64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []int64
+	for part := range strings.SplitSeq(s, ",") {
+		id, err := strconv.ParseInt(part, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad caller id %q", part)
+		}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// decodeSuspect parses "<since ms>|<caller>,<caller>...".
+func decodeSuspect(s string) (suspect, error) {
+	since, list, ok := strings.Cut(s, "|")
+	if !ok {
+		return suspect{}, fmt.Errorf("bad suspicion %q", s)
+	}
+	t, err := strconv.ParseInt(since, 10, 64)
+	if err != nil {
+		return suspect{}, fmt.Errorf("bad suspicion start %q", since)
+	}
+	callers, err := decodeIDs(list)
+	if err != nil {
+		return suspect{}, err
+	}
+	return suspect{since: t, callers: callers}, nil
 }
 
 // decodeKey parses "<c|d>|<until ms>|<reason>".
@@ -702,7 +879,7 @@ func (h *Health) Snapshot() []gateway.ChannelHealth {
 	defer h.mu.RUnlock()
 	out := make([]gateway.ChannelHealth, 0, len(h.channels))
 	for id, st := range h.channels {
-		if st.fails == 0 && st.openUntil == 0 && len(st.keys) == 0 {
+		if st.fails == 0 && st.openUntil == 0 && len(st.keys) == 0 && len(st.suspects) == 0 {
 			continue
 		}
 		ch := gateway.ChannelHealth{ChannelID: id, State: gateway.StateClosed, Failures: st.fails, LastError: st.lastErr}
@@ -723,6 +900,12 @@ func (h *Health) Snapshot() []gateway.ChannelHealth {
 				}
 			}
 			ch.Keys = append(ch.Keys, kh)
+		}
+		for idx, sus := range st.suspects {
+			if _, listed := st.keys[idx]; !listed && sus.since+h.opts.AuthWindow.Milliseconds() > now {
+				ch.Keys = append(ch.Keys, gateway.KeyHealth{Index: idx, State: gateway.KeyStateOK,
+					Reason: fmt.Sprintf("401/403 for %d caller(s); disabled at %d, or when the gateway's own check fails", len(sus.callers), h.opts.AuthThreshold)})
+			}
 		}
 		slices.SortFunc(ch.Keys, func(a, b gateway.KeyHealth) int { return a.Index - b.Index })
 		out = append(out, ch)

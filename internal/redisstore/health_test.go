@@ -244,7 +244,7 @@ func TestHealthResyncRepairsMissedMessages(t *testing.T) {
 	id := "22"
 	err := reportScript.Run(context.Background(), nodes[0].rdb,
 		[]string{a.chanKeyBase() + id, a.indexKey(), a.versionKey(), a.probeKey(22)},
-		time.Now().UnixMilli(), "a", 0, 0, "403", 3, 30000, 600000, 3600000, 3600000, a.c.prefix+"nowhere", id).Err()
+		time.Now().UnixMilli(), "a", 0, 0, "403", 3, 30000, 600000, 3600000, 3600000, a.c.prefix+"nowhere", id, "0", 3, 600000).Err()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +299,13 @@ func TestDecodeState(t *testing.T) {
 					t.Fatalf("key 2 = %+v", k)
 				}
 			}},
+		{name: "callers", in: `["5","v","1","f","2","c","7,9","a3","1700|7,8"]`, check: func(t *testing.T, id int64, st *chanState) {
+			if len(st.streak) != 2 || st.streak[1] != 9 || st.suspects[3].since != 1700 || len(st.suspects[3].callers) != 2 {
+				t.Fatalf("got %+v", st)
+			}
+		}},
+		{name: "bad caller", in: `["1","c","7,x"]`, wantErr: true},
+		{name: "bad suspicion", in: `["1","a0","nobar"]`, wantErr: true},
 		{name: "unknown field ignored", in: `["1","zz","x"]`},
 		{name: "not json", in: `nope`, wantErr: true},
 		{name: "empty", in: `[]`, wantErr: true},
@@ -373,6 +380,8 @@ type stateView struct {
 	Opens     int
 	LastErr   string
 	Keys      map[int]keyState
+	Streak    []int64
+	Suspects  map[int]suspect
 }
 
 func view(st *chanState, now int64) stateView {
@@ -388,10 +397,21 @@ func view(st *chanState, now int64) stateView {
 			keys[idx] = k
 		}
 	}
-	if st.fails == 0 && st.openUntil == 0 && len(keys) == 0 {
+	var suspects map[int]suspect
+	for idx, sus := range st.suspects {
+		if suspects == nil {
+			suspects = map[int]suspect{}
+		}
+		suspects[idx] = sus
+	}
+	if st.fails == 0 && st.openUntil == 0 && len(keys) == 0 && len(suspects) == 0 {
 		return stateView{}
 	}
-	return stateView{Fails: st.fails, OpenUntil: st.openUntil, Opens: st.opens, LastErr: st.lastErr, Keys: keys}
+	var streak []int64
+	if len(st.streak) > 0 {
+		streak = st.streak
+	}
+	return stateView{Fails: st.fails, OpenUntil: st.openUntil, Opens: st.opens, LastErr: st.lastErr, Keys: keys, Streak: streak, Suspects: suspects}
 }
 
 // TestHealthLocalFallbackMatchesScript drives the Redis script and the
@@ -410,6 +430,10 @@ func TestHealthLocalFallbackMatchesScript(t *testing.T) {
 	}
 	rl := func(key int, retry time.Duration, reason string) gateway.HealthReport {
 		return gateway.HealthReport{ChannelID: ch, KeyIndex: key, Outcome: gateway.OutcomeRateLimited, RetryAfter: retry, Reason: reason}
+	}
+	byCaller := func(r gateway.HealthReport, caller int64) gateway.HealthReport { r.Caller = caller; return r }
+	au := func(key int, caller int64) gateway.HealthReport {
+		return gateway.HealthReport{ChannelID: ch, KeyIndex: key, Outcome: gateway.OutcomeAuthFailure, Reason: "403", Caller: caller}
 	}
 	steps := []struct {
 		after time.Duration
@@ -433,6 +457,28 @@ func TestHealthLocalFallbackMatchesScript(t *testing.T) {
 		{time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
 		{2 * time.Hour, rl(3, time.Second, "late 429")}, // every earlier deadline has passed
 		{2 * time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
+		// Failures by callers: each counts once per streak.
+		{time.Second, byCaller(fl("p1"), 7)},
+		{time.Second, byCaller(fl("p2"), 7)},
+		{time.Second, byCaller(fl("p3"), 8)},
+		{time.Second, fl("dial")},                 // a channel-level failure counts
+		{time.Second, byCaller(fl("p4"), 9)},      // third counted: open (threshold 3 was reached)
+		{31 * time.Second, byCaller(fl("p5"), 7)}, // failed probe by a known caller still re-opens
+		{time.Second, gateway.HealthReport{ChannelID: ch, Outcome: gateway.OutcomeSuccess}},
+		// Auth failures by callers make a key suspect; distinct ones disable it.
+		{time.Second, au(4, 7)},
+		{time.Second, au(4, 7)},
+		{time.Second, au(4, 8)},
+		{time.Second, gateway.HealthReport{ChannelID: ch, KeyIndex: 4, Outcome: gateway.OutcomeSuccess}}, // clears it
+		{time.Second, au(4, 1)},
+		{time.Second, au(4, 2)},
+		{time.Second, au(4, 3)}, // disabled
+		{time.Second, gateway.HealthReport{ChannelID: ch, KeyIndex: 4, Outcome: gateway.OutcomeKeyVerified}},
+		{time.Second, au(5, 1)},
+		{11 * time.Minute, au(5, 2)}, // the first suspicion expired
+		{time.Second, au(6, 0)},      // confirmed by the gateway: disabled at once
+		{time.Second, rl(6, time.Second, "429")},
+		{time.Second, gateway.HealthReport{ChannelID: ch, KeyIndex: 6, Outcome: gateway.OutcomeKeyVerified}},
 	}
 	now := time.Now().UnixMilli()
 	for i, s := range steps {

@@ -56,9 +56,18 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	if gerr != nil {
 		return gerr
 	}
+	op := x.upstreamSpec().Op()
+	if limit := upstream.MaxOutputTokens(ch); limit > 0 && op == upstream.OpChat && body.Open == nil {
+		// The channel's cap on output, enforced by the provider.
+		b, err := upstream.CapOutput(ch, body.Bytes, limit)
+		if err != nil {
+			return &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set the output limit in the request body", Err: err}
+		}
+		body.Bytes = b
+	}
 	upCall := &upstream.Call{
 		Channel: ch, APIKey: cs.cand.APIKey, Model: cs.cand.UpstreamModel,
-		Op: x.upstreamSpec().Op(), Stream: c.Peek.Stream, Body: body,
+		Op: op, Stream: c.Peek.Stream, Body: body,
 	}
 	// The client's own headers and query go to a channel of its format,
 	// whether the body passes through or was translated.
@@ -99,13 +108,26 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 			reason, kind = "upstream timed out before answering", gateway.KindTimeout
 		}
 		gerr := &gateway.Error{Kind: kind, Message: reason, Err: err}
-		e.report(cs, gateway.OutcomeFailure, 0, reason)
+		if kind == gateway.KindTimeout {
+			e.report(cs, gateway.OutcomeFailure, 0, reason)
+		} else {
+			// A connection no request content can break: the channel's alone.
+			e.reportAs(cs, 0, gateway.OutcomeFailure, 0, reason)
+		}
 		e.attempted(cs, x, 0, gerr, sent)
 		e.Log.Warn("upstream attempt failed", "request_id", c.RequestID, "channel", ch.Name, "err", redactURL(err))
 		return gerr
 	}
 	defer resp.Body.Close()
 
+	if upstream.IsRedirect(resp.StatusCode) {
+		// Never followed (upstream.NewClient) and never relayed: like a
+		// 5xx, the channel is broken for this call and another may answer.
+		e.report(cs, gateway.OutcomeFailure, 0, fmt.Sprintf("upstream answered %d, a redirect", resp.StatusCode))
+		gerr := &gateway.Error{Kind: gateway.KindUpstream, Status: resp.StatusCode, Message: "the upstream answered with a redirect, which the gateway does not follow"}
+		e.attempted(cs, x, resp.StatusCode, gerr, sent)
+		return gerr
+	}
 	if resp.StatusCode >= 400 {
 		gerr := e.upstreamFailure(cs, x, resp)
 		e.attempted(cs, x, resp.StatusCode, gerr, sent)
@@ -116,6 +138,10 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	e.attempted(cs, x, resp.StatusCode, nil, sent)
 	if c.Peek.Stream {
 		idle.Touch()
+		if d := upstream.MaxStreamDuration(ch); d > 0 {
+			resp.Body = upstream.LimitDuration(resp.Body, d, cancel)
+			defer resp.Body.Close()
+		}
 		return x.stream(ctx, w, resp, res, idle)
 	}
 	idle.t.Reset(max(timeout-time.Since(sent), time.Millisecond))
@@ -126,13 +152,18 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 // of the channel's health and returns it as the attempt's error.
 func (e *Engine) upstreamFailure(cs *callState, x exchange, resp *http.Response) *gateway.Error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	gerr := x.upstreamSpec().UpstreamError(resp.StatusCode, b)
+	gerr := upstream.RedactError(cs.cand.Channel, x.upstreamSpec().UpstreamError(resp.StatusCode, b))
 	gerr.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.report(cs, gateway.OutcomeRateLimited, gerr.RetryAfter, "rate limited by upstream")
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// Perhaps provoked by the caller's input: the key is suspect until
+		// the gateway checks it with a request of its own.
 		e.report(cs, gateway.OutcomeAuthFailure, 0, fmt.Sprintf("upstream answered %d for this key", resp.StatusCode))
+		if e.Keys != nil {
+			e.Keys.Suspect(cs.cand.Channel, cs.cand.KeyIndex)
+		}
 		// Another key or channel may work; the caller did nothing wrong.
 		return &gateway.Error{Kind: gateway.KindUnavailable, Status: http.StatusBadGateway, Message: "the upstream rejected the gateway's credentials", Err: gerr}
 	case resp.StatusCode >= 500:
@@ -170,11 +201,17 @@ func settingDuration(ch *gateway.Channel, name string) time.Duration {
 // accepted reports that an attempt's answer is usable.
 func (e *Engine) accepted(cs *callState) { e.report(cs, gateway.OutcomeSuccess, 0, "") }
 
+// report records an attempt's outcome as its caller's: what a request can
+// provoke counts once per client key (gateway.HealthReport.Caller).
 func (e *Engine) report(cs *callState, o gateway.Outcome, retryAfter time.Duration, reason string) {
+	e.reportAs(cs, cs.call.Key.ID, o, retryAfter, reason)
+}
+
+func (e *Engine) reportAs(cs *callState, caller int64, o gateway.Outcome, retryAfter time.Duration, reason string) {
 	if e.Health == nil {
 		return
 	}
-	e.Health.Report(gateway.HealthReport{ChannelID: cs.cand.Channel.ID, KeyIndex: cs.cand.KeyIndex, Outcome: o, RetryAfter: retryAfter, Reason: reason})
+	e.Health.Report(gateway.HealthReport{ChannelID: cs.cand.Channel.ID, KeyIndex: cs.cand.KeyIndex, Outcome: o, RetryAfter: retryAfter, Reason: reason, Caller: caller})
 }
 
 func parseRetryAfter(v string) time.Duration {

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 	"switchboard/internal/tokencount"
@@ -88,7 +90,10 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return e.readFailure(t.cs, err)
 	}
-	out, err := t.out.DecodeChatResponse(body, t.emu)
+	var out *llm.Response
+	if err = upstreamJSON.Check(body); err == nil {
+		out, err = t.out.DecodeChatResponse(body, t.emu)
+	}
 	if err != nil {
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream answer malformed")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}
@@ -149,7 +154,7 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 	pending, gerr := firstEvent(rd, streamErrorOf(t.up))
 	if gerr != nil {
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
-		return gerr
+		return upstream.RedactError(t.cs.cand.Channel, gerr)
 	}
 	e.accepted(t.cs)
 	havePending := true
@@ -221,6 +226,10 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 			break
 		}
 		idle.Touch()
+		if !jsonguard.WithinDepth(ev.Data, jsonguard.MaxDepthLimit) {
+			readErr = errEventTooDeep
+			break
+		}
 		evs, derr := dec.Decode(ev)
 		if derr != nil {
 			readErr = derr
@@ -239,10 +248,14 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 	case upstreamErr != nil:
 		msg := "the upstream reported an error mid-stream"
 		if upstreamErr.Err != nil && upstreamErr.Err.Message != "" {
-			msg = upstreamErr.Err.Message
+			msg = upstream.Redact(t.cs.cand.Channel, upstreamErr.Err.Message)
 		}
 		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: msg}
 		t.cs.rec.Status, t.cs.rec.ErrorMessage = http.StatusBadGateway, msg
+	case errors.Is(readErr, upstream.ErrMaxStreamDuration):
+		// The operator's limit, not a broken channel.
+		endErr = errMaxDuration()
+		t.cs.rec.Status, t.cs.rec.ErrorMessage = http.StatusGatewayTimeout, readErr.Error()
 	case readErr != nil || stop == nil:
 		endErr = &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream stream ended before the answer was complete"}
 		t.cs.rec.Status, t.cs.rec.ErrorMessage = http.StatusBadGateway, endErr.Message
@@ -272,6 +285,10 @@ func (t *chatTranslation) firstToken(res *result) {
 		t.engine.observer().FirstToken(t.cs.call, res.ttft)
 	}
 }
+
+// errEventTooDeep ends a stream whose event nests deeper than any decoder
+// may recurse.
+var errEventTooDeep = errors.New("upstream stream event nests too deeply")
 
 // streamErrorOf returns how a spec recognises an error event in its
 // streams; specs that do not stream have none.

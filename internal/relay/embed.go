@@ -7,6 +7,7 @@ import (
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
 	"switchboard/internal/tokencount"
 	"switchboard/internal/upstream"
 )
@@ -50,7 +51,10 @@ func (t *embedTranslation) complete(ctx context.Context, w http.ResponseWriter, 
 		return e.readFailure(t.cs, err)
 	}
 	req := t.cs.embedReq
-	out, err := t.out.DecodeEmbedResponse(body, req)
+	var out *llm.EmbedResponse
+	if err = upstreamJSON.Check(body); err == nil {
+		out, err = t.out.DecodeEmbedResponse(body, req)
+	}
 	if err != nil {
 		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream answer malformed")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood", Err: err}

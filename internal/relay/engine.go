@@ -53,7 +53,11 @@ type Engine struct {
 	// Fetcher inlines media URLs for upstreams that take only inline data;
 	// nil refuses such calls with a 400 that says why.
 	Fetcher MediaFetcher
-	Log     *slog.Logger
+	// Keys checks an upstream key with a request of the gateway's own
+	// after a client's call got 401/403 (internal/keyprobe); nil leaves
+	// it to the distinct-callers rule of Health.
+	Keys KeyChecker
+	Log  *slog.Logger
 	// Observer hears about every call's start, attempts, first token and
 	// end; nil observes nothing.
 	Observer Observer
@@ -78,6 +82,11 @@ type Engine struct {
 	// SettleTimeout bounds the ledger and budget work done after a call
 	// ended, which must outlive the client's request (default 10s).
 	SettleTimeout time.Duration
+}
+
+// KeyChecker checks key keyIndex of ch in the background.
+type KeyChecker interface {
+	Suspect(ch *gateway.Channel, keyIndex int)
 }
 
 // Call is one client call.

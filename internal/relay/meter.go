@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
 	"switchboard/internal/tokencount"
@@ -98,31 +96,7 @@ func estimateUsage(c *Call, outputTokens int64) llm.Usage {
 	if c.hub != nil {
 		return llm.Usage{InputTokens: tokencount.Request(c.hub), OutputTokens: outputTokens}
 	}
-	var in tokencount.Stream
-	if len(c.Body.JSON) > 0 {
-		walkText(gjson.ParseBytes(c.Body.JSON), "", &in)
-	}
-	return llm.Usage{InputTokens: in.Total(), OutputTokens: outputTokens}
-}
-
-// walkText feeds every human-readable string of a request to the counter,
-// skipping identifiers and binary payloads.
-func walkText(v gjson.Result, key string, out *tokencount.Stream) {
-	switch {
-	case v.IsObject() || v.IsArray():
-		v.ForEach(func(k, child gjson.Result) bool {
-			walkText(child, k.Str, out)
-			return true
-		})
-	case v.Type == gjson.String:
-		switch key {
-		case "model", "role", "type", "data", "url", "id", "tool_call_id", "tool_use_id",
-			"mime_type", "mimeType", "media_type", "signature", "thoughtSignature", "detail", "format":
-			return
-		}
-		out.WriteString(v.Str)
-		out.Add(1)
-	}
+	return llm.Usage{InputTokens: tokencount.RequestTokens(c.Body.JSON), OutputTokens: outputTokens}
 }
 
 var errTooLarge = &sizeError{}

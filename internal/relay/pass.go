@@ -8,10 +8,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
+	"switchboard/internal/jsonguard"
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 	"switchboard/internal/tokencount"
@@ -61,8 +60,9 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if err != nil {
 		return e.readFailure(p.cs, err)
 	}
-	if !gjson.ValidBytes(body) {
-		// A 200 that is not JSON is a broken upstream, not an answer.
+	if upstreamJSON.Check(body) != nil {
+		// A 200 that is not JSON is a broken upstream, not an answer (and
+		// one nested deep enough to overflow a recursive parser is hostile).
 		e.report(p.cs, gateway.OutcomeFailure, 0, "upstream answer is not JSON")
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer could not be understood"}
 	}
@@ -203,7 +203,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	pending, gerr := firstEvent(rd, st.EventError)
 	if gerr != nil {
 		e.report(p.cs, gateway.OutcomeFailure, 0, "upstream stream failed before its first event")
-		return gerr
+		return upstream.RedactError(p.cs.cand.Channel, gerr)
 	}
 	e.accepted(p.cs)
 	sw := st.NewStreamWriter(w, c.Peek)
@@ -247,8 +247,15 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 				res.ttft = time.Since(c.Start)
 				e.observer().FirstToken(c, res.ttft)
 			}
-			if ge := st.EventError(ev); ge != nil && upstreamErr == nil {
-				upstreamErr = ge
+			if ge := st.EventError(ev); ge != nil {
+				// Relayed verbatim otherwise: an upstream's error text must
+				// not carry the channel's key or URL to the client.
+				ch := p.cs.cand.Channel
+				ev.Raw = []byte(upstream.Redact(ch, string(ev.Raw)))
+				ev.Data = []byte(upstream.Redact(ch, string(ev.Data)))
+				if upstreamErr == nil {
+					upstreamErr = upstream.RedactError(ch, ge)
+				}
 			}
 		}
 		// Events that arrived together leave in one flush, but never the
@@ -271,12 +278,19 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = 499, "client disconnected mid-stream"
 	case upstreamErr != nil:
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = upstreamErr.HTTPStatus(), upstreamErr.Message
+	case errors.Is(streamErr, upstream.ErrMaxStreamDuration):
+		// The operator's limit, not a broken channel.
+		p.cs.rec.Status, p.cs.rec.ErrorMessage = http.StatusGatewayTimeout, streamErr.Error()
 	case streamErr != nil || (terminal == nil && st.NeedsTerminal()):
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = http.StatusBadGateway, "upstream stream ended abnormally"
 		e.report(p.cs, gateway.OutcomeFailure, 0, "stream cut")
 	}
 	e.finish(ctx, p.cs, *res)
 	if clientGone {
+		return nil
+	}
+	if p.cs.rec.Status == http.StatusGatewayTimeout && upstreamErr == nil {
+		_ = sw.Error(errMaxDuration(), c.RequestID)
 		return nil
 	}
 	if p.cs.rec.Status == http.StatusBadGateway && upstreamErr == nil {
@@ -286,6 +300,18 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	_ = sw.End(terminal)
 	return nil
 }
+
+// errMaxDuration is how a stream cut at its channel's max_stream_duration
+// ends for the client.
+func errMaxDuration() *gateway.Error {
+	return &gateway.Error{Kind: gateway.KindTimeout, Message: "the stream reached the maximum duration the gateway allows for this channel"}
+}
+
+// upstreamJSON vets upstream answers before gjson.ValidBytes or a format
+// decoder (both recursive) sees them: a hostile upstream's nesting must
+// not overflow the stack. Deeper than any real answer, shallow enough for
+// recursion.
+var upstreamJSON = jsonguard.New(jsonguard.Options{MaxDepth: jsonguard.MaxDepthLimit})
 
 // streamMeter collects the usage a stream reports as it goes.
 type streamMeter struct {

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/secret"
 )
 
 const channelCols = `id, name, type, base_url, api_keys, models, model_map, priority, weight,
@@ -29,15 +31,8 @@ func (s *Store) scanChannel(sc rowScanner) (gateway.Channel, error) {
 	c.Type = gateway.ChannelType(typ)
 	c.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	c.UpdatedAt = updated.t
-	plain, err := s.box.Open(sealed)
-	if err != nil {
-		return gateway.Channel{}, fmt.Errorf("channel %q api keys: %w", c.Name, err)
-	}
-	if err := json.Unmarshal(plain, &c.APIKeys); err != nil {
-		return gateway.Channel{}, fmt.Errorf("channel %q api keys: %w", c.Name, err)
-	}
-	if len(c.APIKeys) == 0 {
-		c.APIKeys = nil
+	if c.APIKeys, c.Headers, err = s.openSecrets(c.ID, sealed, hdr); err != nil {
+		return gateway.Channel{}, fmt.Errorf("channel %q: %w", c.Name, err)
 	}
 	if c.Models, err = decodeList(models); err != nil {
 		return gateway.Channel{}, fmt.Errorf("channel %q models: %w", c.Name, err)
@@ -45,13 +40,72 @@ func (s *Store) scanChannel(sc rowScanner) (gateway.Channel, error) {
 	if c.ModelMap, err = decodeMap(modelMap); err != nil {
 		return gateway.Channel{}, fmt.Errorf("channel %q model map: %w", c.Name, err)
 	}
-	if c.Headers, err = decodeMap(hdr); err != nil {
-		return gateway.Channel{}, fmt.Errorf("channel %q headers: %w", c.Name, err)
-	}
 	if c.Settings, err = decodeMap(settings); err != nil {
 		return gateway.Channel{}, fmt.Errorf("channel %q settings: %w", c.Name, err)
 	}
 	return c, nil
+}
+
+// A channel's credentials are its API keys and its header values (which
+// often hold a token): both columns are sealed, each bound to its row and
+// column by the seal's associated data, so a sealed value copied to another
+// channel does not open there.
+const (
+	fieldAPIKeys = "api_keys"
+	fieldHeaders = "headers"
+)
+
+func channelAAD(id int64, field string) string {
+	return "channel/" + strconv.FormatInt(id, 10) + "/" + field
+}
+
+// openSecrets opens a channel's sealed columns. Rows written by releases
+// before headers were sealed hold them as plain JSON; they still read.
+func (s *Store) openSecrets(id int64, sealedKeys, sealedHeaders string) (keys []string, headers map[string]string, err error) {
+	plain, err := s.box.Open(sealedKeys, channelAAD(id, fieldAPIKeys))
+	if err != nil {
+		return nil, nil, fmt.Errorf("api keys: %w", err)
+	}
+	if err := json.Unmarshal(plain, &keys); err != nil {
+		return nil, nil, fmt.Errorf("api keys: %w", err)
+	}
+	if len(keys) == 0 {
+		keys = nil
+	}
+	hdr := sealedHeaders
+	if secret.IsSealed(hdr) {
+		b, err := s.box.Open(hdr, channelAAD(id, fieldHeaders))
+		if err != nil {
+			return nil, nil, fmt.Errorf("headers: %w", err)
+		}
+		hdr = string(b)
+	}
+	if headers, err = decodeMap(hdr); err != nil {
+		return nil, nil, fmt.Errorf("headers: %w", err)
+	}
+	return keys, headers, nil
+}
+
+// sealSecrets seals a channel's keys and headers for row id.
+func (s *Store) sealSecrets(id int64, keys []string, headers map[string]string) (sealedKeys, sealedHeaders string, err error) {
+	if keys == nil {
+		keys = []string{}
+	}
+	plain, err := json.Marshal(keys)
+	if err != nil {
+		return "", "", err
+	}
+	if sealedKeys, err = s.box.Seal(plain, channelAAD(id, fieldAPIKeys)); err != nil {
+		return "", "", err
+	}
+	hdr, err := encodeMap(headers)
+	if err != nil {
+		return "", "", err
+	}
+	if sealedHeaders, err = s.box.Seal([]byte(hdr), channelAAD(id, fieldHeaders)); err != nil {
+		return "", "", err
+	}
+	return sealedKeys, sealedHeaders, nil
 }
 
 func channelErr(op string, err error) error {
@@ -65,25 +119,14 @@ func channelErr(op string, err error) error {
 }
 
 // channelArgs are a channel's column values in channelCols order, without
-// id and updated_at; the API keys are sealed.
+// id and updated_at; the sealed columns are left empty (sealSecrets fills
+// them once the row's id is known).
 func (s *Store) channelArgs(c gateway.Channel) ([]any, error) {
 	if c.Name == "" {
 		return nil, errors.New("channel has no name")
 	}
 	if c.Type == "" {
 		return nil, fmt.Errorf("channel %q has no type", c.Name)
-	}
-	keys := c.APIKeys
-	if keys == nil {
-		keys = []string{}
-	}
-	plain, err := json.Marshal(keys)
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := s.box.Seal(plain)
-	if err != nil {
-		return nil, err
 	}
 	models, err := encodeList(c.Models)
 	if err != nil {
@@ -93,16 +136,28 @@ func (s *Store) channelArgs(c gateway.Channel) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr, err := encodeMap(c.Headers)
-	if err != nil {
-		return nil, err
-	}
 	settings, err := encodeMap(c.Settings)
 	if err != nil {
 		return nil, err
 	}
-	return []any{c.Name, string(c.Type), c.BaseURL, sealed, models, modelMap, c.Priority, c.Weight,
-		hdr, c.Timeout.Milliseconds(), c.Enabled, settings, c.Source}, nil
+	return []any{c.Name, string(c.Type), c.BaseURL, "", models, modelMap, c.Priority, c.Weight,
+		"", c.Timeout.Milliseconds(), c.Enabled, settings, c.Source}, nil
+}
+
+// Positions of the sealed columns in channelArgs.
+const (
+	argAPIKeys = 3
+	argHeaders = 8
+)
+
+// writeSecrets seals c's credentials for row id inside tx.
+func (s *Store) writeSecrets(ctx context.Context, tx *sql.Tx, id int64, c gateway.Channel) error {
+	keys, hdr, err := s.sealSecrets(id, c.APIKeys, c.Headers)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE channels SET api_keys = ?, headers = ? WHERE id = ?`), keys, hdr, id)
+	return err
 }
 
 // ListChannels returns every channel, oldest first.
@@ -135,7 +190,9 @@ func (s *Store) ChannelByID(ctx context.Context, id int64) (gateway.Channel, err
 	return c, nil
 }
 
-// UpsertChannel inserts or replaces the channel named c.Name.
+// UpsertChannel inserts or replaces the channel named c.Name. The row is
+// written and its credentials sealed for its id in one transaction, so no
+// reader sees the row without them.
 func (s *Store) UpsertChannel(ctx context.Context, c gateway.Channel) (gateway.Channel, error) {
 	args, err := s.channelArgs(c)
 	if err != nil {
@@ -143,16 +200,22 @@ func (s *Store) UpsertChannel(ctx context.Context, c gateway.Channel) (gateway.C
 	}
 	now := s.nowUTC()
 	args = append(args, s.ts(now))
-	err = s.w.QueryRowContext(ctx, s.q(`INSERT INTO channels
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.q(`INSERT INTO channels
 		(name, type, base_url, api_keys, models, model_map, priority, weight, headers, timeout_ms, enabled, settings, source, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET
-			type = excluded.type, base_url = excluded.base_url, api_keys = excluded.api_keys,
+			type = excluded.type, base_url = excluded.base_url,
 			models = excluded.models, model_map = excluded.model_map, priority = excluded.priority,
-			weight = excluded.weight, headers = excluded.headers, timeout_ms = excluded.timeout_ms,
+			weight = excluded.weight, timeout_ms = excluded.timeout_ms,
 			enabled = excluded.enabled, settings = excluded.settings, source = excluded.source,
 			updated_at = excluded.updated_at
 		RETURNING id`), args...).Scan(&c.ID)
+		if err != nil {
+			return err
+		}
+		return s.writeSecrets(ctx, tx, c.ID, c)
+	})
 	if err != nil {
 		return gateway.Channel{}, channelErr("upsert channel "+c.Name, err)
 	}
@@ -163,6 +226,9 @@ func (s *Store) UpsertChannel(ctx context.Context, c gateway.Channel) (gateway.C
 func (s *Store) UpdateChannel(ctx context.Context, c gateway.Channel) (gateway.Channel, error) {
 	args, err := s.channelArgs(c)
 	if err != nil {
+		return gateway.Channel{}, fmt.Errorf("sqlstore: update channel: %w", err)
+	}
+	if args[argAPIKeys], args[argHeaders], err = s.sealSecrets(c.ID, c.APIKeys, c.Headers); err != nil {
 		return gateway.Channel{}, fmt.Errorf("sqlstore: update channel: %w", err)
 	}
 	now := s.nowUTC()

@@ -228,8 +228,15 @@ func testChannels(t *testing.T, s *Store) {
 	if err := s.r.QueryRowContext(ctx, s.q(`SELECT api_keys FROM channels WHERE id = ?`), got.ID).Scan(&raw); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(raw, "PLAINTEXT") || !strings.HasPrefix(raw, "v1:") {
+	if strings.Contains(raw, "PLAINTEXT") || !strings.HasPrefix(raw, "v2:") {
 		t.Fatalf("api_keys column is not sealed: %q", raw)
+	}
+	// So are header values, which often hold credentials.
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT headers FROM channels WHERE id = ?`), got.ID).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, "acme") || !strings.HasPrefix(raw, "v2:") {
+		t.Fatalf("headers column is not sealed: %q", raw)
 	}
 	// And unreadable under another secret.
 	other, err := secret.New(make([]byte, secret.KeySize))

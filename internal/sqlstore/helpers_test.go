@@ -118,6 +118,20 @@ func TestMain(m *testing.M) {
 // PostgreSQL is unreachable.
 func openPostgres(t testing.TB) *Store {
 	t.Helper()
+	dsn := postgresDSN(t)
+	s, err := Open(context.Background(), dsn, Options{Secret: testBox(t)})
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// postgresDSN creates a new schema in the per-run test database and
+// returns the DSN that uses it, skipping (or failing, see openPostgres)
+// when PostgreSQL is unreachable.
+func postgresDSN(t testing.TB) string {
+	t.Helper()
 	pgState.once.Do(setupPostgres)
 	if pgState.err != nil {
 		msg := fmt.Sprintf("PostgreSQL at %s unreachable (set SWITCHBOARD_TEST_POSTGRES): %v",
@@ -148,12 +162,12 @@ func openPostgres(t testing.TB) *Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	s, err := Open(ctx, u.String(), Options{Secret: testBox(t)})
-	if err != nil {
-		t.Fatalf("open postgres: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return u.String()
+}
+
+// sqliteDSN is a new SQLite file database's DSN.
+func sqliteDSN(t testing.TB) string {
+	return "sqlite://" + filepath.Join(t.TempDir(), "data", "switchboard.db")
 }
 
 // TestPostgresConcurrentOpen starts two "nodes" against one empty schema at

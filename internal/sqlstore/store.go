@@ -86,7 +86,10 @@ type Store struct {
 
 var _ gateway.Store = (*Store)(nil)
 
-// Open connects to dsn, applies pending migrations and returns the store.
+// Open connects to dsn, applies pending migrations, checks that the
+// database's sealed values open with opts.Secret (failing with
+// ErrWrongSecret otherwise), seals again what an older release sealed the
+// old way, and returns the store.
 // dsn is sqlite://path/to/file.db (relative to the working directory;
 // parent directories are created), sqlite://:memory:, or a
 // postgres:// / postgresql:// URL as pgx accepts it.
@@ -114,6 +117,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.checkSecret(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if _, err := s.resealLegacy(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -1,7 +1,8 @@
 // Package sse reads and writes Server-Sent Events. The reader bounds the size
-// of a line so a hostile or broken upstream cannot make the gateway buffer
-// without limit; the writer flushes after every event so nothing between the
-// upstream and the client holds a stream back. It imports nothing of ours.
+// of a line and of an event (all its lines together) so a hostile or broken
+// upstream cannot make the gateway buffer without limit; the writer flushes
+// after every event so nothing between the upstream and the client holds a
+// stream back. It imports nothing of ours.
 package sse
 
 import (
@@ -16,8 +17,30 @@ import (
 // ErrLineTooLong is returned when one line exceeds the reader's bound.
 var ErrLineTooLong = errors.New("sse: line too long")
 
-// DefaultMaxLine bounds one SSE line: large enough for a base64 image chunk.
-const DefaultMaxLine = 16 << 20
+// ErrEventTooLarge is returned when one event (its lines up to the blank
+// line that ends it) exceeds the reader's bound. Without it, data lines
+// that never end in a blank line would grow one event without limit: the
+// line bound alone let 1 GiB of short lines take a process to 7 GB.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// DefaultMaxLine bounds one SSE line and DefaultMaxEvent one event, as
+// received: both room for a partial image (several MiB of base64 in one
+// data line), neither unbounded.
+const (
+	DefaultMaxLine  = 64 << 20
+	DefaultMaxEvent = 64 << 20
+)
+
+// Limits bound what a Reader buffers; zero fields take the defaults.
+type Limits struct {
+	MaxLine  int
+	MaxEvent int
+}
+
+// keepCap is the buffer capacity a Reader keeps between events; after a
+// larger event the buffers are dropped, so one big event does not pin its
+// size for the rest of a long stream.
+const keepCap = 1 << 20
 
 // Event is one parsed event. Data joins multiple data lines with "\n".
 // The slices alias the reader's buffer and are valid until the next call.
@@ -32,12 +55,13 @@ type Event struct {
 
 // Reader parses events from a stream.
 type Reader struct {
-	br      *bufio.Reader
-	maxLine int
-	raw     []byte
-	data    []byte
-	event   []byte
-	id      []byte
+	br       *bufio.Reader
+	maxLine  int
+	maxEvent int
+	raw      []byte
+	data     []byte
+	event    []byte
+	id       []byte
 }
 
 // bufPool recycles the read buffers: one per open stream adds up under
@@ -50,15 +74,23 @@ type Reader struct {
 // noise and, in two runs, lower stream throughput (not conclusive either).
 var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
 
-// NewReader returns a reader with the given line bound (0: DefaultMaxLine).
-// Release returns its buffer for reuse.
+// NewReader returns a reader with the given line bound (0: DefaultMaxLine)
+// and the default event bound. Release returns its buffer for reuse.
 func NewReader(r io.Reader, maxLine int) *Reader {
-	if maxLine <= 0 {
-		maxLine = DefaultMaxLine
+	return NewReaderLimits(r, Limits{MaxLine: maxLine})
+}
+
+// NewReaderLimits returns a reader with the given bounds.
+func NewReaderLimits(r io.Reader, l Limits) *Reader {
+	if l.MaxLine <= 0 {
+		l.MaxLine = DefaultMaxLine
+	}
+	if l.MaxEvent <= 0 {
+		l.MaxEvent = DefaultMaxEvent
 	}
 	br := bufPool.Get().(*bufio.Reader)
 	br.Reset(r)
-	return &Reader{br: br, maxLine: maxLine}
+	return &Reader{br: br, maxLine: l.MaxLine, maxEvent: l.MaxEvent}
 }
 
 // Release recycles the reader's buffer; the reader must not be used after.
@@ -71,47 +103,66 @@ func (r *Reader) Release() {
 }
 
 // Next returns the next event. At a clean end of input it returns io.EOF;
-// a final event without its blank line is still returned first.
+// a final event without its blank line is still returned first. An event
+// over the bound ends the stream with ErrEventTooLarge: its bytes never
+// make an event, so a caller that restarts an idle timer per event never
+// restarts it for them.
 func (r *Reader) Next() (Event, error) {
+	if cap(r.raw) > keepCap || cap(r.data) > keepCap {
+		r.raw, r.data = nil, nil
+	}
 	r.raw = r.raw[:0]
 	r.data = r.data[:0]
 	r.event = r.event[:0]
 	r.id = r.id[:0]
-	hasData, hasAny := false, false
+	// A single data line (the usual event) is not copied: Data is its
+	// value inside Raw, at r.raw[dataOff:dataEnd]. A second one joins
+	// both in r.data.
+	dataLines, dataOff, dataEnd := 0, 0, 0
+	hasAny := false
 	for {
-		line, err := r.readLine()
+		start, err := r.readLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) && hasAny {
-				return r.build(hasData), nil
+				return r.build(dataLines, dataOff, dataEnd), nil
 			}
 			return Event{}, err
 		}
+		line := r.raw[start:]
 		trimmed := bytes.TrimRight(line, "\r\n")
 		if len(trimmed) == 0 {
 			if !hasAny {
 				r.raw = r.raw[:0] // stray blank lines between events
 				continue
 			}
-			return r.build(hasData), nil
+			return r.build(dataLines, dataOff, dataEnd), nil
 		}
 		hasAny = true
 		if trimmed[0] == ':' {
 			continue // comment (keep-alive); kept in Raw
 		}
-		field, value := trimmed, []byte(nil)
+		field, valueAt := trimmed, len(trimmed)
 		if i := bytes.IndexByte(trimmed, ':'); i >= 0 {
-			field, value = trimmed[:i], trimmed[i+1:]
-			if len(value) > 0 && value[0] == ' ' {
-				value = value[1:]
+			field, valueAt = trimmed[:i], i+1
+			if valueAt < len(trimmed) && trimmed[valueAt] == ' ' {
+				valueAt++
 			}
 		}
+		value := trimmed[valueAt:]
 		switch string(field) {
 		case "data":
-			if hasData {
-				r.data = append(r.data, '\n')
+			dataLines++
+			switch dataLines {
+			case 1:
+				dataOff, dataEnd = start+valueAt, start+len(trimmed)
+				continue
+			case 2:
+				r.data = append(r.data, r.raw[dataOff:dataEnd]...)
 			}
-			r.data = append(r.data, value...)
-			hasData = true
+			r.data = append(append(r.data, '\n'), value...)
+			if len(r.raw)+len(r.data) > r.maxEvent {
+				return Event{}, ErrEventTooLarge
+			}
 		case "event":
 			r.event = append(r.event[:0], value...)
 		case "id":
@@ -120,12 +171,16 @@ func (r *Reader) Next() (Event, error) {
 	}
 }
 
-func (r *Reader) build(hasData bool) Event {
+func (r *Reader) build(dataLines, dataOff, dataEnd int) Event {
 	ev := Event{Raw: r.raw}
 	if len(r.event) > 0 {
 		ev.Event = r.event
 	}
-	if hasData {
+	switch dataLines {
+	case 0:
+	case 1:
+		ev.Data = r.raw[dataOff:dataEnd:dataEnd]
+	default:
 		ev.Data = r.data
 	}
 	if len(r.id) > 0 {
@@ -147,25 +202,30 @@ func (r *Reader) EventBuffered() bool {
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
 }
 
-// readLine appends one line (with its terminator) to r.raw and returns it.
-func (r *Reader) readLine() ([]byte, error) {
+// readLine appends one line (with its terminator) to r.raw and returns
+// where it starts. The event bound counts what the event holds so far: its
+// raw bytes and, once several data lines were joined, their copy.
+func (r *Reader) readLine() (int, error) {
 	start := len(r.raw)
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		if len(r.raw)+len(chunk)+len(r.data) > r.maxEvent {
+			return 0, ErrEventTooLarge
+		}
 		r.raw = append(r.raw, chunk...)
 		if len(r.raw)-start > r.maxLine {
-			return nil, ErrLineTooLong
+			return 0, ErrLineTooLong
 		}
 		if err == nil {
-			return r.raw[start:], nil
+			return start, nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
 		if errors.Is(err, io.EOF) && len(r.raw) > start {
-			return r.raw[start:], nil
+			return start, nil
 		}
-		return nil, err
+		return 0, err
 	}
 }
 

@@ -167,3 +167,81 @@ func TestReaderLinesLongerThanBuffer(t *testing.T) {
 		}
 	}
 }
+
+// endless yields the same line forever and counts what it gave.
+type endless struct {
+	line []byte
+	off  int
+	n    int64
+}
+
+func (e *endless) Read(p []byte) (int, error) {
+	k := 0
+	for k < len(p) {
+		c := copy(p[k:], e.line[e.off:])
+		k += c
+		e.off = (e.off + c) % len(e.line)
+	}
+	e.n += int64(k)
+	return k, nil
+}
+
+func TestEventBound(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		lim  Limits
+		want error
+	}{
+		{"lines under the line bound, event over", strings.Repeat("data: 0123456789\n", 20) + "\n", Limits{MaxLine: 64, MaxEvent: 100}, ErrEventTooLarge},
+		{"comments count too", strings.Repeat(": keep-alive\n", 20) + "\n", Limits{MaxEvent: 100}, ErrEventTooLarge},
+		{"events under the bound pass", strings.Repeat("data: 0123456789\n\n", 20), Limits{MaxEvent: 20}, nil},
+		{"a line over the line bound", "data: " + strings.Repeat("x", 100) + "\n\n", Limits{MaxLine: 64, MaxEvent: 1000}, ErrLineTooLong},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReaderLimits(strings.NewReader(tc.in), tc.lim)
+			defer r.Release()
+			var err error
+			for err == nil {
+				_, err = r.Next()
+			}
+			if tc.want == nil && err != io.EOF || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// An upstream that sends data lines and never the blank line ending the
+// event is cut off at the default bound, with the memory of one event.
+func TestEventBoundDefaultHoldsMemory(t *testing.T) {
+	src := &endless{line: []byte("data: " + strings.Repeat("x", 1000) + "\n")}
+	r := NewReader(src, 0)
+	defer r.Release()
+	_, err := r.Next()
+	if !errors.Is(err, ErrEventTooLarge) {
+		t.Fatalf("err %v", err)
+	}
+	if src.n > DefaultMaxEvent+64<<10 {
+		t.Fatalf("read %d bytes for one event, bound %d", src.n, DefaultMaxEvent)
+	}
+	if cap(r.raw) > 2*DefaultMaxEvent || cap(r.data) > 2*DefaultMaxEvent {
+		t.Fatalf("buffers grew to %d and %d bytes", cap(r.raw), cap(r.data))
+	}
+}
+
+func TestBigEventBuffersAreDropped(t *testing.T) {
+	in := "data: " + strings.Repeat("x", 2*keepCap) + "\n\n" + "data: small\n\n"
+	r := NewReader(strings.NewReader(in), 0)
+	defer r.Release()
+	if ev, err := r.Next(); err != nil || len(ev.Data) != 2*keepCap {
+		t.Fatalf("big event: %d bytes, %v", len(ev.Data), err)
+	}
+	if ev, err := r.Next(); err != nil || string(ev.Data) != "small" {
+		t.Fatalf("small event: %q, %v", ev.Data, err)
+	}
+	if cap(r.raw) > keepCap || cap(r.data) > keepCap {
+		t.Fatalf("a big event's buffers outlived it: %d, %d", cap(r.raw), cap(r.data))
+	}
+}

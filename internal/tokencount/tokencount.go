@@ -5,10 +5,13 @@
 package tokencount
 
 import (
+	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"github.com/tiktoken-go/tokenizer/codec"
+
+	"switchboard/internal/jsonguard"
 )
 
 var (
@@ -32,7 +35,10 @@ func Count(s string) int {
 		// is better than nothing and never zero for non-empty text.
 		return (len(s) + 3) / 4
 	}
-	return n
+	// The codec drops DEL (0x7f), the one character it has no token for
+	// (every other rune counts at least one); o200k encodes it as a byte
+	// token, so count it as one.
+	return n + strings.Count(s, "\x7f")
 }
 
 // carryLimit bounds the text held between tokenisations. Tokenising is the
@@ -96,3 +102,55 @@ func (s *Stream) Reset() {
 
 // Add adds n already-known tokens (e.g. a fixed per-message overhead).
 func (s *Stream) Add(n int64) { s.total += n }
+
+// IdentifierKeys name the strings of a request that are identifiers or
+// binary payloads rather than text a model reads as prose: their values
+// are not counted by RequestTokens.
+var IdentifierKeys = []string{
+	"model", "role", "type", "data", "url", "id", "tool_call_id", "tool_use_id",
+	"mime_type", "mimeType", "media_type", "signature", "thoughtSignature", "detail", "format",
+}
+
+// textWalk visits strings of documents of any depth the JSON routes admit;
+// deeper ones are refused by the routes before a count is ever asked for.
+var textWalk = jsonguard.New(jsonguard.Options{MaxDepth: jsonguard.MaxDepthLimit})
+
+// RequestTokens estimates the prompt tokens of a JSON request body: every
+// string value, except those of IdentifierKeys, is tokenised, plus one
+// token per string for its framing. One linear pass, whatever the nesting
+// (a walk that re-parsed each level cost minutes of CPU on 200 KB of
+// brackets); a body that is not JSON counts what precedes the fault.
+func RequestTokens(body []byte) int64 {
+	var s Stream
+	var scratch []byte
+	var keyBuf [32]byte
+	_ = textWalk.Visit(body, func(key, value jsonguard.String) {
+		if key.Raw != nil && isIdentifier(key, keyBuf[:0]) {
+			return
+		}
+		if value.Escaped {
+			scratch, _ = jsonguard.AppendUnescaped(scratch[:0], value.Raw, -1)
+			s.Write(scratch)
+		} else {
+			s.Write(value.Raw)
+		}
+		s.Add(1)
+	})
+	return s.Total()
+}
+
+func isIdentifier(key jsonguard.String, buf []byte) bool {
+	k := key.Raw
+	if key.Escaped {
+		var whole bool
+		if k, whole = jsonguard.AppendUnescaped(buf, k, cap(buf)); !whole {
+			return false // longer than every identifier key
+		}
+	}
+	for _, id := range IdentifierKeys {
+		if string(k) == id {
+			return true
+		}
+	}
+	return false
+}

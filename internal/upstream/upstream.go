@@ -97,8 +97,9 @@ type Call struct {
 	Op      Op
 	Stream  bool
 	Body    Body
-	// ClientHeader and ClientQuery are forwarded on the pass-through path
-	// (minus credentials and hop-by-hop headers); nil when translating.
+	// ClientHeader and ClientQuery are forwarded on the pass-through path,
+	// as far as the channel's allow-lists say (passthrough.go); nil when
+	// translating.
 	ClientHeader http.Header
 	ClientQuery  url.Values
 }
@@ -126,10 +127,9 @@ func URL(c *Call) (string, error) {
 	}
 	q := url.Values{}
 	for k, v := range c.ClientQuery {
-		if k == "key" || k == "alt" || k == "api-version" {
-			continue // credentials and the stream framing are ours to set
+		if ForwardQuery(ch, k) {
+			q[k] = v
 		}
-		q[k] = v
 	}
 	var u string
 	switch ch.Type {
@@ -226,10 +226,9 @@ func NewRequest(ctx context.Context, c *Call) (*http.Request, error) {
 	}
 	h := req.Header
 	for k, vs := range c.ClientHeader {
-		if dropped[k] {
-			continue
+		if ForwardHeader(c.Channel, k) {
+			h[k] = vs
 		}
-		h[k] = vs
 	}
 	if hasBody {
 		ct := c.Body.ContentType

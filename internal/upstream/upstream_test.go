@@ -92,8 +92,12 @@ func TestNewRequestHeaders(t *testing.T) {
 					t.Errorf("client credential %s=%q leaked upstream", k, v)
 				}
 			}
-			if h.Get("Anthropic-Beta") == "" || h.Get("User-Agent") != "claude-cli/1.0" || h.Get("X-App") != "cli" || h.Get("X-Extra") != "1" {
+			if h.Get("User-Agent") != "claude-cli/1.0" || h.Get("X-Extra") != "1" {
 				t.Errorf("pass-through headers lost: %v", h)
+			}
+			// Anthropic's own headers pass to Anthropic only.
+			if isAnthropic := tc.typ == gateway.ChannelAnthropic; (h.Get("Anthropic-Beta") != "" && h.Get("X-App") == "cli") != isAnthropic {
+				t.Errorf("Anthropic headers to a %s channel: %v", tc.typ, h)
 			}
 			if tc.typ == gateway.ChannelAnthropic && h.Get("Anthropic-Version") != "2024-10-22" {
 				t.Errorf("client's anthropic-version not kept")

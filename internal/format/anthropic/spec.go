@@ -82,7 +82,7 @@ func peekMessages(body payload.Body) (p endpoint.Peek, messages gjson.Result, er
 		return p, messages, gateway.Errorf(gateway.KindInvalidRequest, "the request body must be JSON")
 	}
 	var model, stream, maxTokens gjson.Result
-	gjson.ParseBytes(body.JSON).ForEach(func(key, v gjson.Result) bool {
+	endpoint.ParseJSON(body.JSON).ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "model":
 			model = v
@@ -104,7 +104,7 @@ func peekMessages(body payload.Body) (p endpoint.Peek, messages gjson.Result, er
 	if maxTokens.Exists() && (maxTokens.Type != gjson.Number || maxTokens.Int() < 1) {
 		return p, messages, gateway.Errorf(gateway.KindInvalidRequest, "max_tokens: must be a positive integer").WithParam("max_tokens")
 	}
-	p.Model, p.Stream, p.MaxOutput = model.Str, stream.Type == gjson.True, maxTokens.Int()
+	p.Model, p.Stream, p.MaxOutput = strings.Clone(model.Str), stream.Type == gjson.True, maxTokens.Int()
 	return p, messages, nil
 }
 

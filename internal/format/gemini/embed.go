@@ -61,7 +61,7 @@ func (s embedSpec) Peek(r *http.Request, body payload.Body) (endpoint.Peek, erro
 	if body.JSON == nil {
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "Invalid JSON payload received.")
 	}
-	root := gjson.ParseBytes(body.JSON)
+	root := endpoint.ParseJSON(body.JSON)
 	p.Model, p.N = model, 1
 	if !s.batch {
 		if !root.Get("content.parts.0").Exists() {
@@ -122,7 +122,7 @@ func (embedSpec) ParseUsage(body []byte) (llm.Usage, bool) { return ParseUsage(b
 func (embedSpec) CountAnswer([]byte, endpoint.TextCounter) {}
 
 func (s embedSpec) DecodeEmbed(p endpoint.Peek, body payload.Body) (*llm.EmbedRequest, error) {
-	root := gjson.ParseBytes(body.JSON)
+	root := endpoint.ParseJSON(body.JSON)
 	req := &llm.EmbedRequest{Model: p.Model, SourceFormat: SourceFormat}
 	if !s.batch {
 		in, dims := embedInput(root)

@@ -124,7 +124,7 @@ func (s generateSpec) Peek(r *http.Request, body payload.Body) (endpoint.Peek, e
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "Invalid JSON payload received.")
 	}
 	var contents, config gjson.Result
-	gjson.ParseBytes(body.JSON).ForEach(func(key, v gjson.Result) bool {
+	endpoint.ParseJSON(body.JSON).ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "contents":
 			contents = v

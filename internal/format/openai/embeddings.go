@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -40,7 +41,7 @@ func (embeddingsSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, e
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "the request body must be JSON")
 	}
 	var model, input, format, dims gjson.Result
-	gjson.ParseBytes(body.JSON).ForEach(func(key, v gjson.Result) bool {
+	endpoint.ParseJSON(body.JSON).ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "model":
 			model = v
@@ -66,7 +67,7 @@ func (embeddingsSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, e
 	if dims.Exists() && (dims.Type != gjson.Number || dims.Int() < 1 || float64(dims.Int()) != dims.Float()) {
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "'dimensions' must be a positive integer").WithParam("dimensions")
 	}
-	p.Model, p.N = model.Str, n
+	p.Model, p.N = strings.Clone(model.Str), n
 	return p, nil
 }
 

@@ -72,7 +72,7 @@ func (chatSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, error) 
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "the request body must be JSON")
 	}
 	var model, messages, stream, includeUsage, maxTokens, n gjson.Result
-	gjson.ParseBytes(body.JSON).ForEach(func(key, v gjson.Result) bool {
+	endpoint.ParseJSON(body.JSON).ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "model":
 			model = v
@@ -98,7 +98,7 @@ func (chatSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, error) 
 	if stream.Exists() && stream.Type != gjson.True && stream.Type != gjson.False && stream.Type != gjson.Null {
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "'stream' must be a boolean").WithParam("stream")
 	}
-	p.Model, p.Stream, p.MaxOutput, p.N = model.Str, stream.Type == gjson.True, maxTokens.Int(), int(n.Int())
+	p.Model, p.Stream, p.MaxOutput, p.N = strings.Clone(model.Str), stream.Type == gjson.True, maxTokens.Int(), int(n.Int())
 	if includeUsage.Type == gjson.True {
 		p.Opts |= optIncludeUsage
 	}
