@@ -8,8 +8,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -146,17 +144,11 @@ func RequestID(ctx context.Context) string {
 	return st.id
 }
 
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
-}
-
 // middleware gives every request an id (echoed in X-Request-Id and in every
 // error body) and turns panics into 500s in OpenAI's shape.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := newRequestID()
+		id := gateway.NewRequestID()
 		w.Header().Set("X-Request-Id", id)
 		st := &reqState{id: id, body: s.Shed.Reserve()}
 		defer st.body.Release()

@@ -2,8 +2,6 @@ package relay
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"iter"
 	"net/http"
@@ -50,7 +48,7 @@ func (e *Engine) Generate(ctx context.Context, hc HubCall) iter.Seq2[llm.Event, 
 		}
 		id := hc.RequestID
 		if id == "" {
-			id = newHubRequestID()
+			id = gateway.NewRequestID()
 		}
 		label := hc.Endpoint
 		if label == "" {
@@ -61,12 +59,6 @@ func (e *Engine) Generate(ctx context.Context, hc HubCall) iter.Seq2[llm.Event, 
 			yield(llm.Event{}, err)
 		}
 	}
-}
-
-func newHubRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "req_" + hex.EncodeToString(b[:])
 }
 
 // errHubStopped is what the hub encoder returns once its consumer stopped
