@@ -244,6 +244,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	a.handler = srv.Handler()
 	a.wg.Add(1)
 	go a.refreshLoop()
+	a.startPruner()
 	ok = true
 	return a, nil
 }

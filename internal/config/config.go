@@ -64,7 +64,23 @@ type Config struct {
 	PriceAliases map[string]string
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
+	Ledger       Ledger
 }
+
+// Ledger is the `ledger` section (extension): how long each layer of the
+// usage ledger is kept (0 = for ever) and how often the pruner runs.
+type Ledger struct {
+	Retention       time.Duration // raw usage rows (the usage log)
+	HourlyRetention time.Duration // per-hour totals
+	DailyRetention  time.Duration // per-day totals
+	PruneInterval   time.Duration
+}
+
+// DefaultPruneInterval is how often the ledger pruner runs.
+const DefaultPruneInterval = time.Hour
+
+// DefaultSessionTTL is how long a console login lasts.
+const DefaultSessionTTL = 12 * time.Hour
 
 // Pricing is the `pricing` section (extension) and what its files held
 // once Load read them.
@@ -135,6 +151,10 @@ type Storage struct {
 // Admin configures the admin API and console.
 type Admin struct {
 	Token string // "" = generate one at first start
+	// ViewerTokens log in to the console read-only (extension).
+	ViewerTokens []string
+	// SessionTTL is how long a console login lasts (extension).
+	SessionTTL time.Duration
 }
 
 // Log configures the process logger.
@@ -206,6 +226,8 @@ func Default() *Config {
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},
 		Prices:  map[string]gateway.Price{},
 		Pricing: Pricing{Unpriced: pricing.UnpricedRefuse, MinOutputTokens: pricing.DefaultMinOutput},
+		Ledger:  Ledger{PruneInterval: DefaultPruneInterval},
+		Admin:   Admin{SessionTTL: DefaultSessionTTL},
 	}
 }
 

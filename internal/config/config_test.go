@@ -285,6 +285,18 @@ func TestParseErrors(t *testing.T) {
 				`switchboard.yaml:15: prices.m.input: unknown field "input"`,
 				`switchboard.yaml:15: prices.m: no price given (set input_per_mtok/output_per_mtok, per_call_usd, units_usd, or same_as)`,
 			}},
+		{"ledger retention", "ledger:\n  retention: 720h\n  hourly_retention: 24h\n  daily_retention: 48h\n  prune_interval: 0s\n", nil,
+			[]string{
+				`switchboard.yaml:3: ledger.hourly_retention: must be at least ledger.retention (720h0m0s), or 0 to keep hourly totals for ever`,
+				`switchboard.yaml:4: ledger.daily_retention: must be at least ledger.retention and ledger.hourly_retention (which must then be set), or 0 to keep daily totals for ever`,
+				`switchboard.yaml:5: ledger.prune_interval: must be positive, got 0s`,
+			}},
+		{"viewer tokens", "admin:\n  token: admin-token-0123456789\n  viewer_tokens: [short, admin-token-0123456789]\n  session_ttl: -1h\n", nil,
+			[]string{
+				`switchboard.yaml:3: admin.viewer_tokens[0]: must be at least 16 characters (leave it empty to have one generated)`,
+				`switchboard.yaml:3: admin.viewer_tokens[1]: must differ from admin.token`,
+				`switchboard.yaml:4: admin.session_ttl: must be positive, got -1h`,
+			}},
 		{"unknown field behind an alias", "x-a: &a {name: c, type: openai, api_keys: [k], models: [m], colour: red}\nchannels:\n  - *a\n", nil,
 			[]string{`switchboard.yaml:1: unknown field "colour"`}},
 		{"wrong shapes", "server: 8080\nchannels:\n  - name: [a]\n    models: gpt-4o\nkeys: {name: k}\n", nil,

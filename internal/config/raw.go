@@ -80,6 +80,15 @@ type rawConfig struct {
 	Prices   map[string]rawPrice `yaml:"prices"`
 	// Pricing extends DESIGN.md §4.
 	Pricing rawPricing `yaml:"pricing"`
+	// Ledger extends DESIGN.md §4 (issue 12: retention).
+	Ledger rawLedger `yaml:"ledger"`
+}
+
+type rawLedger struct {
+	Retention       scalar `yaml:"retention"`
+	HourlyRetention scalar `yaml:"hourly_retention"`
+	DailyRetention  scalar `yaml:"daily_retention"`
+	PruneInterval   scalar `yaml:"prune_interval"`
 }
 
 type rawPricing struct {
@@ -120,6 +129,9 @@ type rawStorage struct {
 
 type rawAdmin struct {
 	Token scalar `yaml:"token"`
+	// Extensions of issue 12 (console).
+	ViewerTokens []scalar `yaml:"viewer_tokens"`
+	SessionTTL   scalar   `yaml:"session_ttl"`
 }
 
 type rawLog struct {

@@ -401,6 +401,10 @@ type UsageTotals struct {
 	Estimated         int64 // counted by the tokenizer or from a checkpoint
 	Unpriced          int64 // charged nothing: no price known
 	CostUnknown       int64 // margin unknown: no upstream price known
+	// Latency (whole call) and TTFT (streams that produced a first token)
+	// as histograms: their quantiles are the dashboard's p50 and p99.
+	Latency LatencyHistogram
+	TTFT    LatencyHistogram
 }
 
 // UsageGroup is the totals of one group; only the fields of the grouped

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,9 @@ func usageInsertSQL(rows int) string {
 		}
 		b.WriteString(usageRowPlaceholders)
 	}
-	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+	// RETURNING names the rows actually inserted (not skipped as
+	// replays): only those are added to the rollups.
+	b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
 	return b.String()
 }
 
@@ -97,9 +100,18 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 	if len(recs) == 0 {
 		return nil
 	}
+	stamped := false
 	for i := range recs {
 		if recs[i].RequestID == "" {
 			return fmt.Errorf("sqlstore: insert usage: record %d has no request id", i)
+		}
+		if recs[i].Time.IsZero() {
+			if !stamped {
+				// The raw row and its rollups must agree on the time;
+				// stamp a copy, not the caller's records.
+				recs, stamped = slices.Clone(recs), true
+			}
+			recs[i].Time = s.now()
 		}
 	}
 	// Full chunks reuse one prepared statement: parsing a fresh
@@ -114,13 +126,28 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		args := make([]any, 0, min(len(recs), usageBatchRows)*usageColCount)
+		inserted := make(map[string]bool, len(recs))
+		collect := func(rows *sql.Rows, err error) error {
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				inserted[id] = true
+			}
+			return rows.Err()
+		}
 		start := 0
 		if stmt != nil {
 			txStmt := tx.StmtContext(ctx, stmt)
 			defer txStmt.Close()
 			for ; start+usageStmtRows <= len(recs); start += usageStmtRows {
 				args = s.appendUsageArgs(args[:0], recs[start:start+usageStmtRows])
-				if _, err := txStmt.ExecContext(ctx, args...); err != nil {
+				if err := collect(txStmt.QueryContext(ctx, args...)); err != nil {
 					return err
 				}
 			}
@@ -130,11 +157,18 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 			args = s.appendUsageArgs(args[:0], chunk)
 			// Not s.q: the statement differs per batch size, and caching
 			// every size would grow without bound.
-			if _, err := tx.ExecContext(ctx, s.rebind(usageInsertSQL(len(chunk))), args...); err != nil {
+			if err := collect(tx.QueryContext(ctx, s.rebind(usageInsertSQL(len(chunk))), args...)); err != nil {
 				return err
 			}
 		}
-		return nil
+		fresh := make([]gateway.UsageRecord, 0, len(inserted))
+		for i := range recs {
+			if inserted[recs[i].RequestID] {
+				fresh = append(fresh, recs[i])
+				delete(inserted, recs[i].RequestID) // a repeat in recs counts once
+			}
+		}
+		return s.addRollups(ctx, tx, fresh)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert %d usage records: %w", len(recs), err)
@@ -323,15 +357,13 @@ func (s *Store) groupExpr(g gateway.UsageGroupBy) (sel, by string, err error) {
 
 // SumUsage totals the records matching f in the database, grouped by the
 // given dimensions: by time bucket, oldest first, when grouped by day or
-// hour; else largest price first.
+// hour; else largest price first. Whole hours and days are read from the
+// rollups, only the partial hours at the ends of the range (and filters
+// by status) from the raw rows.
 func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gateway.UsageGroupBy) ([]gateway.UsageGroup, error) {
 	f.Cursor, f.Limit = "", 0
-	where, args, err := s.usageWhere(f)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
-	}
 	var sels, groups []string
-	timed := false
+	timed, byHour := false, false
 	for _, g := range by {
 		sel, grp, err := s.groupExpr(g)
 		if err != nil {
@@ -339,16 +371,20 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 		}
 		sels, groups = append(sels, sel), append(groups, grp)
 		timed = timed || g == gateway.GroupByDay || g == gateway.GroupByHour
+		byHour = byHour || g == gateway.GroupByHour
 	}
-	totals := []string{"COUNT(*)", sumExpr("CASE WHEN status >= 400 THEN 1 ELSE 0 END"),
-		sumExpr("input_tokens"), sumExpr("cached_input_tokens"), sumExpr("output_tokens"), sumExpr("reasoning_tokens"),
-		sumExpr("cost_nano"), sumExpr("price_nano"),
-		sumExpr("CASE WHEN usage_source IN ('estimated', 'checkpoint') THEN 1 ELSE 0 END"),
-		sumExpr("CASE WHEN unpriced THEN 1 ELSE 0 END"), sumExpr("CASE WHEN cost_unknown THEN 1 ELSE 0 END")}
-	query := "SELECT " + strings.Join(append(sels, totals...), ", ") + " FROM usage" + where
+	src, args, err := s.usageSource(f, byHour)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+	}
+	totals := make([]string, len(measures))
+	for i, m := range measures {
+		totals[i] = sumExpr(m)
+	}
+	query := "SELECT " + strings.Join(append(sels, totals...), ", ") + " FROM (" + src + ") src"
 	if len(groups) > 0 {
 		query += " GROUP BY " + strings.Join(groups, ", ")
-		order := sumExpr("price_nano") + " DESC, COUNT(*) DESC, " + strings.Join(groups, ", ")
+		order := sumExpr("price_nano") + " DESC, " + sumExpr("requests") + " DESC, " + strings.Join(groups, ", ")
 		if timed {
 			order = strings.Join(groups, ", ")
 		}
@@ -360,6 +396,7 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 	}
 	defer rows.Close()
 	var out []gateway.UsageGroup
+	var m [nMeasure]int64
 	for rows.Next() {
 		var (
 			g      gateway.UsageGroup
@@ -378,12 +415,13 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 				dest = append(dest, &bucket)
 			}
 		}
-		t := &g.UsageTotals
-		dest = append(dest, &t.Requests, &t.Errors, &t.InputTokens, &t.CachedInputTokens, &t.OutputTokens, &t.ReasoningTokens,
-			&t.CostNanoUSD, &t.PriceNanoUSD, &t.Estimated, &t.Unpriced, &t.CostUnknown)
+		for i := range m {
+			dest = append(dest, &m[i])
+		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
 		}
+		g.UsageTotals = totalsOf(&m)
 		if bucket != "" {
 			layout := "2006-01-02"
 			if len(bucket) > len(layout) {
@@ -399,6 +437,19 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
 	}
 	return out, nil
+}
+
+// totalsOf maps summed measures to totals.
+func totalsOf(m *[nMeasure]int64) gateway.UsageTotals {
+	t := gateway.UsageTotals{
+		Requests: m[mRequests], Errors: m[mErrors],
+		InputTokens: m[mInput], CachedInputTokens: m[mCached], OutputTokens: m[mOutput], ReasoningTokens: m[mReasoning],
+		CostNanoUSD: m[mCost], PriceNanoUSD: m[mPrice],
+		Estimated: m[mEstimated], Unpriced: m[mUnpriced], CostUnknown: m[mCostUnknown],
+	}
+	copy(t.Latency[:], m[mLatency:mTTFT])
+	copy(t.TTFT[:], m[mTTFT:nMeasure])
+	return t
 }
 
 // encodeUnits stores a record's units compactly as "unit=count;..." (unit

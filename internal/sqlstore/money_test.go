@@ -434,6 +434,10 @@ func testUsageReports(t *testing.T, s *Store) {
 		if r.CostUnknown {
 			want.CostUnknown++
 		}
+		want.Latency.Observe(r.Latency)
+		if r.TTFT > 0 {
+			want.TTFT.Observe(r.TTFT)
+		}
 	}
 	if g != want || want.Unpriced == 0 || want.Estimated == 0 {
 		t.Fatalf("totals =\n%+v\nwant\n%+v", g, want)
