@@ -234,10 +234,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
 	})
+	extra, err := a.withConsole(adminAPI, rl, box, adminAPI.Register)
+	if err != nil {
+		return nil, err
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        adminAPI.Register,
+		Extra:        extra,
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 	}

@@ -368,6 +368,8 @@ type LedgerFilter struct {
 	StatusMin, StatusMax int
 	// Cursor continues a listing after the last record of a UsagePage.
 	Cursor string
+	// RequestID, when set, matches that one call's record.
+	RequestID string
 }
 
 // UsagePage is one page of usage records, newest first. Next, when not

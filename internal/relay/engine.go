@@ -106,6 +106,8 @@ type Call struct {
 	// its answer goes to hubSink as events.
 	hub     *llm.Request
 	hubSink *hubEncoder
+	// onlyChannel, when set, is the one channel the call may use.
+	onlyChannel int64
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
@@ -262,6 +264,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 		cand, ok := plan.Next(time.Now())
 		if !ok {
 			break
+		}
+		if c.onlyChannel != 0 && cand.Channel.ID != c.onlyChannel {
+			continue
 		}
 		x := e.exchangeFor(cs, cand.Channel)
 		if x == nil {

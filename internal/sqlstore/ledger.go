@@ -187,6 +187,9 @@ func (s *Store) usageWhere(f gateway.LedgerFilter) (string, []any, error) {
 		where = append(where, cond)
 		args = append(args, vs...)
 	}
+	if f.RequestID != "" {
+		add("request_id = ?", f.RequestID)
+	}
 	if f.KeyID != 0 {
 		add("key_id = ?", f.KeyID)
 	}

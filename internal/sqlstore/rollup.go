@@ -360,8 +360,8 @@ func spans(since, until time.Time, days bool) []span {
 // key_id, key_name, model, channel_id, channel_name and the measures,
 // from the rollups where they can answer and the raw rows elsewhere.
 func (s *Store) usageSource(f gateway.LedgerFilter, byHour bool) (string, []any, error) {
-	if f.StatusMin > 0 || f.StatusMax > 0 {
-		// The rollups do not keep statuses.
+	if f.StatusMin > 0 || f.StatusMax > 0 || f.RequestID != "" {
+		// The rollups do not keep statuses or request ids.
 		return s.rawSource(f)
 	}
 	var (
