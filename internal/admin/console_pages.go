@@ -374,13 +374,17 @@ func lines(m map[string]string) string {
 	return strings.Join(out, "\n")
 }
 
-func (c *Console) channelEdit(w http.ResponseWriter, r *http.Request) {
+// pathChannel is the channel {id} of the request's path.
+func (c *Console) pathChannel(r *http.Request) (gateway.Channel, error) {
 	id, err := pathID(r, "id")
 	if err != nil {
-		c.fail(w, r, err)
-		return
+		return gateway.Channel{}, err
 	}
-	ch, err := c.api.d.Store.ChannelByID(r.Context(), id)
+	return c.api.d.Store.ChannelByID(r.Context(), id)
+}
+
+func (c *Console) channelEdit(w http.ResponseWriter, r *http.Request) {
+	ch, err := c.pathChannel(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -466,8 +470,7 @@ func (c *Console) channelSave(w http.ResponseWriter, r *http.Request) {
 		err = c.editChannel(r, p.apply)
 	}
 	if err != nil {
-		id, _ := pathID(r, "id")
-		ch, gerr := c.api.d.Store.ChannelByID(r.Context(), id)
+		ch, gerr := c.pathChannel(r)
 		if gerr != nil {
 			c.fail(w, r, err)
 			return
@@ -501,12 +504,7 @@ func (c *Console) channelKeyEnable(w http.ResponseWriter, r *http.Request) {
 var testKey = gateway.Key{ID: 0, Name: "console-test", Models: []string{"*"}, Enabled: true}
 
 func (c *Console) channelTest(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		c.fail(w, r, err)
-		return
-	}
-	ch, err := c.api.d.Store.ChannelByID(r.Context(), id)
+	ch, err := c.pathChannel(r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
