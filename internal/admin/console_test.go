@@ -85,7 +85,7 @@ func newConsoleHarness(t *testing.T) *consoleHarness {
 	if err := h.store.InsertUsage(ctx, []gateway.UsageRecord{{RequestID: "req-1", Time: h.now.Add(-time.Minute), KeyID: 1, KeyName: "alice",
 		Model: "gpt-4o", ChannelID: 1, ChannelName: "main", Status: 200, Latency: 900 * time.Millisecond, TTFT: 200 * time.Millisecond,
 		Usage: llm.Usage{InputTokens: 12, OutputTokens: 34}, PriceNanoUSD: 5000, CostNanoUSD: 4000, UsageSource: gateway.UsageFromUpstream, Attempts: 2,
-		ErrorMessage: "first try: 429"}}); err != nil {
+		Tried: []string{"backup: 429 rate limited"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return &consoleHarness{harness: h, srv: srv, engine: eng}
@@ -410,7 +410,7 @@ func TestConsoleForms(t *testing.T) {
 		t.Fatalf("bad status filter: %d", p.status)
 	}
 	p = c.do("GET", "/console/usage/req-1", nil)
-	for _, want := range []string{"first try: 429", `<dd id="usage-source">upstream</dd>`, "200 ms", "$0.000005", "$0.000004"} {
+	for _, want := range []string{"backup: 429 rate limited", `<dd id="usage-source">upstream</dd>`, "200 ms", "$0.000005", "$0.000004"} {
 		if !strings.Contains(p.body, want) {
 			t.Fatalf("detail lacks %q:\n%s", want, p.body)
 		}

@@ -181,6 +181,9 @@ type UsageRecord struct {
 	Unpriced     bool
 	Attempts     int
 	ErrorMessage string
+	// Tried lists the attempts that failed, in order,
+	// as "channel: status message" (the usage log's "channels tried").
+	Tried []string `json:",omitempty"`
 }
 
 // Price is what a model costs, in nano-USD per million tokens (so one token

@@ -353,7 +353,8 @@ func TestGenerate(t *testing.T) {
 	if strings.Count(text.String(), "word") != 50 || stop == nil || usage == nil || usage.OutputTokens != 50 {
 		t.Fatalf("text %q stop %v usage %+v", text.String(), stop, usage)
 	}
-	if rec := led.recs[0]; rec.Endpoint != "playground" || rec.Attempts != 2 || rec.Usage.OutputTokens != 50 || rec.UsageSource != gateway.UsageFromUpstream {
+	if rec := led.recs[0]; rec.Endpoint != "playground" || rec.Attempts != 2 || rec.Usage.OutputTokens != 50 || rec.UsageSource != gateway.UsageFromUpstream ||
+		len(rec.Tried) != 1 || !strings.HasPrefix(rec.Tried[0], "a: 503 ") {
 		t.Errorf("ledger %+v", rec)
 	}
 

@@ -18,11 +18,12 @@ const usageCols = `request_id, time, key_id, key_name, endpoint, model, channel_
 	input_tokens, cached_input_tokens, cache_write_tokens, audio_input_tokens, image_input_tokens,
 	output_tokens, reasoning_tokens, audio_output_tokens, image_output_tokens,
 	usage_source, cost_nano, attempts, error_message,
-	price_nano, unpriced, cost_unknown, cache_write_1h_tokens, web_search_requests, grounded_prompts, units`
+	price_nano, unpriced, cost_unknown, cache_write_1h_tokens, web_search_requests, grounded_prompts, units,
+	tried`
 
-const usageColCount = 33
+const usageColCount = 34
 
-// usageBatchRows bounds one multi-row INSERT: 500 rows × 33 columns stays
+// usageBatchRows bounds one multi-row INSERT: 500 rows × 34 columns stays
 // under SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
 const usageBatchRows = 500
 
@@ -90,7 +91,16 @@ func (s *Store) usageArgs(r gateway.UsageRecord) []any {
 		u.OutputTokens, u.ReasoningTokens, u.AudioOutputTokens, u.ImageOutputTokens,
 		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage,
 		r.PriceNanoUSD, r.Unpriced, r.CostUnknown, u.CacheWrite1hTokens, u.WebSearchRequests, u.GroundedPrompts,
-		encodeUnits(r.Units)}
+		encodeUnits(r.Units), encodeTried(r.Tried)}
+}
+
+// encodeTried stores failed attempts one per line.
+func encodeTried(tried []string) string {
+	out := make([]string, len(tried))
+	for i, t := range tried {
+		out[i] = strings.ReplaceAll(t, "\n", " ")
+	}
+	return strings.Join(out, "\n")
 }
 
 // InsertUsage writes recs in one transaction. A record whose RequestID is
@@ -251,6 +261,7 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 			t             dbTime
 			latency, ttft int64
 			source, units string
+			tried         string
 		)
 		u := &r.Usage
 		err := rows.Scan(&id, &r.RequestID, &t, &r.KeyID, &r.KeyName, &r.Endpoint, &r.Model, &r.ChannelID, &r.ChannelName,
@@ -258,7 +269,7 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 			&u.InputTokens, &u.CachedInputTokens, &u.CacheWriteTokens, &u.AudioInputTokens, &u.ImageInputTokens,
 			&u.OutputTokens, &u.ReasoningTokens, &u.AudioOutputTokens, &u.ImageOutputTokens,
 			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage,
-			&r.PriceNanoUSD, &r.Unpriced, &r.CostUnknown, &u.CacheWrite1hTokens, &u.WebSearchRequests, &u.GroundedPrompts, &units)
+			&r.PriceNanoUSD, &r.Unpriced, &r.CostUnknown, &u.CacheWrite1hTokens, &u.WebSearchRequests, &u.GroundedPrompts, &units, &tried)
 		if err != nil {
 			return err
 		}
@@ -266,6 +277,9 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 		r.Latency = time.Duration(latency) * time.Microsecond
 		r.TTFT = time.Duration(ttft) * time.Microsecond
 		r.UsageSource = gateway.UsageSource(source)
+		if tried != "" {
+			r.Tried = strings.Split(tried, "\n")
+		}
 		if r.Units, err = decodeUnits(units); err != nil {
 			return fmt.Errorf("record %s units: %w", r.RequestID, err)
 		}

@@ -280,3 +280,18 @@ func testRollupsConcurrent(t *testing.T, s *Store) {
 		}
 	}
 }
+
+func TestEncodeTried(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"a: 503 down"}, "a: 503 down"},
+		{[]string{"a: 503 two\nlines", "b: 429 slow"}, "a: 503 two lines\nb: 429 slow"},
+	} {
+		if got := encodeTried(c.in); got != c.want {
+			t.Errorf("encodeTried(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
