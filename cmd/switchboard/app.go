@@ -65,6 +65,7 @@ type app struct {
 	prices  *pricing.Table
 
 	adminTokenHash string
+	adminAddr      string // the admin listener's address, once started
 
 	keyProbe     *keyprobe.Prober
 	redis        *redisstore.Client

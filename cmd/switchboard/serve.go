@@ -115,6 +115,12 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	a.log.Info("switchboard listening", "addr", scheme+"://"+ln.Addr().String(), "database", redactDSN(cfg.Storage.Database), "version", version)
 	fmt.Fprintf(opts.Out, "Switchboard is listening on %s://%s (OpenAI base URL: %s://%s/v1)\n", scheme, ln.Addr(), scheme, ln.Addr())
 
+	stopAdmin, err := a.startAdminListener()
+	if err != nil {
+		_ = ln.Close()
+		_ = a.Close(context.Background())
+		return err
+	}
 	if addr := os.Getenv("SWITCHBOARD_PPROF_ADDR"); addr != "" {
 		startPprof(addr, a.log)
 	}
@@ -128,6 +134,7 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	}()
 	select {
 	case err := <-errc:
+		_ = stopAdmin(context.Background())
 		_ = a.Close(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -140,6 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Warn("shutdown incomplete", "err", err)
 	}
+	_ = stopAdmin(shutdownCtx)
 	closeCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel2()
 	if err := a.Close(closeCtx); err != nil {

@@ -155,6 +155,9 @@ type Admin struct {
 	ViewerTokens []string
 	// SessionTTL is how long a console login lasts (extension).
 	SessionTTL time.Duration
+	// Addr, when set, is a second listener serving only the admin API and
+	// the console (extension); they stay on the main listener too.
+	Addr string
 }
 
 // Log configures the process logger.

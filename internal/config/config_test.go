@@ -291,11 +291,12 @@ func TestParseErrors(t *testing.T) {
 				`switchboard.yaml:4: ledger.daily_retention: must be at least ledger.retention and ledger.hourly_retention (which must then be set), or 0 to keep daily totals for ever`,
 				`switchboard.yaml:5: ledger.prune_interval: must be positive, got 0s`,
 			}},
-		{"viewer tokens", "admin:\n  token: admin-token-0123456789\n  viewer_tokens: [short, admin-token-0123456789]\n  session_ttl: -1h\n", nil,
+		{"viewer tokens", "admin:\n  token: admin-token-0123456789\n  viewer_tokens: [short, admin-token-0123456789]\n  session_ttl: -1h\n  addr: nowhere\n", nil,
 			[]string{
 				`switchboard.yaml:3: admin.viewer_tokens[0]: must be at least 16 characters (leave it empty to have one generated)`,
 				`switchboard.yaml:3: admin.viewer_tokens[1]: must differ from admin.token`,
 				`switchboard.yaml:4: admin.session_ttl: must be positive, got -1h`,
+				`switchboard.yaml:5: admin.addr: invalid address "nowhere" (want host:port, e.g. 127.0.0.1:8080 or :8080)`,
 			}},
 		{"unknown field behind an alias", "x-a: &a {name: c, type: openai, api_keys: [k], models: [m], colour: red}\nchannels:\n  - *a\n", nil,
 			[]string{`switchboard.yaml:1: unknown field "colour"`}},

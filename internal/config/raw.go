@@ -132,6 +132,7 @@ type rawAdmin struct {
 	// Extensions of issue 12 (console).
 	ViewerTokens []scalar `yaml:"viewer_tokens"`
 	SessionTTL   scalar   `yaml:"session_ttl"`
+	Addr         scalar   `yaml:"addr"`
 }
 
 type rawLog struct {

@@ -222,6 +222,11 @@ func (c *converter) console(r *rawAdmin, a *Admin) {
 		a.ViewerTokens = append(a.ViewerTokens, tok)
 	}
 	a.SessionTTL = c.duration(r.SessionTTL, "admin.session_ttl", a.SessionTTL, true)
+	if a.Addr = c.str(r.Addr, ""); a.Addr != "" {
+		if msg := addrProblem(a.Addr); msg != "" {
+			c.fail("admin.addr", r.Addr.line(), "%s", msg)
+		}
+	}
 }
 
 // prices converts a prices mapping (of the config or of the price file)
