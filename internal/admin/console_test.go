@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 	"net/http"
 	"net/http/cookiejar"
@@ -452,6 +453,24 @@ func TestSafeNext(t *testing.T) {
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestUsageJSONTried(t *testing.T) {
+	for _, c := range []struct {
+		tried []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"backup: 503 down"}, `"tried":["backup: 503 down"]`},
+	} {
+		b, err := json.Marshal(toUsageJSON(&gateway.UsageRecord{Tried: c.tried}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(b); (c.want == "" && strings.Contains(got, `"tried"`)) || !strings.Contains(got, c.want) {
+			t.Errorf("tried %q: %s", c.tried, got)
 		}
 	}
 }
