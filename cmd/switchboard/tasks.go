@@ -62,4 +62,3 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string
 		MaxBodyBytes: a.cfg.Server.MaxBodyBytes(),
 	}, nil
 }
-

@@ -33,7 +33,9 @@ const (
 )
 
 // Accepted reports whether a submit code means the upstream took the task.
-func Accepted(code int) bool { return code == CodeSuccess || code == CodeExisted || code == CodeInQueue }
+func Accepted(code int) bool {
+	return code == CodeSuccess || code == CodeExisted || code == CodeInQueue
+}
 
 // Actions (task object "action").
 const (
