@@ -45,6 +45,7 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string
 		Channel: a.router.Channel, Hooks: a.hooks, Log: a.log, Options: opts,
 		Adapters: map[gateway.TaskKind]task.Adapter{
 			gateway.TaskMidjourney: task.MJAdapter{Client: client},
+			gateway.TaskVideo:      task.VideoAdapter{Client: client},
 		},
 	}
 	a.tasks.Subscribe(task.ObserverFunc(func(e task.Event) {

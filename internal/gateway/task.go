@@ -129,6 +129,9 @@ type TaskStore interface {
 	// ones whose NextPollAt has passed, and finished ones not yet billed or
 	// with a pending hook whose last update is older than settled.
 	DueTasks(ctx context.Context, now time.Time, settled time.Duration, limit int) ([]Task, error)
+	// DeleteTask forgets a task (a client deleted it); ErrNotFound if
+	// there was none.
+	DeleteTask(ctx context.Context, id string) error
 	// SetHookState records the delivery of a task's final notification
 	// without touching its version.
 	SetHookState(ctx context.Context, id string, s HookState) error

@@ -190,6 +190,18 @@ func (s *Store) DueTasks(ctx context.Context, now time.Time, settled time.Durati
 	return append(due, owed...), err
 }
 
+// DeleteTask forgets a task; see gateway.TaskStore.
+func (s *Store) DeleteTask(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, s.q(`DELETE FROM tasks WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete task %s: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("sqlstore: delete task %s: %w", id, gateway.ErrNotFound)
+	}
+	return nil
+}
+
 // SetHookState records a final notification's delivery.
 func (s *Store) SetHookState(ctx context.Context, id string, st gateway.HookState) error {
 	if _, err := s.w.ExecContext(ctx, s.q(`UPDATE tasks SET hook_state = ? WHERE id = ?`), string(st), id); err != nil {

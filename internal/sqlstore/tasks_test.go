@@ -67,6 +67,12 @@ func testTaskCRUD(t *testing.T, s *Store) {
 	if got, _ = s.TaskByID(ctx, tk.ID); got.HookState != gateway.HookDelivered || got.Version != 2 {
 		t.Fatalf("hook state %+v", got)
 	}
+	if err := s.DeleteTask(ctx, tk.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTask(ctx, tk.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
 }
 
 func testTaskList(t *testing.T, s *Store) {

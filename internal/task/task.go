@@ -36,8 +36,8 @@ type Recorder interface {
 type Adapter interface {
 	// Poll asks the upstream for the state of t on ch.
 	Poll(ctx context.Context, ch *gateway.Channel, t *gateway.Task) (Update, error)
-	// HookBody is the notification a task's hook receives (the task as
-	// its client would fetch it); final says whether t has ended.
+	// HookBody is the notification a task's hook receives for its
+	// current state (nil: the protocol sends none for it).
 	HookBody(t *gateway.Task) ([]byte, error)
 }
 
@@ -517,6 +517,13 @@ func (s *Service) notify(t gateway.Task, final bool) {
 	body, err := ad.HookBody(&t)
 	if err != nil {
 		s.Log.Warn("render task notification", "task", t.ID, "err", err)
+		return
+	}
+	if body == nil {
+		if final {
+			// The protocol has no notification for this end; nothing is owed.
+			_ = s.Store.SetHookState(context.Background(), t.ID, gateway.HookDelivered)
+		}
 		return
 	}
 	s.Hooks.Enqueue(HookJob{TaskID: t.ID, URL: t.HookURL, Body: body, Final: final, Event: t.ID + "." + strconv.FormatInt(t.Version, 10)})
