@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -442,6 +443,43 @@ func TestMidjourneyHookShape(t *testing.T) {
 			if _, ok := m[f]; !ok {
 				t.Errorf("notification lacks %s: %s", f, b)
 			}
+		}
+	}
+}
+
+// With media proxying on, task objects and notifications carry signed,
+// expiring gateway URLs; following one streams the upstream's image.
+func TestMidjourneyMediaProxy(t *testing.T) {
+	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 100*time.Millisecond)
+	cfg := fmt.Sprintf(mjConfig, up.URL) + "  proxy_media: true\n  public_url: {{GATEWAY}}\n  media_ttl: 1h\n"
+	n := startTaskNode(t, t.TempDir(), cfg)
+	sub := mjSubmit(t, n, "/mj/submit/imagine", testKey, `{"prompt":"proxied"}`)
+	done, _ := mjWait(t, n, *sub.Result, testKey)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	if !strings.HasPrefix(done.ImageURL, n.srv.URL+"/mj/image/"+*sub.Result+"?") || strings.Contains(done.ImageURL, upHost) {
+		t.Fatalf("imageUrl %q is not the gateway's", done.ImageURL)
+	}
+	resp, err := http.Get(done.ImageURL) // no key: the signature is the capability
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "\x89PNG") || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("image → %d %q", resp.StatusCode, body)
+	}
+	for _, bad := range []string{
+		strings.Replace(done.ImageURL, "sig=", "sig=0", 1),
+		strings.Replace(done.ImageURL, *sub.Result, "1796215620997217", 1),
+		strings.Split(done.ImageURL, "?")[0],
+	} {
+		resp, err := http.Get(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("tampered %s → %d, want 404", bad, resp.StatusCode)
 		}
 	}
 }

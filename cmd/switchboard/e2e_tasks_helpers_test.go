@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,8 +43,15 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// startTaskNode starts a node; {{GATEWAY}} in text becomes the node's
+// own URL (its listener is opened first).
 func startTaskNode(t *testing.T, dir, text string) *taskNode {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = strings.ReplaceAll(text, "{{GATEWAY}}", "http://"+ln.Addr().String())
 	if !strings.Contains(text, "storage:") {
 		text += fmt.Sprintf("\nstorage:\n  database: sqlite://%s/sb.db\n", dir)
 	}
@@ -64,7 +72,10 @@ func startTaskNode(t *testing.T, dir, text string) *taskNode {
 		t.Fatalf("start app: %v", err)
 	}
 	n.app = a
-	n.srv = httptest.NewServer(a.handler)
+	n.srv = httptest.NewUnstartedServer(a.handler)
+	n.srv.Listener.Close()
+	n.srv.Listener = ln
+	n.srv.Start()
 	t.Cleanup(n.stop)
 	return n
 }

@@ -17,7 +17,7 @@ const hookSecretSetting = "task_hook_secret"
 
 // startTasks builds the task subsystem (Midjourney and video), starts its
 // poller and returns the routes to mount.
-func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string) (*task.API, error) {
+func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string, fetchAllowPrivate bool) (*task.API, error) {
 	tc := a.cfg.Tasks
 	secret := tc.HookSecret
 	if secret == "" {
@@ -40,11 +40,16 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string
 	if tc.PollInterval > 0 && tc.PollInterval < task.DefaultTick {
 		opts.Tick = tc.PollInterval
 	}
+	var media *task.Media
+	if tc.ProxyMedia {
+		media = &task.Media{Secret: []byte("media:" + secret), Base: tc.PublicURL, TTL: tc.MediaTTL,
+			Fetcher: safefetch.New(safefetch.Options{AllowPrivate: fetchAllowPrivate})}
+	}
 	a.tasks = &task.Service{
 		Store: a.store, Holder: a.store, Ledger: a.ledger, Prices: a.prices, Unpriced: a.cfg.Pricing.Unpriced,
 		Channel: a.router.Channel, Hooks: a.hooks, Log: a.log, Options: opts,
 		Adapters: map[gateway.TaskKind]task.Adapter{
-			gateway.TaskMidjourney: task.MJAdapter{Client: client},
+			gateway.TaskMidjourney: task.MJAdapter{Client: client, Media: media},
 			gateway.TaskVideo:      task.VideoAdapter{Client: client},
 		},
 	}
@@ -60,6 +65,6 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string
 	}()
 	return &task.API{
 		Service: a.tasks, Router: a.router, Client: client, Keys: a.keys.Lookup, Health: a.health, Log: a.log,
-		MaxBodyBytes: a.cfg.Server.MaxBodyBytes(),
+		MaxBodyBytes: a.cfg.Server.MaxBodyBytes(), Media: media,
 	}, nil
 }

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Tasks is the `tasks` section (extension of issue 14): how asynchronous
 // tasks (Midjourney, video) are polled and how their notifications go out.
@@ -29,6 +32,12 @@ type Tasks struct {
 	// often one is tried.
 	HookQueue    int
 	HookAttempts int
+	// ProxyMedia serves Midjourney images through the gateway at signed
+	// URLs that expire after MediaTTL, so clients never see the upstream's
+	// image hosts; PublicURL is the gateway's address in those URLs.
+	ProxyMedia bool
+	PublicURL  string
+	MediaTTL   time.Duration
 }
 
 type rawTasks struct {
@@ -41,6 +50,9 @@ type rawTasks struct {
 	HookAllowPrivate scalar `yaml:"hook_allow_private"`
 	HookQueue        scalar `yaml:"hook_queue"`
 	HookAttempts     scalar `yaml:"hook_attempts"`
+	ProxyMedia       scalar `yaml:"proxy_media"`
+	PublicURL        scalar `yaml:"public_url"`
+	MediaTTL         scalar `yaml:"media_ttl"`
 }
 
 func (c *converter) tasks(r *rawTasks, t *Tasks) {
@@ -53,6 +65,16 @@ func (c *converter) tasks(r *rawTasks, t *Tasks) {
 	t.HookAllowPrivate = c.boolean(r.HookAllowPrivate, "tasks.hook_allow_private", t.HookAllowPrivate)
 	t.HookQueue = int(c.integer(r.HookQueue, "tasks.hook_queue", int64(t.HookQueue), 0, 1_000_000))
 	t.HookAttempts = int(c.integer(r.HookAttempts, "tasks.hook_attempts", int64(t.HookAttempts), 0, 100))
+	t.ProxyMedia = c.boolean(r.ProxyMedia, "tasks.proxy_media", t.ProxyMedia)
+	t.PublicURL = strings.TrimRight(c.str(r.PublicURL, t.PublicURL), "/")
+	t.MediaTTL = c.duration(r.MediaTTL, "tasks.media_ttl", t.MediaTTL, false)
+	if t.PublicURL != "" {
+		if msg := checkBaseURL(t.PublicURL); msg != "" {
+			c.fail("tasks.public_url", r.PublicURL.line(), "%s", msg)
+		}
+	} else if t.ProxyMedia {
+		c.fail("tasks.public_url", r.ProxyMedia.line(), "required when tasks.proxy_media is true (the gateway's address in image links)")
+	}
 	if t.MaxPollInterval > 0 && t.PollInterval > t.MaxPollInterval {
 		c.fail("tasks.poll_interval", r.PollInterval.line(), "must not exceed tasks.max_poll_interval")
 	}

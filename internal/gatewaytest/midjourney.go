@@ -72,6 +72,11 @@ func mjJSON(w http.ResponseWriter, v any) {
 }
 
 func (m *Midjourney) handle(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/attachments/") {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(append([]byte("\x89PNG\r\n\x1a\n"), r.URL.Path...))
+		return
+	}
 	if r.Header.Get("mj-api-secret") != m.Key {
 		w.WriteHeader(http.StatusUnauthorized)
 		mjJSON(w, map[string]any{"code": 401, "description": "bad secret"})
@@ -98,7 +103,7 @@ func (m *Midjourney) handle(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		mjJSON(w, m.object(t))
+		mjJSON(w, m.object(t, r.Host))
 	case r.Method == http.MethodGet && strings.HasSuffix(path, "/image-seed"):
 		mjJSON(w, map[string]any{"code": 1, "description": "success", "result": "2873164"})
 	default:
@@ -163,7 +168,7 @@ func (m *Midjourney) submit(w http.ResponseWriter, kind string, body gjson.Resul
 		"properties": map[string]any{"discordInstanceId": "inst-secret", "discordChannelId": "chan-secret"}})
 }
 
-func (m *Midjourney) object(t *mjTask) map[string]any {
+func (m *Midjourney) object(t *mjTask, host string) map[string]any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o := map[string]any{
@@ -190,7 +195,7 @@ func (m *Midjourney) object(t *mjTask) map[string]any {
 		o["startTime"], o["finishTime"] = t.submitted.UnixMilli(), time.Now().UnixMilli()
 		// Buttons and images carry the message hash, not the task id.
 		hash := fmt.Sprintf("%08x-msg", crc32.ChecksumIEEE([]byte(t.id)))
-		o["imageUrl"] = "https://cdn.example.com/attachments/" + hash + ".png"
+		o["imageUrl"] = "http://" + host + "/attachments/" + hash + ".png"
 		var buttons []any
 		for i := 1; i <= 4; i++ {
 			buttons = append(buttons,

@@ -29,6 +29,8 @@ type API struct {
 	MaxBodyBytes int64
 	// SubmitTimeout bounds one submission to an upstream (default 60s).
 	SubmitTimeout time.Duration
+	// Media, when set, proxies Midjourney images through signed URLs.
+	Media *Media
 }
 
 type handler func(w http.ResponseWriter, r *http.Request) error

@@ -26,6 +26,8 @@ const maxUpstreamAnswer = 4 << 20
 // MJAdapter polls midjourney-proxy upstreams.
 type MJAdapter struct {
 	Client *http.Client
+	// Media, when set, proxies images through signed gateway URLs.
+	Media *Media
 }
 
 // Poll fetches the upstream task object of t.
@@ -50,7 +52,7 @@ func (m MJAdapter) Poll(ctx context.Context, ch *gateway.Channel, t *gateway.Tas
 }
 
 // HookBody is the task object, as midjourney-proxy posts it.
-func (MJAdapter) HookBody(t *gateway.Task) ([]byte, error) { return midjourney.EncodeTask(t), nil }
+func (m MJAdapter) HookBody(t *gateway.Task) ([]byte, error) { return encodeMJ(m.Media, t), nil }
 
 // roundTrip sends req and reads a bounded answer.
 func roundTrip(client *http.Client, req *http.Request) ([]byte, int, error) {
@@ -87,6 +89,7 @@ func (a *API) registerMidjourney(mux *http.ServeMux) {
 		mj("POST "+prefix+"/mj/task/list-by-condition", a.mjList)
 		mj("GET "+prefix+"/mj/task/{id}/image-seed", a.mjSeed)
 	}
+	mj("GET /mj/image/{id}", a.mjImage)
 }
 
 func (a *API) mjKey(r *http.Request) (*gateway.Key, error) {
@@ -380,7 +383,7 @@ func (a *API) mjFetch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t = a.Service.Fresh(r.Context(), t)
-	return writeJSON(w, http.StatusOK, midjourney.EncodeTask(&t))
+	return writeJSON(w, http.StatusOK, encodeMJ(a.Media, &t))
 }
 
 // maxListIDs bounds one list-by-condition call.
@@ -428,7 +431,7 @@ func (a *API) mjList(w http.ResponseWriter, r *http.Request) error {
 		for _, id := range want {
 			if t, ok := byID[id]; ok {
 				t = a.Service.Fresh(r.Context(), t)
-				out = append(out, midjourney.EncodeTask(&t))
+				out = append(out, encodeMJ(a.Media, &t))
 				delete(byID, id)
 			}
 		}

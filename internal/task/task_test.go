@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -429,3 +430,30 @@ func TestHooksSignedDeliveredOnceRetried(t *testing.T) {
 }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestMediaURLsExpireAndBind(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m := &Media{Secret: []byte("s"), Base: "https://gw.example.com/", TTL: time.Minute, Now: func() time.Time { return now }}
+	u := m.URL("17")
+	if !strings.HasPrefix(u, "https://gw.example.com/mj/image/17?exp=1800000060&sig=") {
+		t.Fatalf("URL %q", u)
+	}
+	sig := u[strings.Index(u, "sig=")+4:]
+	for _, tc := range []struct {
+		id, exp, sig string
+		at           time.Time
+		ok           bool
+	}{
+		{"17", "1800000060", sig, now, true},
+		{"17", "1800000060", sig, now.Add(61 * time.Second), false}, // expired
+		{"18", "1800000060", sig, now, false},                       // another task
+		{"17", "1800009999", sig, now, false},                       // extended
+		{"17", "soon", sig, now, false},
+		{"17", "1800000060", "00" + sig[2:], now, false},
+	} {
+		m.Now = func() time.Time { return tc.at }
+		if got := m.Verify(tc.id, tc.exp, tc.sig); got != tc.ok {
+			t.Errorf("Verify(%s, %s) at %v = %v, want %v", tc.id, tc.exp, tc.at.Unix(), got, tc.ok)
+		}
+	}
+}
