@@ -180,7 +180,8 @@ func (a *API) videoCandidates(model string) []route.Candidate {
 	var out []route.Candidate
 	plan := a.Router.Plan(model, time.Now())
 	for c, ok := plan.Next(time.Now()); ok && len(out) < 3; c, ok = plan.Next(time.Now()) {
-		if c.Channel.Type != gateway.ChannelMidjourney && c.Channel.Type != gateway.ChannelAnthropic && c.Channel.Type != gateway.ChannelSimulator {
+		switch c.Channel.Type {
+		case gateway.ChannelOpenAI, gateway.ChannelOpenAICompatible, gateway.ChannelGemini:
 			out = append(out, c)
 		}
 	}
