@@ -136,6 +136,18 @@ func (a *API) report(c route.Candidate, o gateway.Outcome, caller int64) {
 	}
 }
 
+// taskChannel is the channel that runs t, with the key follow-ups use;
+// false when it is gone or disabled.
+func (a *API) taskChannel(t *gateway.Task) (route.Candidate, bool) {
+	ch, ok := a.Router.Channel(t.ChannelID)
+	if !ok {
+		return route.Candidate{}, false
+	}
+	c, ok := channelKey(ch)
+	c.UpstreamModel = t.UpstreamModel
+	return c, ok
+}
+
 // channelKey is the key a follow-up call on ch uses (the task's own
 // channel; its first key, the account the task lives in).
 func channelKey(ch *gateway.Channel) (route.Candidate, bool) {

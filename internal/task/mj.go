@@ -180,9 +180,8 @@ func (a *API) mjSubmit(kind, pathMode string) handler {
 		// Follow-ups go to the channel that ran the original task.
 		var cands []route.Candidate
 		if parent != nil {
-			ch, ok := a.Router.Channel(parent.ChannelID)
-			c, ok2 := channelKey(ch)
-			if !ok || !ok2 {
+			c, ok := a.taskChannel(parent)
+			if !ok {
 				return writeSubmit(w, midjourney.CodeFailure, "the channel that ran the related task is no longer available", "", nil)
 			}
 			cands = append(cands, c)
@@ -341,9 +340,8 @@ func (a *API) mjModal(w http.ResponseWriter, r *http.Request, key *gateway.Key, 
 			return writeSubmit(w, midjourney.CodeValidation, "the task is not waiting for a modal submission", "", nil)
 		}
 	}
-	ch, ok := a.Router.Channel(t.ChannelID)
-	c, ok2 := channelKey(ch)
-	if !ok || !ok2 {
+	c, ok := a.taskChannel(&t)
+	if !ok {
 		return writeSubmit(w, midjourney.CodeFailure, "the channel that ran the task is no longer available", "", nil)
 	}
 	body, _ := sjson.SetBytes(sub.Body, "taskId", t.UpstreamID)
@@ -370,15 +368,22 @@ func writeJSON(w http.ResponseWriter, status int, b []byte) error {
 	return err
 }
 
-func (a *API) mjFetch(w http.ResponseWriter, r *http.Request) error {
+// ownedMJ is the Midjourney task of the request's path, if the caller's
+// key owns it.
+func (a *API) ownedMJ(r *http.Request) (gateway.Task, error) {
 	key, err := a.mjKey(r)
 	if err != nil {
-		return err
+		return gateway.Task{}, err
 	}
 	t, err := a.Service.Owned(r.Context(), key, gateway.TaskMidjourney, r.PathValue("id"))
 	if errors.Is(err, gateway.ErrNotFound) {
-		return gateway.Errorf(gateway.KindNotFound, "task not found")
+		return t, gateway.Errorf(gateway.KindNotFound, "task not found")
 	}
+	return t, err
+}
+
+func (a *API) mjFetch(w http.ResponseWriter, r *http.Request) error {
+	t, err := a.ownedMJ(r)
 	if err != nil {
 		return err
 	}
@@ -441,22 +446,15 @@ func (a *API) mjList(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) mjSeed(w http.ResponseWriter, r *http.Request) error {
-	key, err := a.mjKey(r)
+	t, err := a.ownedMJ(r)
 	if err != nil {
 		return err
 	}
-	t, err := a.Service.Owned(r.Context(), key, gateway.TaskMidjourney, r.PathValue("id"))
-	if errors.Is(err, gateway.ErrNotFound) {
-		return gateway.Errorf(gateway.KindNotFound, "task not found")
-	}
-	if err != nil {
-		return err
-	}
-	ch, ok := a.Router.Channel(t.ChannelID)
-	c, ok2 := channelKey(ch)
-	if !ok || !ok2 {
+	c, ok := a.taskChannel(&t)
+	if !ok {
 		return gateway.Errorf(gateway.KindUnavailable, "the channel that ran the task is no longer available")
 	}
+	ch := c.Channel
 	req, err := upstream.TaskRequest(r.Context(), ch, c.APIKey, http.MethodGet, "", "/mj/task/"+t.UpstreamID+"/image-seed", nil, "")
 	if err != nil {
 		return err

@@ -196,12 +196,10 @@ func (a *API) startVideo(ctx context.Context, key *gateway.Key, v *videoReq, par
 	}
 	var cands []route.Candidate
 	if parent != nil {
-		ch, _ := a.Router.Channel(parent.ChannelID)
-		c, ok := channelKey(ch)
+		c, ok := a.taskChannel(parent)
 		if !ok {
 			return gateway.Task{}, gateway.Errorf(gateway.KindUnavailable, "the channel that made this video is no longer available")
 		}
-		c.UpstreamModel = parent.UpstreamModel
 		cands = append(cands, c)
 	} else if cands = a.videoCandidates(v.Model); len(cands) == 0 {
 		return gateway.Task{}, gateway.Errorf(gateway.KindNotFound, "the model %q does not exist or no channel serves videos of it", v.Model).WithCode("model_not_found").WithParam("model")
@@ -704,11 +702,11 @@ func (a *API) videoContent(w http.ResponseWriter, r *http.Request) error {
 	if t.Status != gateway.TaskSucceeded {
 		return gateway.Errorf(gateway.KindInvalidRequest, "the video is not completed (it is %s)", t.Status).WithCode("video_not_ready")
 	}
-	ch, ok := a.Router.Channel(t.ChannelID)
-	c, ok2 := channelKey(ch)
-	if !ok || !ok2 {
+	c, ok := a.taskChannel(&t)
+	if !ok {
 		return gateway.Errorf(gateway.KindUnavailable, "the channel that made this video is no longer available")
 	}
+	ch := c.Channel
 	var req *http.Request
 	if ch.Type == gateway.ChannelGemini {
 		if variant != "video" {

@@ -486,15 +486,14 @@ var leakFields = []string{"properties.notifyHook", "properties.discordInstanceId
 // KeepTask is what the gateway stores of an upstream task object: the
 // object minus the fields that name the upstream's own accounts.
 func KeepTask(body []byte) []byte {
-	out := body
 	for _, f := range leakFields {
-		if gjson.GetBytes(out, f).Exists() {
-			if b, err := sjson.DeleteBytes(out, f); err == nil {
-				out = b
+		if gjson.GetBytes(body, f).Exists() {
+			if b, err := sjson.DeleteBytes(body, f); err == nil {
+				body = b
 			}
 		}
 	}
-	return out
+	return body
 }
 
 // ms is a time in milliseconds since the epoch, or nil for the zero time.
@@ -562,14 +561,7 @@ func EncodeTask(t *gateway.Task) []byte {
 		set("properties.relatedTaskId", t.ParentID)
 	}
 	set("customId", req.Get("customId").String())
-	for _, f := range leakFields {
-		if gjson.GetBytes(out, f).Exists() {
-			if b, err := sjson.DeleteBytes(out, f); err == nil {
-				out = b
-			}
-		}
-	}
-	return out
+	return KeepTask(out)
 }
 
 // CodeOf is the submit code of a gateway error kind.
