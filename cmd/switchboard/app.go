@@ -239,7 +239,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
 	})
-	taskAPI, err := a.startTasks(ctx, client, nodeID, opts.FetchAllowPrivate)
+	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
 	if err != nil {
 		return nil, fmt.Errorf("start tasks: %w", err)
 	}

@@ -34,6 +34,10 @@ keys:
     key: ` + testKeyBudget + `
     models: ["*"]
     budget_usd: 1
+  - name: dave
+    key: sk-test-dave-0123456789
+    models: ["mj/imagine"]
+    rpm: 1
 prices:
   mj/imagine: {per_call_usd: 0.05}
   mj/upscale: {per_call_usd: 0.02}
@@ -281,6 +285,19 @@ func TestMidjourneyRefusalsAndFailures(t *testing.T) {
 	}
 	if status, _ := n.do(t, http.MethodPost, "/mj/submit/imagine", "mj:sk-wrong-000000000000", `{"prompt":"x"}`, nil); status != http.StatusUnauthorized {
 		t.Fatalf("wrong key → %d", status)
+	}
+
+	// The key's limits and allow-list apply to submissions.
+	if res := mjSubmit(t, n, "/mj/submit/imagine", "sk-test-dave-0123456789", `{"prompt":"first"}`); res.Code != 1 {
+		t.Fatalf("first submit of a limited key: %+v", res)
+	}
+	if status, raw := n.do(t, http.MethodPost, "/mj/submit/imagine", "sk-test-dave-0123456789", `{"prompt":"second"}`, nil); status != http.StatusTooManyRequests ||
+		gjson.GetBytes(raw, "code").Int() != 23 {
+		t.Fatalf("second submit within a minute → %d %s, want 429 code 23", status, raw)
+	}
+	if status, raw := n.do(t, http.MethodPost, "/mj/submit/blend", "sk-test-dave-0123456789",
+		`{"base64Array":["`+png+`","`+png+`"]}`, nil); status != http.StatusForbidden {
+		t.Fatalf("blend by an imagine-only key → %d %s", status, raw)
 	}
 
 	// Upstream refusals keep their code; the hold goes back.

@@ -17,7 +17,7 @@ const hookSecretSetting = "task_hook_secret"
 
 // startTasks builds the task subsystem (Midjourney and video), starts its
 // poller and returns the routes to mount.
-func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string, fetchAllowPrivate bool) (*task.API, error) {
+func (a *app) startTasks(ctx context.Context, client *http.Client, limiter gateway.Limiter, nodeID string, fetchAllowPrivate bool) (*task.API, error) {
 	tc := a.cfg.Tasks
 	secret := tc.HookSecret
 	if secret == "" {
@@ -64,7 +64,7 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, nodeID string
 		a.tasks.Run(pctx, a.store, nodeID)
 	}()
 	return &task.API{
-		Service: a.tasks, Router: a.router, Client: client, Keys: a.keys.Lookup, Health: a.health, Log: a.log,
+		Service: a.tasks, Router: a.router, Client: client, Keys: a.keys.Lookup, Health: a.health, Limiter: limiter, Log: a.log,
 		MaxBodyBytes: a.cfg.Server.MaxBodyBytes(), Media: media,
 	}, nil
 }

@@ -24,7 +24,10 @@ type API struct {
 	// nil key and nil error for an unknown secret.
 	Keys   func(ctx context.Context, secret string) (*gateway.Key, error)
 	Health gateway.Health
-	Log    *slog.Logger
+	// Limiter applies the key's RPM and concurrency limits to submissions
+	// (fetches are not counted: clients poll); nil applies none.
+	Limiter gateway.Limiter
+	Log     *slog.Logger
 	// MaxBodyBytes bounds request bodies (default 32 MiB).
 	MaxBodyBytes int64
 	// SubmitTimeout bounds one submission to an upstream (default 60s).
@@ -85,6 +88,15 @@ func (a *API) authenticate(r *http.Request, secret string) (*gateway.Key, error)
 		return nil, gateway.Errorf(gateway.KindAuthentication, "invalid API key")
 	}
 	return k, nil
+}
+
+// admit counts a submission against the key's limits; call release when
+// the submission's request ends.
+func (a *API) admit(r *http.Request, key *gateway.Key) (release func(), err error) {
+	if a.Limiter == nil {
+		return func() {}, nil
+	}
+	return a.Limiter.Acquire(r.Context(), *key)
 }
 
 func (a *API) maxBody() int64 {

@@ -177,6 +177,11 @@ func (a *API) mjSubmit(kind, pathMode string) handler {
 		if !key.Allows(routeName) && !key.Allows(priceName) {
 			return gateway.Errorf(gateway.KindPermission, "this key may not use %s", routeName)
 		}
+		release, err := a.admit(r, key)
+		if err != nil {
+			return err
+		}
+		defer release()
 		// Follow-ups go to the channel that ran the original task.
 		var cands []route.Candidate
 		if parent != nil {

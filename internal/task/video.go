@@ -194,6 +194,13 @@ func (a *API) startVideo(ctx context.Context, key *gateway.Key, v *videoReq, par
 	if !key.Allows(v.Model) {
 		return gateway.Task{}, gateway.Errorf(gateway.KindPermission, "this key may not use model %q", v.Model).WithCode("model_not_allowed")
 	}
+	if a.Limiter != nil {
+		release, err := a.Limiter.Acquire(ctx, *key)
+		if err != nil {
+			return gateway.Task{}, err
+		}
+		defer release()
+	}
 	var cands []route.Candidate
 	if parent != nil {
 		c, ok := a.taskChannel(parent)
