@@ -36,6 +36,7 @@ import (
 	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/task"
 	"switchboard/internal/upstream"
 )
 
@@ -72,6 +73,10 @@ type app struct {
 	unsubscribe  []func()
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
+
+	tasks     *task.Service
+	hooks     *task.Hooks
+	stopTasks context.CancelFunc
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -234,10 +239,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
 	})
+	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
+	if err != nil {
+		return nil, fmt.Errorf("start tasks: %w", err)
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        adminAPI.Register,
+		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); taskAPI.Register(mux) },
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 	}
@@ -524,7 +533,13 @@ func (a *app) maintain() {
 // Close drains the ledger and closes the store.
 func (a *app) Close(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
+	if a.stopTasks != nil {
+		a.stopTasks()
+	}
 	a.wg.Wait()
+	if a.hooks != nil {
+		a.hooks.Close()
+	}
 	if a.keyProbe != nil {
 		a.keyProbe.Close()
 	}

@@ -64,6 +64,7 @@ type Config struct {
 	PriceAliases map[string]string
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
+	Tasks        Tasks
 }
 
 // Pricing is the `pricing` section (extension) and what its files held

@@ -80,6 +80,8 @@ type rawConfig struct {
 	Prices   map[string]rawPrice `yaml:"prices"`
 	// Pricing extends DESIGN.md §4.
 	Pricing rawPricing `yaml:"pricing"`
+	// Tasks extends DESIGN.md §4 (issue 14).
+	Tasks rawTasks `yaml:"tasks"`
 }
 
 type rawPricing struct {
