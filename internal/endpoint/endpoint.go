@@ -178,6 +178,16 @@ type EncoderOptions struct {
 	// input count before the upstream reports it (Anthropic's
 	// message_start); it is only called when needed.
 	EstimateInput func() int64
+	// Request is the client's request as decoded by the spec's DecodeChat
+	// (a Responses object echoes its settings); nil for Go callers.
+	Request *llm.Request
+}
+
+// AnswerEncoder is a ChatCodec whose complete answers need what its
+// stream encoder is given (the call's id, the decoded request); the
+// engine prefers it to EncodeChat.
+type AnswerEncoder interface {
+	EncodeChatAnswer(resp *llm.Response, p Peek, o EncoderOptions) ([]byte, error)
 }
 
 // ChatEncoder writes hub events as a client stream.

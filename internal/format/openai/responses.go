@@ -246,3 +246,37 @@ func responsesErrorEvent(e *gateway.Error, requestID string, seq int64) []byte {
 	b = strconv.AppendInt(b, seq, 10)
 	return append(b, '}')
 }
+
+var (
+	_ endpoint.ChatCodec     = responsesSpec{}
+	_ endpoint.AnswerEncoder = responsesSpec{}
+)
+
+func (responsesSpec) DecodeChat(_ endpoint.Peek, body payload.Body) (*llm.Request, error) {
+	return DecodeResponsesRequest(body.JSON)
+}
+
+// EncodeChat renders a complete answer without the request's settings;
+// the engine calls EncodeChatAnswer, which has them.
+func (responsesSpec) EncodeChat(resp *llm.Response, p endpoint.Peek) ([]byte, error) {
+	return EncodeResponsesAnswer(resp, ResponsesStreamOptions{ID: resp.ID, Model: p.Model}), nil
+}
+
+func (responsesSpec) EncodeChatAnswer(resp *llm.Response, p endpoint.Peek, o endpoint.EncoderOptions) ([]byte, error) {
+	return EncodeResponsesAnswer(resp, ResponsesStreamOptions{ID: o.ID, Model: p.Model, Created: o.Created, Request: o.Request}), nil
+}
+
+func (responsesSpec) NewChatEncoder(p endpoint.Peek, o endpoint.EncoderOptions) endpoint.ChatEncoder {
+	return NewResponsesStreamEncoder(ResponsesStreamOptions{ID: o.ID, Model: p.Model, Created: o.Created, Request: o.Request})
+}
+
+func (responsesSpec) EncodeChatRequest(req *llm.Request) ([]byte, any, error) {
+	b, err := EncodeResponsesRequest(req)
+	return b, nil, err
+}
+
+func (responsesSpec) DecodeChatResponse(body []byte, _ any) (*llm.Response, error) {
+	return DecodeResponsesResponse(body)
+}
+
+func (responsesSpec) NewChatDecoder(any) endpoint.ChatDecoder { return NewResponsesStreamDecoder() }
