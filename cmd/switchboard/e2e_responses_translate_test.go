@@ -249,3 +249,41 @@ func TestResponsesTranslatedRefusals(t *testing.T) {
 		t.Errorf("%d refused requests reached an upstream", n)
 	}
 }
+
+// A Claude turn with thinking and a tool call, sent back as the output
+// items the client got (reasoning with its encrypted_content, the call, its
+// output): the thinking block must reach Anthropic first in the assistant
+// turn with the signature Anthropic issued for that very text.
+func TestResponsesReasoningRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := startResponsesTranslate(t)
+	sigs := gatewaytest.Signatures{"sig-claude-1": "Let me think."}
+	e.claude.SetHandler(gatewaytest.Anthropic{Thinking: "Let me think.", Signature: "sig-claude-1",
+		ToolCalls: []gatewaytest.ToolCall{{ID: "toolu_1", Name: "get_weather", Arguments: `{"city":"Paris"}`}}, InputTokens: 5, OutputTokens: 3, Signatures: sigs}.Handler())
+	tools := `"tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}]`
+	first := e.n.post(t, "/v1/responses", testKey, `{"model":"claude-sonnet-4","reasoning":{"effort":"high","summary":"auto"},"input":"Weather in Paris?",`+tools+`}`, nil)
+	b, _ := io.ReadAll(first.Body)
+	first.Body.Close()
+	if first.StatusCode != 200 {
+		t.Fatalf("%d %s", first.StatusCode, b)
+	}
+	output := gjson.GetBytes(b, "output")
+	if output.Get("0.type").Str != "reasoning" || output.Get("0.encrypted_content").Str == "" || output.Get("1.type").Str != "function_call" {
+		t.Fatalf("output %s", output.Raw)
+	}
+	callID := output.Get("1.call_id").Str
+	e.claude.SetHandler(gatewaytest.Anthropic{Text: "It is sunny.", InputTokens: 9, OutputTokens: 3, Signatures: sigs}.Handler())
+	input := `[{"role":"user","content":"Weather in Paris?"},` + output.Get("0").Raw + `,` + output.Get("1").Raw +
+		`,{"type":"function_call_output","call_id":"` + callID + `","output":"Sunny"}]`
+	second := e.n.post(t, "/v1/responses", testKey, `{"model":"claude-sonnet-4","reasoning":{"effort":"high","summary":"auto"},"input":`+input+`,`+tools+`}`, nil)
+	b, _ = io.ReadAll(second.Body)
+	second.Body.Close()
+	if second.StatusCode != 200 || gjson.GetBytes(b, "output.0.content.0.text").Str != "It is sunny." {
+		t.Fatalf("turn two: %d %s", second.StatusCode, b)
+	}
+	got := e.claude.Last(t).Body
+	turn := gjson.GetBytes(got, "messages.1")
+	if turn.Get("content.0.type").Str != "thinking" || turn.Get("content.0.signature").Str != "sig-claude-1" || turn.Get("content.1.id").Str != callID {
+		t.Errorf("assistant turn sent to Anthropic: %s", turn.Raw)
+	}
+}
