@@ -37,15 +37,23 @@ channels:
     base_url: %s
     api_keys: [gemini-upstream-key]
     models: [gemini-2.5-pro]
+  - name: up-openai
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-openai]
+    models: [gpt-5]
 keys:
   - name: alice
     key: ` + testKey + `
     models: ["*"]
+  - name: bob
+    key: ` + testKeyLimit + `
+    models: ["*"]
 `
 
 type respTranslateEnv struct {
-	n                    *node
-	chat, claude, gemini *gatewaytest.Upstream
+	n                            *node
+	chat, claude, gemini, openai *gatewaytest.Upstream
 }
 
 func startResponsesTranslate(t *testing.T) *respTranslateEnv {
@@ -56,7 +64,8 @@ func startResponsesTranslate(t *testing.T) *respTranslateEnv {
 			InputTokens: 9, OutputTokens: 6, CacheReadTokens: 3}.Handler()),
 		gemini: gatewaytest.NewUpstream(t, gatewaytest.Gemini{Thought: "Pondering.", Text: "Hello from Gemini.", PromptTokens: 8, CandidatesTokens: 5, ThoughtsTokens: 2}.Handler()),
 	}
-	e.n = startNode(t, respTranslateConfig, e.chat.URL, e.claude.URL, e.gemini.URL)
+	e.openai = gatewaytest.NewUpstream(t, gatewaytest.OpenAIResponses{Text: "Hello from OpenAI.", InputTokens: 7, OutputTokens: 4}.Handler())
+	e.n = startNode(t, respTranslateConfig, e.chat.URL, e.claude.URL, e.gemini.URL, e.openai.URL)
 	return e
 }
 

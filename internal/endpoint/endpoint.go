@@ -100,6 +100,14 @@ type Passer interface {
 	CountAnswer(body []byte, c TextCounter)
 }
 
+// TokenStripper is a Passer whose PassRequest drops the gateway's token
+// envelopes (llm.WrapToken) from a body itself, so a body holding them may
+// still pass through (without it such a body is translated, which drops
+// them).
+type TokenStripper interface {
+	StripsWrappedTokens()
+}
+
 // RawAnswerer is a Passer whose answers may be other than JSON: audio
 // bytes, a transcript as plain text or subtitles. The engine copies such
 // an answer to the client as it arrives instead of reading it whole.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
@@ -26,6 +27,7 @@ var Responses endpoint.Spec = responsesSpec{}
 var (
 	_ endpoint.Streamer      = responsesSpec{}
 	_ endpoint.ChannelFilter = responsesSpec{}
+	_ endpoint.TokenStripper = responsesSpec{}
 )
 
 type responsesSpec struct{ wire }
@@ -83,14 +85,54 @@ func (responsesSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, er
 	return p, nil
 }
 
-// PassRequest only maps the model: a Responses stream always ends with
-// its usage (response.completed), so nothing needs asking for.
+// PassRequest maps the model and drops the reasoning items that hold
+// another provider's token in the gateway's envelope (a turn answered by
+// Claude or Gemini, continued on OpenAI): OpenAI cannot verify them and
+// would refuse the call. Everything else passes untouched; a Responses
+// stream always ends with its usage, so nothing needs asking for.
 func (responsesSpec) PassRequest(p endpoint.Peek, body payload.Body, upstreamModel string) (upstream.Body, error) {
 	b, err := setModel(body.JSON, p.Model, upstreamModel)
 	if err != nil {
 		return upstream.Body{}, err
 	}
+	if llm.HoldsWrappedToken(b) {
+		if b, err = stripForeignReasoning(b); err != nil {
+			return upstream.Body{}, err
+		}
+	}
 	return upstream.JSON(b), nil
+}
+
+func (responsesSpec) StripsWrappedTokens() {}
+
+// stripForeignReasoning removes input items whose encrypted_content is an
+// envelope (every envelope holds a token of a provider other than the
+// client's own).
+func stripForeignReasoning(body []byte) ([]byte, error) {
+	input := gjson.GetBytes(body, "input")
+	if !input.IsArray() {
+		return body, nil
+	}
+	out := make([]byte, 0, len(input.Raw))
+	out = append(out, '[')
+	n := 0
+	input.ForEach(func(_, it gjson.Result) bool {
+		if ec := it.Get("encrypted_content"); ec.Type == gjson.String && strings.HasPrefix(ec.Str, llm.WrappedTokenPrefix) {
+			return true
+		}
+		if n > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, it.Raw...)
+		n++
+		return true
+	})
+	out = append(out, ']')
+	b, err := sjson.SetRawBytes(body, "input", out)
+	if err != nil {
+		return nil, &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot rewrite the request's input", Err: err}
+	}
+	return b, nil
 }
 
 // ParseUsage reads a Response object's usage (input_tokens, output_tokens
