@@ -172,3 +172,40 @@ func TestResponsesStateToolTurn(t *testing.T) {
 		t.Errorf("Claude got %s", msgs.Raw)
 	}
 }
+
+// input_tokens is relayed where a channel serves the Responses API and
+// counted by the gateway elsewhere; compact only where it is served.
+func TestResponsesInputTokensAndCompact(t *testing.T) {
+	t.Parallel()
+	e := startResponsesTranslate(t)
+	e.openai.SetHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/responses/input_tokens":
+			_, _ = io.WriteString(w, `{"object":"response.input_tokens","input_tokens":42}`)
+		case "/v1/responses/compact":
+			_, _ = io.WriteString(w, `{"id":"cmp_1","object":"response.compaction","created_at":1,"output":[{"type":"compaction","id":"cmp_1","encrypted_content":"gAAA"}],"usage":{"input_tokens":30,"output_tokens":5,"total_tokens":35}}`)
+		default:
+			w.WriteHeader(404)
+		}
+	})
+	status, b := e.n.do(t, http.MethodPost, "/v1/responses/input_tokens", testKey, `{"model":"gpt-5","input":"hello"}`)
+	if status != 200 || gjson.GetBytes(b, "input_tokens").Int() != 42 {
+		t.Errorf("relayed count: %d %s", status, b)
+	}
+	status, b = e.n.do(t, http.MethodPost, "/v1/responses/input_tokens", testKey, `{"model":"claude-sonnet-4","instructions":"Be brief.","input":"hello there, how are you today?"}`)
+	if status != 200 || gjson.GetBytes(b, "object").Str != "response.input_tokens" || gjson.GetBytes(b, "input_tokens").Int() < 5 {
+		t.Errorf("local count: %d %s", status, b)
+	}
+	if n := e.claude.Count(); n != 0 {
+		t.Errorf("a count reached Anthropic %d times", n)
+	}
+	status, b = e.n.do(t, http.MethodPost, "/v1/responses/compact", testKey, `{"model":"gpt-5","input":[{"role":"user","content":"long history"}]}`)
+	if status != 200 || gjson.GetBytes(b, "output.0.type").Str != "compaction" {
+		t.Errorf("compact: %d %s", status, b)
+	}
+	status, b = e.n.do(t, http.MethodPost, "/v1/responses/compact", testKey, `{"model":"claude-sonnet-4","input":"x"}`)
+	if status != 501 || gjson.GetBytes(b, "error.code").Str != "unsupported_endpoint" {
+		t.Errorf("compact on a translated model: %d %s", status, b)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/relay"
@@ -22,7 +23,9 @@ func (s *Server) responsesRoutes() []endpointRoute {
 	var rs []endpointRoute
 	for _, prefix := range []string{"/v1", ""} {
 		rs = append(rs,
-			endpointRoute{"POST " + prefix + "/responses", openai.WriteError, s.createResponse},
+			endpointRoute{"POST " + prefix + "/responses", openai.WriteError, s.responsesCall(openai.Responses, true)},
+			endpointRoute{"POST " + prefix + "/responses/input_tokens", openai.WriteError, s.responsesCall(openai.ResponsesInputTokens, false)},
+			endpointRoute{"POST " + prefix + "/responses/compact", openai.WriteError, s.responsesCall(openai.ResponsesCompact, false)},
 			endpointRoute{"GET " + prefix + "/responses/{id}", openai.WriteError, s.getResponse},
 			endpointRoute{"DELETE " + prefix + "/responses/{id}", openai.WriteError, s.deleteResponse},
 			endpointRoute{"GET " + prefix + "/responses/{id}/input_items", openai.WriteError, s.responseInputItems},
@@ -32,40 +35,42 @@ func (s *Server) responsesRoutes() []endpointRoute {
 	return rs
 }
 
-// createResponse is the engine's call with the conversation state around
-// it: previous_response_id expanded before, the answer recorded as it ends.
-func (s *Server) createResponse(w http.ResponseWriter, r *http.Request) error {
-	spec := openai.Responses
-	k, err := s.authenticate(r, spec.ClientKey(r))
-	if err != nil {
-		return err
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	var turn *respstate.Turn
-	if s.Responses != nil && body.JSON != nil {
-		if turn, err = s.Responses.Begin(r.Context(), k, body.JSON, nil); err != nil {
+// responsesCall is the engine's call with the conversation state around
+// it: previous_response_id expanded before, and, for record, the answer
+// kept as it ends.
+func (s *Server) responsesCall(spec endpoint.Spec, record bool) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		k, err := s.authenticate(r, spec.ClientKey(r))
+		if err != nil {
 			return err
 		}
-		body.JSON = turn.Body
+		body, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		var turn *respstate.Turn
+		if s.Responses != nil && body.JSON != nil {
+			if turn, err = s.Responses.Begin(r.Context(), k, body.JSON, nil); err != nil {
+				return err
+			}
+			body.JSON = turn.Body
+		}
+		p, err := spec.Peek(r, body)
+		if err != nil {
+			return err
+		}
+		c := &relay.Call{
+			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
+			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
+		}
+		if turn == nil || !record {
+			return s.Engine.Serve(r.Context(), w, c)
+		}
+		cw := turn.Writer(r.Context(), w)
+		defer cw.Finish()
+		return s.Engine.Serve(r.Context(), cw, c)
 	}
-	p, err := spec.Peek(r, body)
-	if err != nil {
-		return err
-	}
-	c := &relay.Call{
-		Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
-		Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
-	}
-	if turn == nil {
-		return s.Engine.Serve(r.Context(), w, c)
-	}
-	cw := turn.Writer(r.Context(), w)
-	defer cw.Finish()
-	return s.Engine.Serve(r.Context(), cw, c)
 }
 
 // storedResponse reads the caller's response {id}: another key's is not

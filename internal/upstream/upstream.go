@@ -69,6 +69,10 @@ const (
 	OpEmbedContent Op = "embedContent"
 	// OpResponses is the OpenAI Responses API, POST /v1/responses.
 	OpResponses Op = "responses"
+	// OpResponsesInputTokens is POST /v1/responses/input_tokens.
+	OpResponsesInputTokens Op = "responses/input_tokens"
+	// OpResponsesCompact is POST /v1/responses/compact.
+	OpResponsesCompact Op = "responses/compact"
 )
 
 // AzureResponsesAPIVersion is the api-version of Azure's Responses API
@@ -148,7 +152,7 @@ func URL(c *Call) (string, error) {
 		if ver == "" {
 			ver = AzureAPIVersion
 		}
-		if c.Op == OpResponses {
+		if c.Op == OpResponses || c.Op == OpResponsesInputTokens || c.Op == OpResponsesCompact {
 			if ver = ch.Settings[SettingResponsesAPIVersion]; ver == "" {
 				ver = AzureResponsesAPIVersion
 			}
@@ -160,8 +164,8 @@ func URL(c *Call) (string, error) {
 			u = b + "/openai/models"
 		case OpEmbeddings:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/embeddings"
-		case OpResponses:
-			u = b + "/openai/responses" // the deployment is the body's model
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/openai/" + string(c.Op) // the deployment is the body's model
 		default:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/chat/completions"
 		}
@@ -201,8 +205,8 @@ func URL(c *Call) (string, error) {
 			u = b + "/models"
 		case OpEmbeddings:
 			u = b + "/embeddings"
-		case OpResponses:
-			u = b + "/responses"
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/" + string(c.Op)
 		default:
 			u = b + "/chat/completions"
 		}

@@ -34,6 +34,8 @@ func TestURL(t *testing.T) {
 		{"openai responses", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-5", OpResponses, true, nil, "https://api.openai.com/v1/responses"},
 		{"compatible responses", gateway.Channel{Type: gateway.ChannelOpenAICompatible, BaseURL: "https://api.x.ai/v1"}, "grok-4", OpResponses, false, nil, "https://api.x.ai/v1/responses"},
 		{"azure responses", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com", Settings: map[string]string{"api_version": "2024-10-21"}}, "d", OpResponses, false, nil, "https://r.openai.azure.com/openai/responses?api-version=" + AzureResponsesAPIVersion},
+		{"openai input tokens", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-5", OpResponsesInputTokens, false, nil, "https://api.openai.com/v1/responses/input_tokens"},
+		{"azure compact", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "d", OpResponsesCompact, false, nil, "https://r.openai.azure.com/openai/responses/compact?api-version=" + AzureResponsesAPIVersion},
 		{"azure responses version", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com", Settings: map[string]string{"responses_api_version": "preview"}}, "d", OpResponses, false, nil, "https://r.openai.azure.com/openai/responses?api-version=preview"},
 	}
 	for _, tc := range cases {
