@@ -30,6 +30,7 @@ import (
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
@@ -249,6 +250,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); taskAPI.Register(mux) },
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses:    &respstate.Service{Store: store, Log: log},
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)

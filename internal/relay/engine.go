@@ -330,7 +330,8 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	// A body holding another provider's token in the gateway's envelope
 	// (llm.WrapToken) is translated even to a channel of its own format:
 	// the token must be dropped, which the pass-through path cannot do.
-	if cs.call.hub == nil && servesNatively(client, family, ch) && !llm.HoldsWrappedToken(cs.call.Body.JSON) {
+	_, strips := client.(endpoint.TokenStripper)
+	if cs.call.hub == nil && servesNatively(client, family, ch) && (strips || !llm.HoldsWrappedToken(cs.call.Body.JSON)) {
 		if p, ok := client.(endpoint.Passer); ok {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}
