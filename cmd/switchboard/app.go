@@ -236,6 +236,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
+	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
