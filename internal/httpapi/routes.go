@@ -31,6 +31,9 @@ func (s *Server) routes() []endpointRoute {
 	engine("POST", "/embeddings", openai.Embeddings)
 	engine("POST", "/messages", anthropic.Messages)
 	engine("POST", "/messages/count_tokens", anthropic.CountTokens)
+	engine("POST", "/images/generations", openai.ImageGenerations)
+	engine("POST", "/images/edits", openai.ImageEdits)
+	engine("POST", "/images/variations", openai.ImageVariations)
 	for _, prefix := range []string{"/v1", ""} {
 		rs = append(rs, endpointRoute{"GET " + prefix + "/models", openai.WriteError, s.models})
 	}

@@ -211,6 +211,10 @@ func (e *Engine) estimate(c *Call) int64 {
 			maxOut = 4096
 		}
 	}
+	if h, ok := c.Spec.(endpoint.Holder); ok {
+		w := h.Worst(c.Peek, c.Body)
+		return max(pricing.Estimate(p, w.InputTokens, w.OutputTokens)+pricing.WorstUnits(p, w.Units), 1)
+	}
 	// A text token is at least one byte, so the body's length bounds the
 	// prompt's tokens without running a tokenizer on the hot path (images
 	// bill far fewer tokens than their base64 bytes). Holds that never

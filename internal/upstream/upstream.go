@@ -67,7 +67,23 @@ const (
 	OpEmbeddings Op = "embeddings"
 	// OpEmbedContent is Gemini's single-input :embedContent.
 	OpEmbedContent Op = "embedContent"
+	// OpenAI's media operations (Azure serves them per deployment).
+	OpImageGenerations Op = "images/generations"
+	OpImageEdits       Op = "images/edits"
+	OpImageVariations  Op = "images/variations"
+	OpTranscriptions   Op = "audio/transcriptions"
+	OpTranslations     Op = "audio/translations"
+	OpSpeech           Op = "audio/speech"
 )
+
+// mediaOp reports an OpenAI media operation, whose path is its name.
+func mediaOp(op Op) bool {
+	switch op {
+	case OpImageGenerations, OpImageEdits, OpImageVariations, OpTranscriptions, OpTranslations, OpSpeech:
+		return true
+	}
+	return false
+}
 
 // Body is an upstream request body: bytes, or a reader opened afresh for
 // every attempt (a multipart upload re-read from its spool).
@@ -146,7 +162,11 @@ func URL(c *Call) (string, error) {
 		case OpEmbeddings:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/embeddings"
 		default:
-			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/chat/completions"
+			path := "/chat/completions"
+			if mediaOp(c.Op) {
+				path = "/" + string(c.Op)
+			}
+			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + path
 		}
 	case gateway.ChannelAnthropic:
 		b := baseWithVersion(base, "v1")
@@ -185,7 +205,11 @@ func URL(c *Call) (string, error) {
 		case OpEmbeddings:
 			u = b + "/embeddings"
 		default:
-			u = b + "/chat/completions"
+			if mediaOp(c.Op) {
+				u = b + "/" + string(c.Op)
+			} else {
+				u = b + "/chat/completions"
+			}
 		}
 	}
 	if len(q) > 0 {

@@ -31,6 +31,10 @@ func TestURL(t *testing.T) {
 		{"gemini", gateway.Channel{Type: gateway.ChannelGemini}, "gemini-2.5-flash", OpChat, false, url.Values{"key": {"client-secret"}}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"},
 		{"gemini stream", gateway.Channel{Type: gateway.ChannelGemini}, "gemini-2.5-flash", OpChat, true, url.Values{"alt": {"json"}}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"},
 		{"simulator", gateway.Channel{Type: gateway.ChannelSimulator}, "sim-1", OpChat, false, nil, "simulator://local/v1/chat/completions"},
+		{"openai images", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-image-1", OpImageEdits, false, nil, "https://api.openai.com/v1/images/edits"},
+		{"openai speech", gateway.Channel{Type: gateway.ChannelOpenAICompatible, BaseURL: "http://h/v1"}, "tts-1", OpSpeech, false, nil, "http://h/v1/audio/speech"},
+		{"azure transcriptions", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "whisper", OpTranscriptions, false, nil, "https://r.openai.azure.com/openai/deployments/whisper/audio/transcriptions?api-version=" + AzureAPIVersion},
+		{"azure images", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "dalle3", OpImageGenerations, false, nil, "https://r.openai.azure.com/openai/deployments/dalle3/images/generations?api-version=" + AzureAPIVersion},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
