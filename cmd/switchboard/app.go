@@ -73,6 +73,8 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
+	telemetry telemetryState
+
 	stopOnce sync.Once
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -198,7 +200,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		}
 	}
 
-	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
+	a.newMetrics()
+	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log, OnFlush: a.telemetry.metrics.LedgerFlushed})
 	if err != nil {
 		return nil, fmt.Errorf("open usage ledger: %w", err)
 	}
@@ -226,7 +229,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
-		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
+		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
@@ -237,11 +240,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        adminAPI.Register,
+		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); a.mountTelemetry(mux, adminAPI) },
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 	}
 	a.handler = srv.Handler()
+	if err := a.startMetricsListener(); err != nil {
+		return nil, err
+	}
 	a.wg.Add(1)
 	go a.refreshLoop()
 	ok = true
@@ -532,6 +538,9 @@ func (a *app) Close(ctx context.Context) error {
 		stop()
 	}
 	var errs []error
+	if err := a.closeTelemetry(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.ledger.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -64,6 +64,7 @@ type Config struct {
 	PriceAliases map[string]string
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
+	Telemetry    Telemetry
 }
 
 // Pricing is the `pricing` section (extension) and what its files held

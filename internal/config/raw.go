@@ -80,6 +80,8 @@ type rawConfig struct {
 	Prices   map[string]rawPrice `yaml:"prices"`
 	// Pricing extends DESIGN.md §4.
 	Pricing rawPricing `yaml:"pricing"`
+	// Telemetry extends DESIGN.md §4 (issue 12).
+	Telemetry rawTelemetry `yaml:"telemetry"`
 }
 
 type rawPricing struct {

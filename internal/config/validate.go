@@ -188,6 +188,7 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	}
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
+	c.telemetry(&raw.Telemetry, &cfg.Telemetry)
 }
 
 // prices converts a prices mapping (of the config or of the price file)

@@ -96,6 +96,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	idle := &idleTimer{t: time.AfterFunc(firstByte, cancel), gap: idleGap}
 	defer idle.t.Stop()
 	sent := time.Now()
+	cs.clock.begin(sent)
+	defer func() { cs.clock.end(time.Now()) }()
 
 	resp, err := e.Client.Do(hreq)
 	if err != nil {
@@ -119,6 +121,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		return gerr
 	}
 	defer resp.Body.Close()
+	cs.clock.lastRead = time.Now()
+	resp.Body = &timedBody{ReadCloser: resp.Body, clock: &cs.clock}
 
 	if upstream.IsRedirect(resp.StatusCode) {
 		// Never followed (upstream.NewClient) and never relayed: like a

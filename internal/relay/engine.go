@@ -106,6 +106,12 @@ type Call struct {
 	// its answer goes to hubSink as events.
 	hub     *llm.Request
 	hubSink *hubEncoder
+
+	// overhead is what the gateway added before the answer's headers
+	// (timing.go), set when they are written.
+	overhead     time.Duration
+	upstreamWait time.Duration
+	overheadSet  bool
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
@@ -118,8 +124,11 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	}
 	defer release()
 	cs := newCallState(e, c)
+	tw := &timedWriter{ResponseWriter: w, cs: cs}
+	w = tw
 	e.observer().Started(c)
 	if gerr := cs.hold(ctx); gerr != nil {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.observer().Finished(c, &cs.rec)
@@ -127,6 +136,7 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	}
 	res, gerr := e.dispatch(ctx, w, cs)
 	if gerr != nil && !res.started {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.finish(ctx, cs, res)
@@ -170,6 +180,8 @@ type callState struct {
 	// attempt translates it.
 	chatReq  *llm.Request
 	embedReq *llm.EmbedRequest
+	// clock is the time spent waiting on upstreams (overhead headers).
+	clock upstreamClock
 }
 
 func newCallState(e *Engine, c *Call) *callState {
