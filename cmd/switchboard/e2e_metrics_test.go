@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -313,4 +314,28 @@ func near(a, b float64) bool {
 		d = -d
 	}
 	return d <= 1e-9*max(1, b)
+}
+
+// Answers through the whole server carry the overhead headers: success,
+// stream, and a refusal before any upstream call.
+func TestOverheadHeadersOnAnswers(t *testing.T) {
+	t.Parallel()
+	good := gatewaytest.NewUpstream(t, gatewaytest.OpenAIChat{Text: "hi there", PromptTokens: 3, CompletionTokens: 2}.Handler())
+	n := startNode(t, metricsConfig, false, good.URL, good.URL, good.URL)
+	for _, tc := range []struct{ name, body string }{
+		{"plain", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`},
+		{"stream", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`},
+		{"unknown model", `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`},
+	} {
+		resp := n.post(t, "/v1/chat/completions", testKey, tc.body, nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ms, err := strconv.ParseFloat(resp.Header.Get("X-Switchboard-Overhead-Ms"), 64)
+		if err != nil || ms < 0 {
+			t.Errorf("%s (%d): X-Switchboard-Overhead-Ms %q", tc.name, resp.StatusCode, resp.Header.Get("X-Switchboard-Overhead-Ms"))
+		}
+		if st := resp.Header.Get("Server-Timing"); !strings.Contains(st, "gateway;") || !strings.Contains(st, "upstream;dur=") {
+			t.Errorf("%s: Server-Timing %q", tc.name, st)
+		}
+	}
 }

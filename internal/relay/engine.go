@@ -120,6 +120,7 @@ type Call struct {
 func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) error {
 	release, gerr := e.admit(ctx, c)
 	if gerr != nil {
+		setOverhead(w.Header(), time.Since(c.Start), 0)
 		return gerr
 	}
 	defer release()

@@ -107,10 +107,16 @@ func (l AccessLog) Finished(c *Call, rec *gateway.UsageRecord) {
 		slog.Int("attempts", rec.Attempts),
 		slog.Int64("input_tokens", rec.Usage.InputTokens),
 		slog.Int64("output_tokens", rec.Usage.OutputTokens),
+		slog.Int64("cached_input_tokens", rec.Usage.CachedInputTokens),
+		slog.Int64("reasoning_tokens", rec.Usage.ReasoningTokens),
 		slog.String("usage_source", string(rec.UsageSource)),
 		slog.Int64("cost_nano_usd", rec.CostNanoUSD),
+		slog.Int64("price_nano_usd", rec.PriceNanoUSD),
 		slog.Duration("latency", rec.Latency),
 		slog.Duration("ttft", rec.TTFT),
+	}
+	if d, ok := c.Overhead(); ok {
+		attrs = append(attrs, slog.Duration("overhead", d))
 	}
 	if rec.ErrorMessage != "" {
 		attrs = append(attrs, slog.String("error", rec.ErrorMessage))

@@ -112,7 +112,10 @@ func (cs *callState) measureOverhead() {
 // stampOverhead sets the overhead headers.
 func (cs *callState) stampOverhead(h http.Header) {
 	cs.measureOverhead()
-	d, up := cs.call.overhead, cs.call.upstreamWait
+	setOverhead(h, cs.call.overhead, cs.call.upstreamWait)
+}
+
+func setOverhead(h http.Header, d, up time.Duration) {
 	ms := strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64)
 	h.Set(HeaderOverhead, ms)
 	h.Add(headerTiming, "gateway;desc=\"switchboard overhead\";dur="+ms+", upstream;dur="+
