@@ -233,6 +233,9 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
+	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
+		return nil, err
+	}
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"switchboard/internal/admin"
+	"switchboard/internal/config"
 	"switchboard/internal/gateway"
+	"switchboard/internal/relay"
 	"switchboard/internal/telemetry"
 )
 
@@ -19,19 +21,40 @@ type telemetryState struct {
 	metrics   *telemetry.Metrics
 	metricsLn net.Listener
 	metricsSv *http.Server
+	tracer    *telemetry.Tracer
+}
+
+// newTracer gives the engine a tracer when the OTEL_EXPORTER_OTLP_*
+// environment names a collector.
+func (a *app) newTracer(ctx context.Context, rl *relay.Engine, getenv config.Getenv) error {
+	tr, err := telemetry.NewTracerFromEnv(ctx, telemetry.TraceOptions{
+		Getenv: getenv, Content: a.cfg.Telemetry.TraceContent, Version: version,
+		ChannelType: a.channelType,
+	})
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		a.telemetry.tracer = tr
+		rl.Tracer = tr
+		a.log.Info("tracing over OTLP", "content", a.cfg.Telemetry.TraceContent)
+	}
+	return nil
+}
+
+func (a *app) channelType(id int64) (gateway.ChannelType, bool) {
+	ch, ok := a.router.Channel(id)
+	if !ok {
+		return "", false
+	}
+	return ch.Type, true
 }
 
 func (a *app) newMetrics() {
 	a.telemetry.metrics = telemetry.NewMetrics(telemetry.MetricsOptions{
-		KeyLabels: a.cfg.Telemetry.MetricsKeyLabels,
-		ChannelType: func(id int64) (gateway.ChannelType, bool) {
-			ch, ok := a.router.Channel(id)
-			if !ok {
-				return "", false
-			}
-			return ch.Type, true
-		},
-		Channels: a.store.ListChannels,
+		KeyLabels:   a.cfg.Telemetry.MetricsKeyLabels,
+		ChannelType: a.channelType,
+		Channels:    a.store.ListChannels,
 		Health: func() []gateway.ChannelHealth {
 			if h, ok := a.health.(admin.Health); ok {
 				return h.Snapshot()
@@ -82,9 +105,14 @@ func (a *app) startMetricsListener() error {
 	return nil
 }
 
+// closeTelemetry stops the metrics listener and flushes the spans.
 func (a *app) closeTelemetry(ctx context.Context) error {
+	var errs []error
 	if a.telemetry.metricsSv != nil {
-		return a.telemetry.metricsSv.Shutdown(ctx)
+		errs = append(errs, a.telemetry.metricsSv.Shutdown(ctx))
 	}
-	return nil
+	if a.telemetry.tracer != nil {
+		errs = append(errs, a.telemetry.tracer.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }

@@ -84,6 +84,12 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	if err != nil {
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "cannot build the upstream request", Err: err}
 	}
+	if e.Tracer != nil {
+		var end func(Attempt)
+		cs.attempt = Attempt{Channel: ch, KeyIndex: cs.cand.KeyIndex, UpstreamModel: cs.cand.UpstreamModel, PassThrough: x.passThrough()}
+		hreq, end = e.Tracer.TraceAttempt(hreq, c, cs.attempt)
+		defer func() { end(cs.attempt) }()
+	}
 	timeout := e.timeoutFor(ch)
 	firstByte := timeout
 	if d := settingDuration(ch, "first_byte_timeout"); d > 0 && d < firstByte {

@@ -70,13 +70,17 @@ func (e *Engine) observer() Observer {
 }
 
 func (e *Engine) attempted(cs *callState, x exchange, status int, err *gateway.Error, sent time.Time) {
-	if e.Observer == nil {
+	if e.Observer == nil && e.Tracer == nil {
 		return
 	}
-	e.Observer.Attempted(cs.call, Attempt{
+	a := Attempt{
 		Channel: cs.cand.Channel, KeyIndex: cs.cand.KeyIndex, UpstreamModel: cs.cand.UpstreamModel,
 		PassThrough: x.passThrough(), Status: status, Err: err, Duration: time.Since(sent),
-	})
+	}
+	cs.attempt = a
+	if e.Observer != nil {
+		e.Observer.Attempted(cs.call, a)
+	}
 }
 
 // AccessLog writes one structured line per call: the first observer.
