@@ -77,6 +77,7 @@ type app struct {
 	tasks     *task.Service
 	hooks     *task.Hooks
 	stopTasks context.CancelFunc
+	telemetry telemetryState
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -203,7 +204,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		}
 	}
 
-	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
+	a.newMetrics()
+	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log, OnFlush: a.telemetry.metrics.LedgerFlushed})
 	if err != nil {
 		return nil, fmt.Errorf("open usage ledger: %w", err)
 	}
@@ -231,11 +233,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
-		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
+		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
 	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
+	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
+		return nil, err
+	}
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
@@ -247,12 +252,19 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); taskAPI.Register(mux) },
-		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
-		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
-		Responses:    &respstate.Service{Store: store, Log: log},
+		Extra: func(mux *http.ServeMux) {
+			adminAPI.Register(mux)
+			taskAPI.Register(mux)
+			a.mountTelemetry(mux, adminAPI)
+		},
+		JSON:      httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
+		Shed:      shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses: &respstate.Service{Store: store, Log: log},
 	}
 	a.handler = srv.Handler()
+	if err := a.startMetricsListener(); err != nil {
+		return nil, err
+	}
 	a.wg.Add(1)
 	go a.refreshLoop()
 	ok = true
@@ -536,6 +548,9 @@ func (a *app) Close(ctx context.Context) error {
 		stop()
 	}
 	var errs []error
+	if err := a.closeTelemetry(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.ledger.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -124,6 +124,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	}
 }
 
+// Protect wraps h (a route mounted outside /admin/api/, such as /metrics)
+// so it answers only requests carrying the admin token.
+func (a *API) Protect(h http.Handler) http.Handler { return a.auth(h.ServeHTTP) }
+
 // auth admits requests carrying the admin token. The token is hashed and
 // the hashes compared in constant time, so neither the token nor how much
 // of it matched leaks through timing.

@@ -283,3 +283,13 @@ func ParseJSON(body []byte) gjson.Result {
 	}
 	return gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 }
+
+// Describer reads what a trace records of an answer: its id and finish
+// reasons. The engine asks only when it traces.
+type Describer interface {
+	// DescribeAnswer reads a complete (non-streaming) answer.
+	DescribeAnswer(body []byte) (id string, finishReasons []string)
+	// DescribeEvent reads one stream event: an id and a finish reason,
+	// either empty when the event carries none.
+	DescribeEvent(ev sse.Event) (id, finishReason string)
+}

@@ -47,6 +47,9 @@ type Options struct {
 	SyncInterval  time.Duration // fsync period of the spool; default 1s
 	SegmentMax    int           // records per spool segment before rotation; default 4096
 	Logger        *slog.Logger
+	// OnFlush, if set, hears of every batch stored: its size and how long
+	// storing it took, retries included (metrics).
+	OnFlush func(records int, took time.Duration)
 }
 
 // spooled is one spool line. Settle says the flusher must settle the
@@ -139,6 +142,9 @@ func Open(ctx context.Context, dir string, store Store, opts Options) (*Writer, 
 	go w.flushLoop()
 	return w, nil
 }
+
+// QueueLen is the number of records waiting for the flusher.
+func (w *Writer) QueueLen() int { return len(w.queue) }
 
 // Replayed spool files are named so that lexical order is write order.
 func segmentName(seq int64) string {
@@ -378,6 +384,7 @@ func (w *Writer) flushLoop() {
 		}
 		// Retry until stored: the spool keeps the records safe meanwhile,
 		// and dropping them would lose money.
+		began := time.Now()
 		for attempt := 0; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := w.commit(ctx, recs)
@@ -387,6 +394,9 @@ func (w *Writer) flushLoop() {
 			}
 			w.log.Error("store usage batch", "err", err, "records", len(recs), "attempt", attempt)
 			time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+		}
+		if w.opts.OnFlush != nil {
+			w.opts.OnFlush(len(recs), time.Since(began))
 		}
 		w.mu.Lock()
 		for _, q := range batch {

@@ -117,6 +117,7 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 	if out.ID == "" {
 		out.ID = c.RequestID
 	}
+	e.describeHub(c, out)
 	if c.hub != nil {
 		res.started = true
 		e.finish(ctx, t.cs, *res)
@@ -183,6 +184,7 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 	emit := func(evs []llm.Event) bool {
 		for i := range evs {
 			ev := &evs[i]
+			e.describeHubEvent(c, ev)
 			switch ev.Type {
 			case llm.EventStart:
 				ev.Issuer = t.issuer()

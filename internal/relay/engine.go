@@ -60,6 +60,9 @@ type Engine struct {
 	// Observer hears about every call's start, attempts, first token and
 	// end; nil observes nothing.
 	Observer Observer
+	// Tracer puts each call and attempt in a span and propagates the trace
+	// upstream; nil traces nothing.
+	Tracer Tracer
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec
@@ -108,20 +111,38 @@ type Call struct {
 	// its answer goes to hubSink as events.
 	hub     *llm.Request
 	hubSink *hubEncoder
+
+	// overhead is what the gateway added before the answer's headers
+	// (timing.go), set when they are written.
+	overhead     time.Duration
+	upstreamWait time.Duration
+	overheadSet  bool
+	// answer is what a trace records of the answer (trace.go).
+	answer Answer
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
 // *gateway.Error) only when nothing was written, for the caller to render
 // in the client's shape; once an answer started, failures end it in-band.
 func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) error {
+	cs := newCallState(e, c)
+	if e.Tracer != nil {
+		var end func(*gateway.UsageRecord)
+		ctx, end = e.Tracer.TraceCall(ctx, c)
+		defer func() { end(&cs.rec) }()
+	}
 	release, gerr := e.admit(ctx, c)
 	if gerr != nil {
+		setOverhead(w.Header(), time.Since(c.Start), 0)
+		cs.rec.Status, cs.rec.ErrorMessage = gerr.HTTPStatus(), gerr.Message
 		return gerr
 	}
 	defer release()
-	cs := newCallState(e, c)
+	tw := &timedWriter{ResponseWriter: w, cs: cs}
+	w = tw
 	e.observer().Started(c)
 	if gerr := cs.hold(ctx, w); gerr != nil {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.observer().Finished(c, &cs.rec)
@@ -129,6 +150,7 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	}
 	res, gerr := e.dispatch(ctx, w, cs)
 	if gerr != nil && !res.started {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.finish(ctx, cs, res)
@@ -175,6 +197,10 @@ type callState struct {
 	// attempt translates it.
 	chatReq  *llm.Request
 	embedReq *llm.EmbedRequest
+	// clock is the time spent waiting on upstreams (overhead headers).
+	clock upstreamClock
+	// attempt is the current attempt's outcome, for its span.
+	attempt Attempt
 }
 
 func newCallState(e *Engine, c *Call) *callState {

@@ -79,6 +79,7 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, body)
 	}
+	e.describeBody(c, p.spec, p.pass, body)
 	res.started = true
 	e.finish(ctx, p.cs, *res)
 	w.Header().Set("Content-Type", ct)
@@ -219,6 +220,16 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		clientGone  bool
 	)
 	havePending, first := true, true
+	// A trace records the answer's id and finish reasons, and its text
+	// when the operator opted in.
+	var desc endpoint.Describer
+	var text endpoint.TextCounter = &counter
+	if facts, content := e.traced(); facts {
+		desc, _ = p.spec.(endpoint.Describer)
+		if content {
+			text = teeText{count: &counter, keep: &c.answer}
+		}
+	}
 	for {
 		var ev sse.Event
 		if havePending {
@@ -237,13 +248,20 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 			if u, final, ok := st.EventUsage(ev); ok {
 				m.add(u, final)
 			}
+			if desc != nil {
+				id, reason := desc.DescribeEvent(ev)
+				if c.answer.ID == "" {
+					c.answer.ID = id
+				}
+				c.answer.finish(reason)
+			}
 			if st.Terminal(ev) {
 				// A copy, so that only this event escapes to the heap.
 				term := ev
 				terminal = &term
 				break
 			}
-			if st.EventText(ev, &counter) && res.ttft == 0 {
+			if st.EventText(ev, text) && res.ttft == 0 {
 				res.ttft = time.Since(c.Start)
 				e.observer().FirstToken(c, res.ttft)
 			}
