@@ -133,9 +133,19 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	a := &app{cfg: cfg, log: log, store: store, stop: make(chan struct{})}
 	ok := false
 	defer func() {
-		if !ok {
-			_ = store.Close()
+		if ok {
+			return
 		}
+		// A start that fails half way stops what it had started.
+		if a.stopTasks != nil {
+			a.stopTasks()
+		}
+		if a.ledger != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = a.ledger.Close(cctx)
+			cancel()
+		}
+		_ = store.Close()
 	}()
 
 	channels := cfg.Channels()
