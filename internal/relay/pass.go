@@ -217,6 +217,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		streamErr   error
 		upstreamErr *gateway.Error
 		clientGone  bool
+		cp          = e.newStreamCheckpoint(p.cs)
 	)
 	havePending, first := true, true
 	for {
@@ -267,6 +268,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		}
 		if ev.Data != nil {
 			first = false
+			cp.observe(&m, &counter)
 		}
 	}
 	if ctx.Err() != nil {
