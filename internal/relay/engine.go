@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"switchboard/internal/endpoint"
@@ -153,6 +154,12 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
+		if ctx.Err() != nil && cs.sent.Load() && res.usage.IsZero() {
+			// The client left after the upstream had the request: the
+			// provider bills its input, and so does the gateway.
+			res.usage, res.source = estimateUsage(c, 0), gateway.UsageEstimated
+			cs.rec.ErrorMessage = appendNote(cs.rec.ErrorMessage, abandonedNote)
+		}
 		e.finish(ctx, cs, res)
 		return gerr
 	}
@@ -189,6 +196,8 @@ type callState struct {
 	rec      gateway.UsageRecord
 	free     bool
 	reserved bool
+	// sent: the current attempt's request reached the upstream whole.
+	sent atomic.Bool
 	// outLimit, when set, is the output limit sent upstream: what the
 	// key's budget hold affords.
 	outLimit int64
@@ -234,6 +243,10 @@ func (e *Engine) attemptBudget() time.Duration {
 	}
 	return 60 * time.Second
 }
+
+// abandonedNote marks the ledger record of a call its client left before
+// any answer, after the upstream had the request: billed for its input.
+const abandonedNote = "client left before the answer; billed for the input the upstream received"
 
 // errClientGone is what a call that its client abandoned ends with.
 func errClientGone(cause error) *gateway.Error {

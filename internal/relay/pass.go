@@ -218,6 +218,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		streamErr   error
 		upstreamErr *gateway.Error
 		clientGone  bool
+		cp          = e.newStreamCheckpoint(p.cs)
 	)
 	havePending, first := true, true
 	// A trace records the answer's id and finish reasons, and its text
@@ -285,6 +286,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		}
 		if ev.Data != nil {
 			first = false
+			cp.observe(&m, &counter)
 		}
 	}
 	if ctx.Err() != nil {
