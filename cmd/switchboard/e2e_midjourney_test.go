@@ -500,3 +500,56 @@ func TestMidjourneyMediaProxy(t *testing.T) {
 		}
 	}
 }
+
+// With two Midjourney channels, every follow-up goes to the channel that
+// ran its original task.
+func TestMidjourneyFollowUpsStayOnTheirChannel(t *testing.T) {
+	a := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 50*time.Millisecond)
+	b := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 50*time.Millisecond)
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, a.URL), "keys:\n", `  - name: mj-proxy-2
+    type: midjourney
+    base_url: `+b.URL+`
+    api_keys: [mj-upstream-secret]
+    models: ["mj/*"]
+keys:
+`, 1)
+	n := startTaskNode(t, t.TempDir(), cfg)
+	n.app.router.SetSeed(7) // deterministic weighted choices
+	for i := 0; i < 6; i++ {
+		sub := mjSubmit(t, n, "/mj/submit/imagine", testKey, fmt.Sprintf(`{"prompt":"cat %d"}`, i))
+		done, _ := mjWait(t, n, *sub.Result, testKey)
+		prompt := fmt.Sprintf("cat %d", i)
+		ran, other := a, b
+		if gjson.GetBytes(lastSubmit(b).Body, "prompt").String() == prompt {
+			ran, other = b, a
+		} else if gjson.GetBytes(lastSubmit(a).Body, "prompt").String() != prompt {
+			t.Fatalf("no upstream got the imagine %q", prompt)
+		}
+		before := len(other.Requests())
+		act := mjSubmit(t, n, "/mj/submit/action", testKey, `{"taskId":"`+*sub.Result+`","customId":"`+done.Buttons[1]["customId"].(string)+`"}`)
+		if act.Code != 1 {
+			t.Fatalf("action: %+v", act)
+		}
+		if last := lastSubmit(ran); last.Path != "/mj/submit/action" {
+			t.Fatalf("action went elsewhere than the channel that ran the imagine (its last submit: %s)", last.Path)
+		}
+		if got := len(other.Requests()); got != before {
+			t.Fatalf("the other channel got %d requests for the action", got-before)
+		}
+		mjWait(t, n, *act.Result, testKey)
+	}
+	if len(a.TaskIDs()) == 0 || len(b.TaskIDs()) == 0 {
+		t.Fatalf("the imagines did not spread over both channels (%d and %d tasks)", len(a.TaskIDs()), len(b.TaskIDs()))
+	}
+}
+
+// lastSubmit is the last submission an upstream received.
+func lastSubmit(u *gatewaytest.Midjourney) gatewaytest.Recorded {
+	reqs := u.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if reqs[i].Method == http.MethodPost {
+			return reqs[i]
+		}
+	}
+	return gatewaytest.Recorded{}
+}
