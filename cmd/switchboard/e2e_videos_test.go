@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -266,11 +267,17 @@ func TestVideosVeoAndFailures(t *testing.T) {
 	carol := videoClient(n, testKeyBudget)
 	ctx := context.Background()
 
-	v, err := carol.Videos.New(ctx, openai.VideoNewParams{Prompt: "waves at dusk", Model: "veo-3.0-generate-001", Seconds: openai.VideoSeconds8, Size: openai.VideoSize1280x720})
+	ref := []byte("\x89PNG\r\n\x1a\nfirst frame")
+	v, err := carol.Videos.New(ctx, openai.VideoNewParams{Prompt: "waves at dusk", Model: "veo-3.0-generate-001", Seconds: openai.VideoSeconds8, Size: openai.VideoSize1280x720,
+		InputReference: openai.VideoNewParamsInputReferenceUnion{OfFile: openai.File(bytes.NewReader(ref), "frame.png", "image/png")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sent := gjson.ParseBytes(veo.Requests()[0].Body)
+	if img, _ := base64.StdEncoding.DecodeString(sent.Get("instances.0.image.bytesBase64Encoded").String()); !bytes.Equal(img, ref) ||
+		sent.Get("instances.0.image.mimeType").String() != "image/png" {
+		t.Fatalf("veo image %s", sent.Get("instances.0.image").Raw)
+	}
 	if sent.Get("instances.0.prompt").String() != "waves at dusk" || sent.Get("parameters.durationSeconds").Int() != 8 ||
 		sent.Get("parameters.aspectRatio").String() != "16:9" || veo.Requests()[0].Path != "/v1beta/models/veo-3.0-generate-001:predictLongRunning" {
 		t.Fatalf("predictLongRunning request %s %s", veo.Requests()[0].Path, veo.Requests()[0].Body)
