@@ -553,3 +553,87 @@ func lastSubmit(u *gatewaytest.Midjourney) gatewaytest.Recorded {
 	}
 	return gatewaytest.Recorded{}
 }
+
+// SIGKILL the gateway process mid-task: the next process finishes every
+// task, bills each once and notifies each once.
+func TestMidjourneyKillMidTask(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping process end-to-end test in -short mode")
+	}
+	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", time.Second)
+	hooks := newHookReceiver(t, "whsec-test")
+	dir := t.TempDir()
+	dsn := "sqlite://" + dir + "/sb.db"
+	cfg := "server:\n  addr: {{addr}}\nstorage:\n  database: " + dsn + "\nlog:\n  level: warn\n" + fmt.Sprintf(mjConfig, up.URL)
+	p1 := startE2EProc(t, "n1", dir, cfg)
+	post := func(base, body string) mjSubmitResult {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mj/submit/imagine", strings.NewReader(body))
+		req.Header.Set("mj-api-secret", testKeyBudget)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res mjSubmitResult
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || res.Code != 1 {
+			t.Fatalf("submit: %+v %v", res, err)
+		}
+		return res
+	}
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, *post(p1.URL(), fmt.Sprintf(`{"prompt":"killed %d","notifyHook":"%s"}`, i, hooks.URL)).Result)
+	}
+	time.Sleep(300 * time.Millisecond)
+	p1.kill()
+	time.Sleep(time.Second) // the tasks end upstream while no gateway runs
+
+	p2 := startE2EProc(t, "n2", dir, cfg)
+	for _, id := range ids {
+		waitUntil(t, 15*time.Second, "task "+id+" notified", func() bool {
+			return hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }) >= 1
+		})
+		req, _ := http.NewRequest(http.MethodGet, p2.URL()+"/mj/task/"+id+"/fetch", nil)
+		req.Header.Set("Authorization", "Bearer "+testKeyBudget)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o mjTaskObject
+		_ = json.NewDecoder(resp.Body).Decode(&o)
+		resp.Body.Close()
+		if o.Status != "SUCCESS" {
+			t.Fatalf("task %s after the kill: %+v", id, o)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // a few more poller rounds
+	p2.terminate(20 * time.Second)
+
+	recs := e2eLedger(t, dsn)
+	for _, id := range ids {
+		n := 0
+		for _, r := range recs {
+			if r.RequestID == "task-"+id {
+				n++
+				if r.PriceNanoUSD != gateway.NanoUSD(0.05) {
+					t.Errorf("task %s billed %d", id, r.PriceNanoUSD)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("task %s has %d ledger records, want 1", id, n)
+		}
+		if c := hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }); c != 1 {
+			t.Errorf("task %s notified %d times", id, c)
+		}
+	}
+	st := e2eOpenStore(t, dsn)
+	k, err := st.KeyByHash(context.Background(), hashOf(testKeyBudget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SpentNanoUSD != 3*gateway.NanoUSD(0.05) || k.ReservedNanoUSD != 0 {
+		t.Fatalf("spent %d reserved %d, want three imagines and nothing held", k.SpentNanoUSD, k.ReservedNanoUSD)
+	}
+}
