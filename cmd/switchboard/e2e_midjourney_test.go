@@ -82,7 +82,7 @@ type mjTaskObject struct {
 	Properties  map[string]any   `json:"properties"`
 }
 
-func mjSubmit(t *testing.T, n *taskNode, path, key, body string) mjSubmitResult {
+func mjSubmit(t testing.TB, n *taskNode, path, key, body string) mjSubmitResult {
 	t.Helper()
 	var res mjSubmitResult
 	status, raw := n.do(t, http.MethodPost, path, key, body, &res)
@@ -93,7 +93,7 @@ func mjSubmit(t *testing.T, n *taskNode, path, key, body string) mjSubmitResult 
 }
 
 // mjWait fetches a task until it ends, returning every status seen.
-func mjWait(t *testing.T, n *taskNode, id, key string) (mjTaskObject, []string) {
+func mjWait(t testing.TB, n *taskNode, id, key string) (mjTaskObject, []string) {
 	t.Helper()
 	var seen []string
 	deadline := time.Now().Add(10 * time.Second)
@@ -118,7 +118,7 @@ func mjWait(t *testing.T, n *taskNode, id, key string) (mjTaskObject, []string) 
 
 // assertNoUpstreamLeak checks that no upstream task id, account or hook
 // reaches the client.
-func assertNoUpstreamLeak(t *testing.T, raw []byte) {
+func assertNoUpstreamLeak(t testing.TB, raw []byte) {
 	t.Helper()
 	for _, leak := range []string{"900000000000000", "inst-secret", "chan-secret", "upstream.internal"} {
 		if strings.Contains(string(raw), leak) {
