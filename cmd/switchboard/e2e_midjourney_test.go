@@ -128,7 +128,7 @@ func assertNoUpstreamLeak(t testing.TB, raw []byte) {
 }
 
 func TestMidjourneyEndToEnd(t *testing.T) {
-	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 400*time.Millisecond)
+	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 800*time.Millisecond)
 	hooks := newHookReceiver(t, "whsec-test")
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(mjConfig, up.URL))
 
@@ -411,7 +411,9 @@ func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	}
 	dsn := e2ePostgresDB(t)
 	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 1500*time.Millisecond)
-	cfg := fmt.Sprintf(mjConfig, up.URL) + "\nstorage:\n  database: " + dsn + "\n"
+	// A long lease: under load a renewal must not lapse mid-test (a
+	// stopping node gives its lease up at once).
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + "\nstorage:\n  database: " + dsn + "\n"
 	a := startTaskNode(t, t.TempDir(), cfg)
 	b := startTaskNode(t, t.TempDir(), cfg)
 	sub := mjSubmit(t, a, "/mj/submit/imagine", testKey, `{"prompt":"two nodes"}`)

@@ -93,7 +93,7 @@ func statusOf(err error) int {
 }
 
 func TestVideosOpenAIPassThrough(t *testing.T) {
-	up := gatewaytest.NewOpenAIVideos(t, 400*time.Millisecond, "sk-upstream-video", "sk-upstream-video-2")
+	up := gatewaytest.NewOpenAIVideos(t, 800*time.Millisecond, "sk-upstream-video", "sk-upstream-video-2")
 	veo := gatewaytest.NewVeo(t, "veo-upstream-key", 300*time.Millisecond)
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(videoConfig, up.URL, veo.URL))
 	alice, bob := videoClient(n, testKey), videoClient(n, testKeyLimit)
