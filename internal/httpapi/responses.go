@@ -26,6 +26,7 @@ func (s *Server) responsesRoutes() []endpointRoute {
 			endpointRoute{"POST " + prefix + "/responses", openai.WriteError, s.responsesCall(openai.Responses, true)},
 			endpointRoute{"POST " + prefix + "/responses/input_tokens", openai.WriteError, s.responsesCall(openai.ResponsesInputTokens, false)},
 			endpointRoute{"POST " + prefix + "/responses/compact", openai.WriteError, s.responsesCall(openai.ResponsesCompact, false)},
+			endpointRoute{"GET " + prefix + "/responses", openai.WriteError, s.responsesSocket},
 			endpointRoute{"GET " + prefix + "/responses/{id}", openai.WriteError, s.getResponse},
 			endpointRoute{"DELETE " + prefix + "/responses/{id}", openai.WriteError, s.deleteResponse},
 			endpointRoute{"GET " + prefix + "/responses/{id}/input_items", openai.WriteError, s.responseInputItems},
