@@ -166,6 +166,7 @@ type callState struct {
 	free     bool
 	reserved bool
 	cand     route.Candidate
+	attempt  int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
@@ -255,6 +256,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 	c := cs.call
 	now := time.Now()
 	plan := e.Router.Plan(c.Peek.Model, now)
+	if c.Peek.Affinity != "" {
+		plan.Stick(c.Peek.Affinity)
+	}
 	deadline := now.Add(e.attemptBudget())
 	var last *gateway.Error
 	skipped := false
@@ -274,6 +278,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
+		cs.attempt = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name

@@ -33,7 +33,15 @@ func (p *passThrough) passThrough() bool           { return true }
 
 func (p *passThrough) requestBody(context.Context) (upstream.Body, *gateway.Error) {
 	c := p.cs.call
-	b, err := p.pass.PassRequest(c.Peek, c.Body, p.cs.cand.UpstreamModel)
+	body := c.Body
+	if fs, ok := p.spec.(endpoint.FailoverStripper); ok && p.cs.attempt > 1 && body.JSON != nil {
+		stripped, err := fs.StripForFailover(body.JSON)
+		if err != nil {
+			return upstream.Body{}, gateway.AsError(err)
+		}
+		body.JSON = stripped
+	}
+	b, err := p.pass.PassRequest(c.Peek, body, p.cs.cand.UpstreamModel)
 	if err != nil {
 		return upstream.Body{}, gateway.AsError(err)
 	}
