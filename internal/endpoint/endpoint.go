@@ -120,6 +120,13 @@ type FailoverStripper interface {
 	StripForFailover(body []byte) ([]byte, error)
 }
 
+// HeaderRelayer is a Passer whose clients need some of the upstream's
+// response headers (Codex's turn state); the engine copies them on the
+// pass-through path. All others describe the gateway's account and stay.
+type HeaderRelayer interface {
+	RelayHeaders() []string
+}
+
 // RawAnswerer is a Passer whose answers may be other than JSON: audio
 // bytes, a transcript as plain text or subtitles. The engine copies such
 // an answer to the client as it arrives instead of reading it whole.

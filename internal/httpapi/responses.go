@@ -65,6 +65,11 @@ func (s *Server) responsesCall(spec endpoint.Spec, record bool) handler {
 			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
 			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
 		}
+		// Codex's turn state comes back on the turn's answer; an upstream
+		// that issues its own (relayed on pass-through) replaces it.
+		if ts := r.Header.Get("X-Codex-Turn-State"); ts != "" {
+			w.Header().Set("X-Codex-Turn-State", ts)
+		}
 		if turn == nil || !record {
 			return s.Engine.Serve(r.Context(), w, c)
 		}

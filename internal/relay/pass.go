@@ -89,6 +89,7 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	}
 	res.started = true
 	e.finish(ctx, p.cs, *res)
+	relayHeaders(w, resp, p.spec)
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
@@ -190,6 +191,20 @@ func firstEvent(rd *sse.Reader, isError func(sse.Event) *gateway.Error) (sse.Eve
 	}
 }
 
+// relayHeaders copies the upstream response headers a spec's clients
+// need (endpoint.HeaderRelayer) to the client's answer.
+func relayHeaders(w http.ResponseWriter, resp *http.Response, spec endpoint.Spec) {
+	hr, ok := spec.(endpoint.HeaderRelayer)
+	if !ok {
+		return
+	}
+	for _, name := range hr.RelayHeaders() {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			w.Header()[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+}
+
 // startStream sends a stream's headers.
 func startStream(w http.ResponseWriter, contentType string) {
 	h := w.Header()
@@ -215,6 +230,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	}
 	e.accepted(p.cs)
 	sw := st.NewStreamWriter(w, c.Peek)
+	relayHeaders(w, resp, p.spec)
 	startStream(w, sw.ContentType())
 	res.started = true
 

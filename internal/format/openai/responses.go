@@ -29,6 +29,7 @@ var (
 	_ endpoint.ChannelFilter    = responsesSpec{}
 	_ endpoint.TokenStripper    = responsesSpec{}
 	_ endpoint.FailoverStripper = responsesSpec{}
+	_ endpoint.HeaderRelayer    = responsesSpec{}
 )
 
 type responsesSpec struct{ wire }
@@ -136,6 +137,12 @@ func (responsesSpec) PassRequest(p endpoint.Peek, body payload.Body, upstreamMod
 }
 
 func (responsesSpec) StripsWrappedTokens() {}
+
+// RelayHeaders: Codex reads these from the answer; x-codex-turn-state is
+// what it sends back on the turn's next request.
+func (responsesSpec) RelayHeaders() []string {
+	return []string{"X-Codex-Turn-State", "X-Models-Etag", "X-Reasoning-Included", "OpenAI-Model"}
+}
 
 // stripForeignReasoning removes input items whose encrypted_content is an
 // envelope (every envelope holds a token of a provider other than the
