@@ -202,6 +202,7 @@ type callState struct {
 	// key's budget hold affords.
 	outLimit int64
 	cand     route.Candidate
+	attempt  int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
@@ -260,6 +261,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 	c := cs.call
 	now := time.Now()
 	plan := e.Router.Plan(c.Peek.Model, now)
+	if c.Peek.Affinity != "" {
+		plan.Stick(c.Peek.Affinity)
+	}
 	deadline := now.Add(e.attemptBudget())
 	var last *gateway.Error
 	skipped := false
@@ -279,6 +283,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
+		cs.attempt = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name

@@ -33,7 +33,15 @@ func (p *passThrough) passThrough() bool           { return true }
 
 func (p *passThrough) requestBody(context.Context) (upstream.Body, *gateway.Error) {
 	c := p.cs.call
-	b, err := p.pass.PassRequest(c.Peek, c.Body, p.cs.cand.UpstreamModel)
+	body := c.Body
+	if fs, ok := p.spec.(endpoint.FailoverStripper); ok && p.cs.attempt > 1 && body.JSON != nil {
+		stripped, err := fs.StripForFailover(body.JSON)
+		if err != nil {
+			return upstream.Body{}, gateway.AsError(err)
+		}
+		body.JSON = stripped
+	}
+	b, err := p.pass.PassRequest(c.Peek, body, p.cs.cand.UpstreamModel)
 	if err != nil {
 		return upstream.Body{}, gateway.AsError(err)
 	}
@@ -82,6 +90,7 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	e.describeBody(c, p.spec, p.pass, body)
 	res.started = true
 	e.finish(ctx, p.cs, *res)
+	relayHeaders(w, resp, p.spec)
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
@@ -183,6 +192,20 @@ func firstEvent(rd *sse.Reader, isError func(sse.Event) *gateway.Error) (sse.Eve
 	}
 }
 
+// relayHeaders copies the upstream response headers a spec's clients
+// need (endpoint.HeaderRelayer) to the client's answer.
+func relayHeaders(w http.ResponseWriter, resp *http.Response, spec endpoint.Spec) {
+	hr, ok := spec.(endpoint.HeaderRelayer)
+	if !ok {
+		return
+	}
+	for _, name := range hr.RelayHeaders() {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			w.Header()[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+}
+
 // startStream sends a stream's headers.
 func startStream(w http.ResponseWriter, contentType string) {
 	h := w.Header()
@@ -208,6 +231,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	}
 	e.accepted(p.cs)
 	sw := st.NewStreamWriter(w, c.Peek)
+	relayHeaders(w, resp, p.spec)
 	startStream(w, sw.ContentType())
 	res.started = true
 
