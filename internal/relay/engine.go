@@ -200,9 +200,9 @@ type callState struct {
 	sent atomic.Bool
 	// outLimit, when set, is the output limit sent upstream: what the
 	// key's budget hold affords.
-	outLimit int64
-	cand     route.Candidate
-	attempt  int // 1 for the first channel tried
+	outLimit  int64
+	cand      route.Candidate
+	attemptNo int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
@@ -283,7 +283,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
-		cs.attempt = res.attempts
+		cs.attemptNo = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name

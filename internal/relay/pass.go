@@ -34,7 +34,7 @@ func (p *passThrough) passThrough() bool           { return true }
 func (p *passThrough) requestBody(context.Context) (upstream.Body, *gateway.Error) {
 	c := p.cs.call
 	body := c.Body
-	if fs, ok := p.spec.(endpoint.FailoverStripper); ok && p.cs.attempt > 1 && body.JSON != nil {
+	if fs, ok := p.spec.(endpoint.FailoverStripper); ok && p.cs.attemptNo > 1 && body.JSON != nil {
 		stripped, err := fs.StripForFailover(body.JSON)
 		if err != nil {
 			return upstream.Body{}, gateway.AsError(err)
