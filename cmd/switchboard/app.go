@@ -240,6 +240,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Extra:        adminAPI.Register,
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		RouteMaxBody: cfg.Media.UploadLimitBytes(),
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)
