@@ -273,9 +273,10 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 			taskAPI.Register(mux)
 			a.mountTelemetry(mux, adminAPI)
 		},
-		JSON:      httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
-		Shed:      shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
-		Responses: &respstate.Service{Store: store, Log: log},
+		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
+		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses:    &respstate.Service{Store: store, Log: log},
+		RouteMaxBody: cfg.Media.UploadLimitBytes(),
 	}
 	a.handler = srv.Handler()
 	if err := a.startMetricsListener(); err != nil {

@@ -84,6 +84,12 @@ type rawConfig struct {
 	Tasks rawTasks `yaml:"tasks"`
 	// Telemetry extends DESIGN.md §4 (issue 12).
 	Telemetry rawTelemetry `yaml:"telemetry"`
+	// Media extends DESIGN.md §4 (issue 11).
+	Media rawMedia `yaml:"media"`
+}
+
+type rawMedia struct {
+	UploadLimitsMB map[string]scalar `yaml:"upload_limits_mb"`
 }
 
 type rawPricing struct {

@@ -119,6 +119,9 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	w.WriteHeader(resp.StatusCode)
 	res.started = true
 	rc := http.NewResponseController(w)
+	// The client learns at once that its answer started, though the
+	// first chunk waits for the second.
+	_ = rc.Flush()
 	held := buf[:n]
 	next := make([]byte, len(buf))
 	var readErr error
@@ -142,6 +145,11 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	}
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, nil)
+	}
+	if len(res.units) == 0 && c.Body.JSON != nil {
+		// Bytes report no usage and no unit metered them (speech from a
+		// token-priced model): bill the prompt as counted, and say so.
+		res.usage, res.source = estimateUsage(c, 0), gateway.UsageEstimated
 	}
 	if readErr != nil {
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = http.StatusBadGateway, "upstream answer ended abnormally"
