@@ -30,12 +30,14 @@ import (
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
 	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/task"
 	"switchboard/internal/upstream"
 )
 
@@ -74,6 +76,9 @@ type app struct {
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
 	telemetry telemetryState
+	tasks     *task.Service
+	hooks     *task.Hooks
+	stopTasks context.CancelFunc
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -236,18 +241,24 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
 		return nil, err
 	}
+	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
 	})
+	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
+	if err != nil {
+		return nil, fmt.Errorf("start tasks: %w", err)
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); a.mountTelemetry(mux, adminAPI) },
+		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); taskAPI.Register(mux) },
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses:    &respstate.Service{Store: store, Log: log},
 	}
-	a.handler = srv.Handler()
+	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
 	if err := a.startMetricsListener(); err != nil {
 		return nil, err
 	}
@@ -533,7 +544,13 @@ func (a *app) maintain() {
 // Close drains the ledger and closes the store.
 func (a *app) Close(ctx context.Context) error {
 	a.stopOnce.Do(func() { close(a.stop) })
+	if a.stopTasks != nil {
+		a.stopTasks()
+	}
 	a.wg.Wait()
+	if a.hooks != nil {
+		a.hooks.Close()
+	}
 	if a.keyProbe != nil {
 		a.keyProbe.Close()
 	}

@@ -65,6 +65,7 @@ type Config struct {
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
 	Telemetry    Telemetry
+	Tasks        Tasks
 }
 
 // Pricing is the `pricing` section (extension) and what its files held

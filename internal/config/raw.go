@@ -82,6 +82,8 @@ type rawConfig struct {
 	Pricing rawPricing `yaml:"pricing"`
 	// Telemetry extends DESIGN.md §4 (issue 12).
 	Telemetry rawTelemetry `yaml:"telemetry"`
+	// Tasks extends DESIGN.md §4 (issue 14).
+	Tasks rawTasks `yaml:"tasks"`
 }
 
 type rawPricing struct {

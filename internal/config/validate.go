@@ -14,6 +14,7 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/pricing"
+	"switchboard/internal/upstream"
 )
 
 // Bounds that keep converted values inside int64 nano-USD and sane.
@@ -189,6 +190,7 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
 	c.telemetry(&raw.Telemetry, &cfg.Telemetry)
+	c.tasks(&raw.Tasks, &cfg.Tasks)
 }
 
 // prices converts a prices mapping (of the config or of the price file)
@@ -490,6 +492,10 @@ func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, fi
 	case "api_version":
 		if !ok || strings.TrimSpace(v) == "" {
 			c.fail(field, val.line(), "must not be empty")
+		}
+	case upstream.SettingResponses:
+		if typ != gateway.ChannelOpenAICompatible || v != upstream.ResponsesNative {
+			c.fail(field, val.line(), "only an openai-compatible channel takes it, as %q (openai and azure serve the Responses API natively; others are translated)", upstream.ResponsesNative)
 		}
 	case pricing.MultiplierSetting:
 		if _, err := pricing.ParseMultiplier(v); err != nil {

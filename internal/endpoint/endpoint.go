@@ -100,6 +100,14 @@ type Passer interface {
 	CountAnswer(body []byte, c TextCounter)
 }
 
+// TokenStripper is a Passer whose PassRequest drops the gateway's token
+// envelopes (llm.WrapToken) from a body itself, so a body holding them may
+// still pass through (without it such a body is translated, which drops
+// them).
+type TokenStripper interface {
+	StripsWrappedTokens()
+}
+
 // RawAnswerer is a Passer whose answers may be other than JSON: audio
 // bytes, a transcript as plain text or subtitles. The engine copies such
 // an answer to the client as it arrives instead of reading it whole.
@@ -178,6 +186,16 @@ type EncoderOptions struct {
 	// input count before the upstream reports it (Anthropic's
 	// message_start); it is only called when needed.
 	EstimateInput func() int64
+	// Request is the client's request as decoded by the spec's DecodeChat
+	// (a Responses object echoes its settings); nil for Go callers.
+	Request *llm.Request
+}
+
+// AnswerEncoder is a ChatCodec whose complete answers need what its
+// stream encoder is given (the call's id, the decoded request); the
+// engine prefers it to EncodeChat.
+type AnswerEncoder interface {
+	EncodeChatAnswer(resp *llm.Response, p Peek, o EncoderOptions) ([]byte, error)
 }
 
 // ChatEncoder writes hub events as a client stream.

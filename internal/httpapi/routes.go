@@ -31,6 +31,7 @@ func (s *Server) routes() []endpointRoute {
 	engine("POST", "/embeddings", openai.Embeddings)
 	engine("POST", "/messages", anthropic.Messages)
 	engine("POST", "/messages/count_tokens", anthropic.CountTokens)
+	rs = append(rs, s.responsesRoutes()...) // POST /responses is the engine's, with state around it
 	for _, prefix := range []string{"/v1", ""} {
 		rs = append(rs, endpointRoute{"GET " + prefix + "/models", openai.WriteError, s.models})
 	}

@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/jsonguard"
 	"switchboard/internal/payload"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
 	"switchboard/internal/shed"
 )
@@ -45,6 +46,9 @@ type Server struct {
 	// Shed bounds the request-body bytes in flight across the process
 	// (nil: no bound); a call that finds no room is refused as overloaded.
 	Shed *shed.Limiter
+	// Responses keeps Responses API conversations (previous_response_id,
+	// GET /v1/responses/{id}); nil keeps none.
+	Responses *respstate.Service
 }
 
 // errorWriter renders an error in one format's shape.

@@ -167,7 +167,9 @@ func TestFormMemoryBounded(t *testing.T) {
 		t.Fatalf("copied %d of %d: %v", n, enc.Length, err)
 	}
 	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+	// About 4 MiB normally, 8 under the race detector: either is far
+	// below the upload, which a whole-body read would allocate at least once.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 12<<20 {
 		t.Errorf("reading and re-encoding a 25 MiB upload allocated %d MiB", grew>>20)
 	}
 }

@@ -57,8 +57,13 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		return gerr
 	}
 	op := x.upstreamSpec().Op()
-	if limit := upstream.MaxOutputTokens(ch); limit > 0 && op == upstream.OpChat && body.Open == nil {
-		// The channel's cap on output, enforced by the provider.
+	limit := upstream.MaxOutputTokens(ch)
+	if cs.outLimit > 0 && (limit == 0 || cs.outLimit < limit) {
+		limit = cs.outLimit // what the budget hold affords
+	}
+	if limit > 0 && op == upstream.OpChat && body.Open == nil {
+		// The channel's (or the budget's) cap on output, enforced by the
+		// provider.
 		b, err := upstream.CapOutput(ch, body.Bytes, limit)
 		if err != nil {
 			return &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set the output limit in the request body", Err: err}

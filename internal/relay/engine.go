@@ -15,7 +15,6 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -79,9 +78,12 @@ type Engine struct {
 	DefaultTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer (default 32 MiB).
 	MaxResponseBytes int64
-	// DefaultMaxTokens is assumed for budget reservations when the caller
-	// sets no output limit.
-	DefaultMaxTokens int64
+	// Unpriced decides calls whose price is unknown (config
+	// pricing.unpriced; "" is refuse for keys with a budget).
+	Unpriced pricing.UnpricedPolicy
+	// MinOutputTokens is the smallest output limit a budget may lower a
+	// call to (config pricing.min_output_tokens; 0: the package default).
+	MinOutputTokens int64
 	// SettleTimeout bounds the ledger and budget work done after a call
 	// ended, which must outlive the client's request (default 10s).
 	SettleTimeout time.Duration
@@ -139,7 +141,7 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	tw := &timedWriter{ResponseWriter: w, cs: cs}
 	w = tw
 	e.observer().Started(c)
-	if gerr := cs.hold(ctx); gerr != nil {
+	if gerr := cs.hold(ctx, w); gerr != nil {
 		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
@@ -187,6 +189,9 @@ type callState struct {
 	rec      gateway.UsageRecord
 	free     bool
 	reserved bool
+	// outLimit, when set, is the output limit sent upstream: what the
+	// key's budget hold affords.
+	outLimit int64
 	cand     route.Candidate
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
@@ -204,45 +209,6 @@ func newCallState(e *Engine, c *Call) *callState {
 		RequestID: c.RequestID, Time: c.Start.UTC(), KeyID: c.Key.ID, KeyName: c.Key.Name,
 		Endpoint: c.Spec.Endpoint(), Model: c.Peek.Model, Stream: c.Peek.Stream, UsageSource: gateway.UsageMissing,
 	}}
-}
-
-// hold reserves the call's worst case against the key's budget.
-func (cs *callState) hold(ctx context.Context) *gateway.Error {
-	c := cs.call
-	if cs.free || c.Key.BudgetNanoUSD <= 0 {
-		return nil
-	}
-	e := cs.e
-	if err := e.Budget.Reserve(ctx, c.Key.ID, c.RequestID, e.estimate(c)); err != nil {
-		if errors.Is(err, gateway.ErrBudgetExceeded) {
-			return &gateway.Error{Kind: gateway.KindInsufficientQuota, Message: "this key's budget is exhausted", Code: "insufficient_quota"}
-		}
-		e.Log.Error("reserve budget", "request_id", c.RequestID, "err", err)
-		return &gateway.Error{Kind: gateway.KindInternal, Message: "could not check the key's budget", Err: err}
-	}
-	cs.reserved = true
-	return nil
-}
-
-// estimate is the worst-case cost of c, held against the key's budget.
-func (e *Engine) estimate(c *Call) int64 {
-	p, ok := e.Prices.Lookup(c.Peek.Model)
-	if !ok {
-		return 1 // unknown price: still hold something so an exhausted budget refuses
-	}
-	maxOut := c.Peek.MaxOutput
-	if maxOut <= 0 {
-		maxOut = e.DefaultMaxTokens
-		if maxOut <= 0 {
-			maxOut = 4096
-		}
-	}
-	// A text token is at least one byte, so the body's length bounds the
-	// prompt's tokens without running a tokenizer on the hot path (images
-	// bill far fewer tokens than their base64 bytes). Holds that never
-	// undershoot are what keep a budget's overdraw to one call.
-	in := c.Body.Len()
-	return max(pricing.Estimate(p, in, maxOut*int64(c.Peek.Choices())), 1)
 }
 
 // result is what dispatch learned.
@@ -356,7 +322,8 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	// A body holding another provider's token in the gateway's envelope
 	// (llm.WrapToken) is translated even to a channel of its own format:
 	// the token must be dropped, which the pass-through path cannot do.
-	if cs.call.hub == nil && servesNatively(client, family, ch) && !llm.HoldsWrappedToken(cs.call.Body.JSON) {
+	_, strips := client.(endpoint.TokenStripper)
+	if cs.call.hub == nil && servesNatively(client, family, ch) && (strips || !llm.HoldsWrappedToken(cs.call.Body.JSON)) {
 		if p, ok := client.(endpoint.Passer); ok {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}

@@ -67,7 +67,21 @@ const (
 	OpEmbeddings Op = "embeddings"
 	// OpEmbedContent is Gemini's single-input :embedContent.
 	OpEmbedContent Op = "embedContent"
+	// OpResponses is the OpenAI Responses API, POST /v1/responses.
+	OpResponses Op = "responses"
+	// OpResponsesInputTokens is POST /v1/responses/input_tokens.
+	OpResponsesInputTokens Op = "responses/input_tokens"
+	// OpResponsesCompact is POST /v1/responses/compact.
+	OpResponsesCompact Op = "responses/compact"
 )
+
+// AzureResponsesAPIVersion is the api-version of Azure's Responses API
+// when a channel's settings name none (responses_api_version): the chat
+// default predates it.
+const AzureResponsesAPIVersion = "2025-04-01-preview"
+
+// SettingResponsesAPIVersion overrides AzureResponsesAPIVersion.
+const SettingResponsesAPIVersion = "responses_api_version"
 
 // Body is an upstream request body: bytes, or a reader opened afresh for
 // every attempt (a multipart upload re-read from its spool).
@@ -138,6 +152,11 @@ func URL(c *Call) (string, error) {
 		if ver == "" {
 			ver = AzureAPIVersion
 		}
+		if c.Op == OpResponses || c.Op == OpResponsesInputTokens || c.Op == OpResponsesCompact {
+			if ver = ch.Settings[SettingResponsesAPIVersion]; ver == "" {
+				ver = AzureResponsesAPIVersion
+			}
+		}
 		q.Set("api-version", ver)
 		b := strings.TrimRight(base, "/")
 		switch c.Op {
@@ -145,6 +164,8 @@ func URL(c *Call) (string, error) {
 			u = b + "/openai/models"
 		case OpEmbeddings:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/embeddings"
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/openai/" + string(c.Op) // the deployment is the body's model
 		default:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/chat/completions"
 		}
@@ -184,6 +205,8 @@ func URL(c *Call) (string, error) {
 			u = b + "/models"
 		case OpEmbeddings:
 			u = b + "/embeddings"
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/" + string(c.Op)
 		default:
 			u = b + "/chat/completions"
 		}
