@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +30,7 @@ import (
 	"switchboard/internal/relay"
 	"switchboard/internal/respstate"
 	"switchboard/internal/route"
+	"switchboard/internal/rules"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
 	"switchboard/internal/shed"
@@ -360,19 +359,6 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func randomSecret(prefix string) string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func keyPrefix(secret string) string {
-	if len(secret) > 10 {
-		return secret[:10]
-	}
-	return secret
-}
-
 // seedKeys upserts the config's keys and, on a fresh database, creates a
 // first key so the gateway is usable at once. Generated secrets are
 // printed exactly once: only their hashes are stored.
@@ -388,10 +374,10 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 	for _, sk := range a.cfg.Keys() {
 		k := sk.Key
 		if sk.Secret != "" {
-			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), keyPrefix(sk.Secret)
+			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), rules.DisplayPrefix(sk.Secret)
 		} else if !byName[k.Name] {
-			s := randomSecret("sk-sb-")
-			k.Hash, k.Prefix = httpapi.HashKey(s), keyPrefix(s)
+			s := rules.MintKey()
+			k.Hash, k.Prefix = httpapi.HashKey(s), rules.DisplayPrefix(s)
 			fmt.Fprintf(out, "Created client key %q: %s\n  (shown once; only its hash is stored)\n", k.Name, s)
 		}
 		if _, err := a.store.UpsertKey(ctx, k); err != nil {
@@ -400,8 +386,8 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 		byName[k.Name] = true
 	}
 	if len(byName) == 0 {
-		s := randomSecret("sk-sb-")
-		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: []string{"*"}, Enabled: true})
+		s := rules.MintKey()
+		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: rules.DisplayPrefix(s), Models: []string{"*"}, Enabled: true})
 		if err != nil {
 			return fmt.Errorf("create first key: %w", err)
 		}
@@ -425,7 +411,7 @@ func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return fmt.Errorf("read admin token: %w", err)
 	}
-	tok := randomSecret("sb-admin-")
+	tok := rules.MintAdminToken()
 	a.adminTokenHash = httpapi.HashKey(tok)
 	if err := a.store.SetSetting(ctx, adminTokenSetting, a.adminTokenHash); err != nil {
 		return fmt.Errorf("store admin token: %w", err)

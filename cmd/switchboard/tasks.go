@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/rules"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/task"
 )
@@ -26,7 +27,7 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, limiter gatew
 			return nil, err
 		}
 		if s == "" {
-			s = randomSecret("whsec_")
+			s = rules.Mint("whsec_")
 			if err := a.store.SetSetting(ctx, hookSecretSetting, s); err != nil {
 				return nil, err
 			}

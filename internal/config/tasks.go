@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"switchboard/internal/rules"
 )
 
 // Tasks is the `tasks` section (extension of issue 14): how asynchronous
@@ -69,8 +71,8 @@ func (c *converter) tasks(r *rawTasks, t *Tasks) {
 	t.PublicURL = strings.TrimRight(c.str(r.PublicURL, t.PublicURL), "/")
 	t.MediaTTL = c.duration(r.MediaTTL, "tasks.media_ttl", t.MediaTTL, false)
 	if t.PublicURL != "" {
-		if msg := checkBaseURL(t.PublicURL); msg != "" {
-			c.fail("tasks.public_url", r.PublicURL.line(), "%s", msg)
+		if err := rules.CheckURL(t.PublicURL); err != nil {
+			c.fail("tasks.public_url", r.PublicURL.line(), "%v", err)
 		}
 	} else if t.ProxyMedia {
 		c.fail("tasks.public_url", r.ProxyMedia.line(), "required when tasks.proxy_media is true (the gateway's address in image links)")

@@ -228,6 +228,36 @@ type Meter interface {
 	Units(p Peek, body payload.Body, answer []byte) []gateway.Metered
 }
 
+// StreamMeter is a Meter whose streams are priced by units too: called
+// once a stream ended, with whether the upstream reported its usage (an
+// image model that bills tokens when it says so, per image otherwise).
+type StreamMeter interface {
+	StreamUnits(p Peek, body payload.Body, usageReported bool) []gateway.Metered
+}
+
+// Worst is the most a call can use, as its spec bounds it.
+type Worst struct {
+	// InputTokens and OutputTokens bound the call's tokens (output over
+	// all its choices or images).
+	InputTokens, OutputTokens int64
+	// Units are the most of each unit; a unit named without its variants
+	// ("image" rather than "image:1024x1024:hd") is held at its dearest.
+	Units []gateway.Metered
+}
+
+// Holder is a spec that bounds its calls' worst case itself, for the
+// budget hold: its bodies are uploads rather than prompt text, or it is
+// priced in units the engine cannot see in the request.
+type Holder interface {
+	Worst(p Peek, body payload.Body) Worst
+}
+
+// BodyLimiter is a spec with a request size limit of its own (an upload
+// route), in bytes; the route's configured limit, if any, replaces it.
+type BodyLimiter interface {
+	MaxBodyBytes() int64
+}
+
 // LocalAnswerer is a spec the gateway can answer itself when no channel
 // serves it natively (a token count estimated with the embedded
 // tokenizer instead of asking a provider that has no such endpoint).

@@ -44,7 +44,7 @@ func (s *Server) responsesCall(spec endpoint.Spec, record bool) handler {
 		if err != nil {
 			return err
 		}
-		body, err := s.readBody(w, r)
+		body, err := s.readBody(w, r, s.maxBody(spec))
 		if err != nil {
 			return err
 		}

@@ -215,3 +215,31 @@ func FuzzReadForm(f *testing.F) {
 		}
 	})
 }
+
+func TestFormEncodeAddsMissingFields(t *testing.T) {
+	t.Parallel()
+	in := []field{
+		{name: "image", file: "a.png", ctype: "image/png", value: "PNG"},
+		{name: "prompt", value: "a cat"},
+	}
+	body, boundary := buildForm(t, in)
+	f, err := ReadForm(body, boundary, Limits{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc, err := f.Encode(map[string]string{"prompt": "a dog", "model": "dall-e-2", "n": "2"}, "n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readBack(t, enc)
+	want := []field{in[0], {name: "prompt", value: "a dog"}, {name: "model", value: "dall-e-2"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("part %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
 	"switchboard/internal/pricing"
 	"switchboard/internal/upstream"
@@ -31,6 +32,16 @@ func (e *Engine) holdCall(c *Call) pricing.Call {
 	}
 	for _, cand := range e.Router.Routes(c.Peek.Model) {
 		pc.Routes = append(pc.Routes, pricing.Route{UpstreamModel: cand.UpstreamModel, Channel: cand.Channel})
+	}
+	if hs, ok := c.Spec.(endpoint.Holder); ok {
+		// The spec knows its worst case in tokens (a token is at least a
+		// byte, so tokens stand in for bytes) and units; its output bound
+		// covers every choice already.
+		w := hs.Worst(c.Peek, c.Body)
+		pc.Prompt = pricing.Prompt{TextBytes: w.InputTokens}
+		pc.MaxOutput, pc.N = w.OutputTokens, 1
+		pc.Units = w.Units
+		return pc
 	}
 	switch {
 	case c.hub != nil:

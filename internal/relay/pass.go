@@ -291,6 +291,9 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		clientGone = true
 	}
 	res.usage, res.source = m.bill(c, &counter)
+	if sm, ok := p.spec.(endpoint.StreamMeter); ok {
+		res.units = sm.StreamUnits(c.Peek, c.Body, m.got)
+	}
 	switch {
 	case clientGone:
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = 499, "client disconnected mid-stream"

@@ -37,6 +37,10 @@ func TestURL(t *testing.T) {
 		{"openai input tokens", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-5", OpResponsesInputTokens, false, nil, "https://api.openai.com/v1/responses/input_tokens"},
 		{"azure compact", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "d", OpResponsesCompact, false, nil, "https://r.openai.azure.com/openai/responses/compact?api-version=" + AzureResponsesAPIVersion},
 		{"azure responses version", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com", Settings: map[string]string{"responses_api_version": "preview"}}, "d", OpResponses, false, nil, "https://r.openai.azure.com/openai/responses?api-version=preview"},
+		{"openai images", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-image-1", OpImageEdits, false, nil, "https://api.openai.com/v1/images/edits"},
+		{"openai speech", gateway.Channel{Type: gateway.ChannelOpenAICompatible, BaseURL: "http://h/v1"}, "tts-1", OpSpeech, false, nil, "http://h/v1/audio/speech"},
+		{"azure transcriptions", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "whisper", OpTranscriptions, false, nil, "https://r.openai.azure.com/openai/deployments/whisper/audio/transcriptions?api-version=" + AzureAPIVersion},
+		{"azure images", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "dalle3", OpImageGenerations, false, nil, "https://r.openai.azure.com/openai/deployments/dalle3/images/generations?api-version=" + AzureAPIVersion},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

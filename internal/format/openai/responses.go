@@ -171,8 +171,8 @@ const (
 	evReasoningTextDelta = "response.reasoning_text.delta"
 )
 
-// eventType is a Responses event's type: its `event:` name, or the data's
-// type when the upstream sent none.
+// eventType is an event's type (Responses, image streams): its `event:`
+// name, or the data's "type" when the upstream sent none.
 func eventType(ev sse.Event) string {
 	if len(ev.Event) > 0 {
 		return string(ev.Event)
