@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/pricing"
 )
 
 // Health is the read side of the channel health tracker that the admin API
@@ -53,6 +54,9 @@ type Deps struct {
 	OnChange func(ctx context.Context, topic string)
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Prices is the table the node bills with (GET /admin/api/prices); nil
+	// answers 501.
+	Prices *pricing.Table
 }
 
 // API serves the admin REST API.
@@ -116,6 +120,7 @@ func (a *API) Register(mux *http.ServeMux) {
 		{"GET /admin/api/health", a.health},
 		{"GET /admin/api/usage", a.usage},
 		{"GET /admin/api/usage/summary", a.usageSummary},
+		{"GET /admin/api/prices", a.prices},
 
 		{"/admin/api/", a.noRoute},
 	}
