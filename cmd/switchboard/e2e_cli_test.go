@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -137,6 +138,17 @@ func TestCLIAgainstGateway(t *testing.T) {
 	}
 	if out := cli("prices", "unpriced"); !strings.Contains(out, "my-unpriced-model") {
 		t.Errorf("prices unpriced:\n%s", out)
+	}
+
+	// The API's description, public, through the whole server.
+	oa, err := http.Get(n.srv.URL + "/admin/api/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := io.ReadAll(oa.Body)
+	oa.Body.Close()
+	if oa.StatusCode != 200 || !gjson.GetBytes(doc, `paths./admin/api/prices.get`).Exists() {
+		t.Errorf("GET /admin/api/openapi.json: %d %.200s", oa.StatusCode, doc)
 	}
 
 	// Errors: a wrong token, no URL.

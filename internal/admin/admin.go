@@ -96,10 +96,23 @@ func New(d Deps) *API {
 // Register adds every admin route under /admin/api/ to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	a.mux = mux
-	routes := []struct {
-		pattern string
-		h       http.HandlerFunc
-	}{
+	for _, r := range a.routes() {
+		mux.Handle(r.pattern, a.auth(r.h))
+	}
+	// The API's description is public, like any OpenAPI document.
+	mux.HandleFunc("GET /admin/api/openapi.json", a.openAPI)
+}
+
+// adminRoute is one route of the admin API.
+type adminRoute struct {
+	pattern string
+	h       http.HandlerFunc
+}
+
+// routes is the admin API; each route is documented in operations
+// (openapi.go), which a test checks.
+func (a *API) routes() []adminRoute {
+	return []adminRoute{
 		{"GET /admin/api/keys", a.listKeys},
 		{"POST /admin/api/keys", a.createKey},
 		{"GET /admin/api/keys/{id}", a.getKey},
@@ -123,9 +136,6 @@ func (a *API) Register(mux *http.ServeMux) {
 		{"GET /admin/api/prices", a.prices},
 
 		{"/admin/api/", a.noRoute},
-	}
-	for _, r := range routes {
-		mux.Handle(r.pattern, a.auth(r.h))
 	}
 }
 
