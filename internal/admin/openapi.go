@@ -19,7 +19,6 @@ type operation struct {
 	body                  any // the request body's Go type (nil: none)
 	status                int
 	resp                  any // the answer's Go type
-	contentType           string
 }
 
 type param struct{ name, desc, typ string }
