@@ -260,6 +260,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
+		Prices: a.prices,
 	})
 	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
 	if err != nil {
@@ -278,7 +279,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Responses:    &respstate.Service{Store: store, Log: log},
 		RouteMaxBody: cfg.Media.UploadLimitBytes(),
 	}
-	a.handler = srv.Handler()
+	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
 	if err := a.startMetricsListener(); err != nil {
 		return nil, err
 	}

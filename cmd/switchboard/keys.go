@@ -124,6 +124,7 @@ func keysCmd() *cobra.Command {
 		}
 	}
 	cmd.AddCommand(list, create, setEnabled("enable", true), setEnabled("disable", false))
+	keysAPI(cmd, &cfgPath)
 	return cmd
 }
 

@@ -71,6 +71,15 @@ func (a *app) newMetrics() {
 	})
 }
 
+// withOperatorRoutes serves the operator's routes of issue 12 (/metrics)
+// in front of the gateway's handler.
+func (a *app) withOperatorRoutes(next http.Handler, adminAPI *admin.API) http.Handler {
+	mux := http.NewServeMux()
+	a.mountTelemetry(mux, adminAPI)
+	mux.Handle("/", next)
+	return mux
+}
+
 // mountTelemetry serves GET /metrics on the main listener: with the admin
 // token, unless telemetry.metrics_public says anyone may scrape.
 func (a *app) mountTelemetry(mux *http.ServeMux, adminAPI *admin.API) {
