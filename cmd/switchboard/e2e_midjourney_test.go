@@ -14,6 +14,7 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/gatewaytest"
+	"switchboard/internal/task"
 )
 
 const mjConfig = `
@@ -403,17 +404,32 @@ func TestMidjourneyRestartMidTask(t *testing.T) {
 	}
 }
 
-// Two nodes on one PostgreSQL database: one polls, and when it stops the
-// other takes over.
+// Two nodes on one PostgreSQL database (the lease in the database, or in
+// Redis when they share one): one polls, and when it stops the other takes
+// over.
 func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping two-node test in -short mode")
 	}
+	for _, withRedis := range []bool{false, true} {
+		name := "postgres"
+		if withRedis {
+			name = "postgres+redis"
+		}
+		t.Run(name, func(t *testing.T) { testTwoNodesOnePoller(t, withRedis) })
+	}
+}
+
+func testTwoNodesOnePoller(t *testing.T, withRedis bool) {
 	dsn := e2ePostgresDB(t)
+	storage := "\nstorage:\n  database: " + dsn + "\n"
+	if withRedis {
+		storage += e2eRedisStorage(t) + "\n"
+	}
 	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 1500*time.Millisecond)
 	// A long lease: under load a renewal must not lapse mid-test (a
 	// stopping node gives its lease up at once).
-	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + "\nstorage:\n  database: " + dsn + "\n"
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + storage
 	a := startTaskNode(t, t.TempDir(), cfg)
 	b := startTaskNode(t, t.TempDir(), cfg)
 	sub := mjSubmit(t, a, "/mj/submit/imagine", testKey, `{"prompt":"two nodes"}`)
@@ -424,6 +440,11 @@ func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the poller to poll", func() bool { return a.calls(fetch)+b.calls(fetch) >= 3 })
 	if a.calls(fetch) > 0 && b.calls(fetch) > 0 {
 		t.Fatalf("both nodes polled: %d and %d", a.calls(fetch), b.calls(fetch))
+	}
+	// The lease is where it should be: with Redis the database's is free.
+	probe, err := a.app.store.AcquireLease(context.Background(), task.PollerLease, "probe", time.Millisecond)
+	if err != nil || probe != withRedis {
+		t.Fatalf("database lease free = %v (%v), want %v", probe, err, withRedis)
 	}
 	poller, other := a, b
 	if b.calls(fetch) > 0 {
