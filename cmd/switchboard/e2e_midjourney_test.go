@@ -202,7 +202,7 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 	if act.Code != 1 || act.Result == nil {
 		t.Fatalf("action: %+v", act)
 	}
-	last := up.Requests()[len(up.Requests())-1]
+	last := lastSubmit(up)
 	if last.Path != "/mj/submit/action" || gjson.GetBytes(last.Body, "taskId").String() != up.TaskIDs()[0] {
 		t.Fatalf("upstream action request %s %s", last.Path, last.Body)
 	}
@@ -350,7 +350,7 @@ func TestMidjourneyModes(t *testing.T) {
 		if res := mjSubmit(t, n, tc.path, testKey, tc.body); res.Code != 1 {
 			t.Fatalf("%s: %+v", tc.path, res)
 		}
-		last := up.Requests()[len(up.Requests())-1]
+		last := lastSubmit(up)
 		got := gjson.GetBytes(last.Body, "accountFilter.modes.0").String()
 		if got != tc.want || gjson.GetBytes(last.Body, "mode").Exists() || last.Path != "/mj/submit/imagine" {
 			t.Errorf("%s %s → upstream %s %s, want mode %q", tc.path, tc.body, last.Path, last.Body, tc.want)
@@ -566,8 +566,9 @@ keys:
 	}
 }
 
-// lastSubmit is the last submission an upstream received.
-func lastSubmit(u *gatewaytest.Midjourney) gatewaytest.Recorded {
+// lastSubmit is the last submission (POST) an upstream received; polls
+// may come after it.
+func lastSubmit(u interface{ Requests() []gatewaytest.Recorded }) gatewaytest.Recorded {
 	reqs := u.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
 		if reqs[i].Method == http.MethodPost {
