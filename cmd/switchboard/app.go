@@ -74,9 +74,10 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	tasks     *task.Service
-	hooks     *task.Hooks
-	stopTasks context.CancelFunc
+	tasks      *task.Service
+	taskCounts task.Counts // state changes by kind and status, for metrics
+	hooks      *task.Hooks
+	stopTasks  context.CancelFunc
 
 	stopOnce sync.Once
 	stop     chan struct{}

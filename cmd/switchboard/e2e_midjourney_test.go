@@ -243,6 +243,11 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 			t.Fatalf("ledger of %s: %+v", tc.id, recs)
 		}
 	}
+	// Observers heard every state change.
+	counts := n.app.taskCounts.Snapshot()
+	if counts["midjourney/succeeded"] != 3 || counts["midjourney/modal"] != 1 || counts["midjourney/in_progress"] < 3 {
+		t.Fatalf("task state counts %v", counts)
+	}
 }
 
 func TestMidjourneyRefusalsAndFailures(t *testing.T) {

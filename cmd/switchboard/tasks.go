@@ -53,6 +53,7 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, limiter gatew
 			gateway.TaskVideo:      task.VideoAdapter{Client: client},
 		},
 	}
+	a.tasks.Subscribe(&a.taskCounts)
 	a.tasks.Subscribe(task.ObserverFunc(func(e task.Event) {
 		a.log.Debug("task", "id", e.Task.ID, "kind", e.Task.Kind, "from", e.From, "to", e.Task.Status, "progress", e.Task.Progress)
 	}))
