@@ -245,7 +245,7 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 	}
 	// Observers heard every state change.
 	counts := n.app.taskCounts.Snapshot()
-	if counts["midjourney/succeeded"] != 3 || counts["midjourney/modal"] != 1 || counts["midjourney/in_progress"] < 3 {
+	if counts["midjourney/succeeded"] != 3 || counts["midjourney/modal"] != 1 || counts["midjourney/in_progress"] < 1 {
 		t.Fatalf("task state counts %v", counts)
 	}
 }
