@@ -74,10 +74,11 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	tasks     *task.Service
-	hooks     *task.Hooks
-	stopTasks context.CancelFunc
-	telemetry telemetryState
+	tasks      *task.Service
+	taskCounts task.Counts // state changes by kind and status, for metrics
+	hooks      *task.Hooks
+	stopTasks  context.CancelFunc
+	telemetry  telemetryState
 
 	// ctx is the app's lifetime: every background loop and reload runs
 	// under it, and Close cancels it first.
