@@ -234,7 +234,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		transport = newTransport()
 	}
 	client := upstream.NewClient(transport)
-	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log, Context: a.ctx})
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
