@@ -57,6 +57,7 @@ type appOptions struct {
 type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	logs    *logBuffer // the log's output, flushed by a loop and on Close
 	store   *sqlstore.Store
 	ledger  *ledger.Writer
 	router  *route.Router
@@ -110,7 +111,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	log := newLogger(cfg)
+	logs := newLogBuffer(os.Stderr)
+	log := newLogger(cfg, logs)
+	ok := false
+	defer func() {
+		if !ok {
+			logs.Flush()
+		}
+	}()
 	dataDir := dataDirFor(cfg, opts.DataDir)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %q: %w", dataDir, err)
@@ -133,11 +141,10 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store}
+	a := &app{cfg: cfg, log: log, logs: logs, store: store}
 	// The app outlives the start's context (a signal ends that one; the
 	// app then stops in order in Close) but keeps its values.
 	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	ok := false
 	defer func() {
 		if ok {
 			return
@@ -246,7 +253,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		transport = newTransport()
 	}
 	client := upstream.NewClient(transport)
-	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log, Context: a.ctx})
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
@@ -284,8 +291,12 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err := a.startMetricsListener(); err != nil {
 		return nil, err
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go a.refreshLoop(a.ctx)
+	go func() {
+		defer a.wg.Done()
+		logs.run(a.ctx)
+	}()
 	ok = true
 	return a, nil
 }
@@ -374,12 +385,14 @@ func (simulatorRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	return v.(*simulator.Transport).RoundTrip(req)
 }
 
-func newLogger(cfg *config.Config) *slog.Logger {
+// newLogger logs into logs (see logBuffer), flushing at once from WARN up.
+func newLogger(cfg *config.Config, logs *logBuffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	var h slog.Handler = slog.NewTextHandler(logs, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		h = slog.NewJSONHandler(logs, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(urgentHandler{h, logs})
 }
 
 // seedKeys upserts the config's keys and, on a fresh database, creates a
@@ -551,8 +564,9 @@ func (a *app) maintain(ctx context.Context) {
 }
 
 // Close stops the app in order: its loops (refresh, maintenance, key
-// probes, change subscriptions), then drains the ledger within ctx, then
-// closes health, Redis and the store. Calls must have finished first.
+// probes, change subscriptions, the log flusher), then drains the ledger
+// within ctx, then closes health, Redis and the store, and flushes the
+// log. Calls must have finished first.
 func (a *app) Close(ctx context.Context) error {
 	a.cancel()
 	if a.stopTasks != nil {
@@ -588,5 +602,6 @@ func (a *app) Close(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	a.logs.Flush()
 	return errors.Join(errs...)
 }
