@@ -553,30 +553,9 @@ func decodeResponsesTools(v gjson.Result) ([]llm.Tool, error) {
 			}
 			return nil, invalid(p, "tool %q (type %q) cannot be translated for this model: its upstream does not speak the Responses API and has no equivalent; use function tools", name, typ).WithCode("unsupported_tool")
 		}
-		tool := llm.Tool{}
-		if tool.Name, err = wantString(p+".name", t.Get("name")); err != nil {
+		tool, err := decodeFunction(p, t)
+		if err != nil {
 			return nil, err
-		}
-		if tool.Name == "" {
-			return nil, invalid(p+".name", "%s.name must not be empty", p)
-		}
-		if d := t.Get("description"); !isNull(d) {
-			if tool.Description, err = wantString(p+".description", d); err != nil {
-				return nil, err
-			}
-		}
-		if ps := t.Get("parameters"); !isNull(ps) {
-			if !ps.IsObject() {
-				return nil, invalid(p+".parameters", "%s.parameters must be a JSON Schema object", p)
-			}
-			tool.Parameters = json.RawMessage(ps.Raw)
-		}
-		if s := t.Get("strict"); !isNull(s) {
-			b, err := wantBool(p+".strict", s)
-			if err != nil {
-				return nil, err
-			}
-			tool.Strict = &b
 		}
 		out = append(out, tool)
 	}

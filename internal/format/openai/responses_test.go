@@ -19,20 +19,7 @@ import (
 // responsesInputs lists the inputs under testdata/responses/dir.
 func responsesInputs(t testing.TB, dir, ext string) []string {
 	t.Helper()
-	all, err := filepath.Glob(filepath.Join("testdata", "responses", dir, "*"+ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range all {
-		if !strings.Contains(filepath.Base(f), ".golden") {
-			out = append(out, f)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no inputs in testdata/responses/%s", dir)
-	}
-	return out
+	return inputsIn(t, "responses", dir, ext)
 }
 
 // Each Responses request decodes to a pinned hub request, and the hub
