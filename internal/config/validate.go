@@ -492,8 +492,11 @@ func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, fi
 			c.fail(field, val.line(), "must not be empty")
 		}
 	case upstream.SettingResponses:
-		if typ != gateway.ChannelOpenAICompatible || v != upstream.ResponsesNative {
-			c.fail(field, val.line(), "only an openai-compatible channel takes it, as %q (openai and azure serve the Responses API natively; others are translated)", upstream.ResponsesNative)
+		switch {
+		case v == upstream.ResponsesOnly && (typ == gateway.ChannelOpenAI || typ == gateway.ChannelAzure || typ == gateway.ChannelOpenAICompatible):
+		case v == upstream.ResponsesNative && typ == gateway.ChannelOpenAICompatible:
+		default:
+			c.fail(field, val.line(), "want %q (an openai-compatible server that also speaks the Responses API) or %q (an openai, azure or openai-compatible channel whose models are reachable only through it)", upstream.ResponsesNative, upstream.ResponsesOnly)
 		}
 	case pricing.MultiplierSetting:
 		if _, err := pricing.ParseMultiplier(v); err != nil {
