@@ -13,7 +13,9 @@ import (
 )
 
 // memStore is a ResponseStore in memory, for the service's own tests.
-type memStore struct{ m map[string]gateway.StoredResponse }
+type memStore struct {
+	m map[string]gateway.StoredResponse
+}
 
 func (s *memStore) PutResponse(_ context.Context, r gateway.StoredResponse, _ int) error {
 	s.m[r.ID] = r
