@@ -49,6 +49,8 @@ type Server struct {
 	// Responses keeps Responses API conversations (previous_response_id,
 	// GET /v1/responses/{id}); nil keeps none.
 	Responses *respstate.Service
+	// ResponsesSocketLifetime bounds a Responses WebSocket (0: WSMaxLifetime).
+	ResponsesSocketLifetime time.Duration
 }
 
 // errorWriter renders an error in one format's shape.
