@@ -253,6 +253,9 @@ func RoutingGuard(maxDepth int) *jsonguard.Guard {
 		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
 		"generationConfig|generation_config.candidateCount|candidate_count",
 		"generateContentRequest", "requests", "content",
+		// A second previous_response_id would survive the expansion of the
+		// first and reach the upstream: another tenant's stored response.
+		"previous_response_id",
 	}})
 }
 
