@@ -262,7 +262,7 @@ func (ws *wsSession) turn(ctx context.Context, frame []byte) {
 		return
 	}
 	pb := payload.Body{JSON: t.Body}
-	p, err := openai.Responses.Peek(nil, pb)
+	p, err := openai.Responses.Peek(&http.Request{Header: ws.header}, pb) // the handshake's session headers pin the conversation
 	if err != nil {
 		ws.finish(nil)
 		ws.sendGatewayError(ctx, gateway.AsError(err))
