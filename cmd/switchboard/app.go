@@ -309,6 +309,7 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
+	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:

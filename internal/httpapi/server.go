@@ -53,6 +53,8 @@ type Server struct {
 	// "audio.transcriptions"), replacing MaxBodyBytes and the spec's own
 	// limit (endpoint.BodyLimiter) for it.
 	RouteMaxBody map[string]int64
+	// ResponsesSocketLifetime bounds a Responses WebSocket (0: WSMaxLifetime).
+	ResponsesSocketLifetime time.Duration
 }
 
 // maxBody is the body limit of spec's route.
@@ -266,6 +268,9 @@ func RoutingGuard(maxDepth int) *jsonguard.Guard {
 		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
 		"generationConfig|generation_config.candidateCount|candidate_count",
 		"generateContentRequest", "requests", "content",
+		// A second previous_response_id would survive the expansion of the
+		// first and reach the upstream: another tenant's stored response.
+		"previous_response_id",
 	}})
 }
 

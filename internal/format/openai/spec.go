@@ -20,9 +20,14 @@ import (
 var Chat endpoint.Spec = chatSpec{}
 
 var (
-	_ endpoint.Streamer  = chatSpec{}
-	_ endpoint.ChatCodec = chatSpec{}
+	_ endpoint.Streamer      = chatSpec{}
+	_ endpoint.ChatCodec     = chatSpec{}
+	_ endpoint.ChannelFilter = chatSpec{}
 )
+
+// ServedBy: a channel whose models answer only the Responses API
+// (settings.responses: only) gets chat calls translated to Responses.
+func (chatSpec) ServedBy(ch *gateway.Channel) bool { return !upstream.OnlyResponses(ch) }
 
 // optIncludeUsage: the client asked for stream_options.include_usage.
 const optIncludeUsage uint64 = 1 << iota
