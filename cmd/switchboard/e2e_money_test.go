@@ -123,7 +123,9 @@ type moneyClass struct {
 	channels string
 	budget   string
 	answer   int64 // the fair provider's answer length when unbounded
-	params   func(i int) openai.ChatCompletionNewParams
+	// call sends call i to the node at base and returns its status, the
+	// answer's headers and any failure other than an error status.
+	call func(base string, i int) (int, http.Header, error)
 	// wantLowered: some calls must have had their output limit lowered.
 	wantLowered bool
 }
@@ -147,41 +149,94 @@ var moneyClasses = []moneyClass{
 		// and a budget of three such holds lowers the later calls.
 		name: "no max_tokens, long answer", answer: 1 << 30, budget: "0.03", wantLowered: true,
 		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "gpt-4o-mini", Messages: moneyUser(openai.TextContentPart("write a very long story"))}
-		},
+		}),
 	},
 	{
 		// A client-facing alias served as gpt-4o-mini by one channel and
 		// as gpt-4o (17× dearer) by another: holds price gpt-4o.
 		name: "alias to priced upstream models", answer: 1 << 30, budget: "0.02",
 		channels: moneyChannel("cheap", "[house-model]", "{house-model: gpt-4o-mini}") + moneyChannel("dear", "[house-model]", "{house-model: gpt-4o}"),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "house-model", MaxCompletionTokens: openai.Int(1000),
 				Messages: moneyUser(openai.TextContentPart("hello"))}
-		},
+		}),
 	},
 	{
 		name: "n: 4", answer: 1 << 30, budget: "0.01",
 		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "gpt-4o-mini", N: openai.Int(4), MaxCompletionTokens: openai.Int(800),
 				Messages: moneyUser(openai.TextContentPart("four stories"))}
-		},
+		}),
 	},
 	{
 		// Twenty small images each billed at gpt-4o's published worst
 		// case: the prompt costs far more than its bytes.
 		name: "image-heavy prompt", answer: 50, budget: "0.5",
 		channels: moneyChannel("oa", "[gpt-4o]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart("compare these")}
 			for range 20 {
 				parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/png;base64," + mxPngB64, Detail: "high"}))
 			}
 			return openai.ChatCompletionNewParams{Model: "gpt-4o", MaxCompletionTokens: openai.Int(100), Messages: moneyUser(parts...)}
+		}),
+	},
+	{
+		// A Gemini client asking for 4 candidates without an output limit,
+		// translated to an OpenAI upstream: held at 4 × the model's
+		// maximum output, lowered in the upstream's own field.
+		name: "gemini client, candidateCount 4, no limit", answer: 1 << 30, budget: "0.05", wantLowered: true,
+		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
+		call: func(base string, i int) (int, http.Header, error) {
+			c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: e2eMoneyKey, Backend: genai.BackendGeminiAPI,
+				HTTPOptions: genai.HTTPOptions{BaseURL: base, APIVersion: "v1beta"}})
+			if err != nil {
+				return 0, nil, err
+			}
+			resp, err := c.Models.GenerateContent(context.Background(), "gpt-4o-mini", genai.Text("four long stories"),
+				&genai.GenerateContentConfig{CandidateCount: 4})
+			var apiErr genai.APIError
+			switch {
+			case errors.As(err, &apiErr):
+				return apiErr.Code, nil, nil
+			case err != nil:
+				return 0, nil, err
+			case resp.SDKHTTPResponse == nil:
+				return http.StatusOK, nil, nil
+			}
+			return http.StatusOK, resp.SDKHTTPResponse.Headers, nil
 		},
 	},
+}
+
+// openAIMoneyCall sends params with the OpenAI SDK, streaming every other
+// call.
+func openAIMoneyCall(params func() openai.ChatCompletionNewParams) func(base string, i int) (int, http.Header, error) {
+	return func(base string, i int) (int, http.Header, error) {
+		c := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey(e2eMoneyKey), option.WithMaxRetries(0))
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			_, err = c.Chat.Completions.New(context.Background(), params(), option.WithResponseInto(&resp))
+		} else {
+			s := c.Chat.Completions.NewStreaming(context.Background(), params(), option.WithResponseInto(&resp))
+			for s.Next() {
+			}
+			err = s.Err()
+			_ = s.Close()
+		}
+		var apiErr *openai.Error
+		if errors.As(err, &apiErr) {
+			return apiErr.StatusCode, nil, nil
+		}
+		if err != nil || resp == nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, resp.Header, nil
+	}
 }
 
 // TestBudgetNeverOverdrawn fires 60 concurrent calls of each input class
@@ -210,33 +265,17 @@ func TestBudgetNeverOverdrawn(t *testing.T) {
 				for i := range calls {
 					wg.Go(func() {
 						<-start
-						n := procs[i%len(procs)]
-						c := openai.NewClient(option.WithBaseURL(n.URL()+"/v1"), option.WithAPIKey(e2eMoneyKey), option.WithMaxRetries(0))
-						var resp *http.Response
-						status := http.StatusOK
-						var err error
-						if i%2 == 0 {
-							_, err = c.Chat.Completions.New(context.Background(), mc.params(i), option.WithResponseInto(&resp))
-						} else {
-							s := c.Chat.Completions.NewStreaming(context.Background(), mc.params(i), option.WithResponseInto(&resp))
-							for s.Next() {
-							}
-							err = s.Err()
-							_ = s.Close()
-						}
-						var apiErr *openai.Error
-						if errors.As(err, &apiErr) {
-							status = apiErr.StatusCode
-						} else if err != nil {
+						status, hdr, err := mc.call(procs[i%len(procs)].URL(), i)
+						if err != nil {
 							status = -1
 							t.Errorf("call %d: %v", i, err)
 						}
 						mu.Lock()
 						defer mu.Unlock()
 						statuses[status]++
-						if status == http.StatusOK && resp != nil && resp.Header.Get(relay.HeaderMaxTokensLowered) != "" {
-							if v, err := strconv.Atoi(resp.Header.Get(relay.HeaderMaxTokensLowered)); err != nil || v < pricing.DefaultMinOutput {
-								t.Errorf("call %d: %s: %q", i, relay.HeaderMaxTokensLowered, resp.Header.Get(relay.HeaderMaxTokensLowered))
+						if h := hdr.Get(relay.HeaderMaxTokensLowered); status == http.StatusOK && h != "" {
+							if v, err := strconv.Atoi(h); err != nil || v < pricing.DefaultMinOutput {
+								t.Errorf("call %d: %s: %q", i, relay.HeaderMaxTokensLowered, h)
 							}
 							lowered++
 						}
