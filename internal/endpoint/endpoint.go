@@ -210,6 +210,13 @@ type Meter interface {
 	Units(p Peek, body payload.Body, answer []byte) []gateway.Metered
 }
 
+// UnitBounder is a Meter spec that can also say, before the call, the most
+// units the call may use (the images asked for, the seconds an upload can
+// last): a budget key's hold covers them.
+type UnitBounder interface {
+	MaxUnits(p Peek, body payload.Body) []gateway.Metered
+}
+
 // LocalAnswerer is a spec the gateway can answer itself when no channel
 // serves it natively (a token count estimated with the embedded
 // tokenizer instead of asking a provider that has no such endpoint).

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/payload"
@@ -239,5 +240,38 @@ func TestServerToolsBound(t *testing.T) {
 	units, passes = serverTools([]byte(`{"tools":[{"googleSearch":{}}]}`), 2)
 	if passes != 1 || len(units) != 1 || units[0].Unit != gateway.UnitGroundedPrompt || units[0].Count != 2 {
 		t.Errorf("gemini: units %+v passes %d", units, passes)
+	}
+}
+
+// boundedChat is a chat spec that states its most units before the call.
+type boundedChat struct{ endpoint.Spec }
+
+func (boundedChat) MaxUnits(p endpoint.Peek, _ payload.Body) []gateway.Metered {
+	return []gateway.Metered{{Unit: gateway.UnitImage, Count: int64(p.Choices())}}
+}
+
+// A spec that bounds its units before the call has them in the hold.
+func TestHoldCoversStatedUnits(t *testing.T) {
+	t.Parallel()
+	b := &grantingBudget{}
+	e, _, _ := holdEngine(t, b)
+	const perImage = 40_000_000 // $0.04
+	e.Prices = pricing.New(map[string]gateway.Price{"gpt-4o-mini": {InputPerMTok: 1000, OutputPerMTok: 1000,
+		Units: []gateway.UnitPrice{{Unit: gateway.UnitImage, PerMUnits: perImage * 1_000_000}}}})
+	body := `{"model":"gpt-4o-mini","n":3,"max_tokens":10,"messages":[{"role":"user","content":"draw"}]}`
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+	pb := payload.Body{JSON: []byte(body)}
+	p, err := openai.Chat.Peek(req, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Call{Spec: boundedChat{openai.Chat}, Key: budgetKey, RequestID: "req_units", Start: time.Now(), Peek: p, Body: pb, Header: http.Header{}}
+	h := e.Prices.Hold(e.holdCall(c))
+	if h.Amount < 3*perImage {
+		t.Errorf("held %d, less than the 3 images asked for (%d)", h.Amount, 3*perImage)
+	}
+	plain := e.Prices.Hold(e.holdCall(&Call{Spec: openai.Chat, Key: budgetKey, Peek: p, Body: pb}))
+	if plain.Amount >= perImage {
+		t.Errorf("without stated units the hold is %d", plain.Amount)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
 	"switchboard/internal/pricing"
 	"switchboard/internal/upstream"
@@ -42,6 +43,9 @@ func (e *Engine) holdCall(c *Call) pricing.Call {
 	default:
 		pc.Prompt = jsonPrompt(c.Body.JSON)
 		pc.Units, pc.Passes = serverTools(c.Body.JSON, pc.N)
+	}
+	if ub, ok := c.Spec.(endpoint.UnitBounder); ok {
+		pc.Units = append(pc.Units, ub.MaxUnits(c.Peek, c.Body)...)
 	}
 	return pc
 }
