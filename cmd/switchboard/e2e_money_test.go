@@ -25,6 +25,7 @@ import (
 	"google.golang.org/genai"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
 	"switchboard/internal/pricing"
 	"switchboard/internal/relay"
 )
@@ -68,11 +69,11 @@ func (f *fairProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !gjson.GetBytes(body, "stream").Bool() {
 		var choices []any
 		for i := range n {
-			choices = append(choices, map[string]any{"index": i, "message": map[string]any{"role": "assistant", "content": "a long answer"}, "logprobs": nil, "finish_reason": finish})
+			choices = append(choices, map[string]any{"index": i, "message": map[string]any{"role": "assistant", "content": "a long answer", "refusal": nil}, "logprobs": nil, "finish_reason": finish})
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"id": "chatcmpl-fair", "object": "chat.completion", "created": 1700000000,
-			"model": model, "choices": choices, "usage": usage})
+			"model": model, "choices": choices, "usage": usage, "system_fingerprint": "fp_fair"})
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -463,4 +464,47 @@ func TestUnpricedModelsWarnedAtStart(t *testing.T) {
 	if strings.Contains(out, "model=gpt-4o-mini") {
 		t.Errorf("a priced model was warned about:\n%s", out)
 	}
+}
+
+// The ledger keeps cost and price apart: cost is the upstream model's list
+// price times the channel's multiplier, price is the operator's price for
+// the client-facing alias, and the key's budget is charged the price.
+func TestAliasPriceIsWhatTheKeyPays(t *testing.T) {
+	t.Parallel()
+	up := &fairProvider{answer: 1000}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	n := startNode(t, `
+prices:
+  house: {input_per_mtok: 5, output_per_mtok: 20}
+channels:
+  - name: oa
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream]
+    models: [house]
+    model_map: {house: gpt-4o-mini}
+    price_multiplier: 0.5
+keys:
+  - name: money
+    key: `+e2eMoneyKey+`
+    budget_usd: 10
+`, srv.URL)
+	c := n.client(e2eMoneyKey, "/v1")
+	resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "house", MaxCompletionTokens: openai.Int(2000),
+		Messages: moneyUser(openai.TextContentPart("hello"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+	rec := n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "house" })
+	wantCost := (in*150 + out*600) / 2 // gpt-4o-mini's list price, halved
+	wantPrice := in*5000 + out*20000
+	if rec.UpstreamModel != "gpt-4o-mini" || rec.CostNanoUSD != wantCost || rec.PriceNanoUSD != wantPrice {
+		t.Errorf("%s as %s: cost %d, price %d; want %d and %d", rec.Model, rec.UpstreamModel, rec.CostNanoUSD, rec.PriceNanoUSD, wantCost, wantPrice)
+	}
+	gatewaytest.WaitFor(t, 5*time.Second, "spend settled", func() bool {
+		k, err := n.app.store.KeyByHash(context.Background(), hashOf(e2eMoneyKey))
+		return err == nil && k.SpentNanoUSD == wantPrice && k.ReservedNanoUSD == 0
+	})
 }
