@@ -18,6 +18,7 @@ import (
 	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
 	"switchboard/internal/payload"
 	"switchboard/internal/pricing"
 	"switchboard/internal/route"
@@ -273,5 +274,27 @@ func TestHoldCoversStatedUnits(t *testing.T) {
 	plain := e.Prices.Hold(e.holdCall(&Call{Spec: openai.Chat, Key: budgetKey, Peek: p, Body: pb}))
 	if plain.Amount >= perImage {
 		t.Errorf("without stated units the hold is %d", plain.Amount)
+	}
+}
+
+// A Go caller's request is described by its parts like a body.
+func TestHubPromptParts(t *testing.T) {
+	t.Parallel()
+	data := strings.Repeat("QUJD", 1000)
+	r := &llm.Request{
+		System: []llm.Part{{Type: llm.PartText, Text: "be brief", CacheControl: &llm.CacheControl{}}},
+		Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{
+			{Type: llm.PartText, Text: "what is this"},
+			{Type: llm.PartImage, MediaType: "image/png", Data: data},
+			{Type: llm.PartToolResult, Content: []llm.Part{{Type: llm.PartImage, URL: "https://x.test/a.png"}}},
+			{Type: llm.PartAudio, MediaType: "audio/wav", Data: data},
+		}}},
+	}
+	p := hubPrompt(r)
+	if p.Images != 2 || p.OtherMedia != 1 || !p.CacheWrites {
+		t.Errorf("parts %+v", p)
+	}
+	if p.TextBytes <= 0 || p.TextBytes > 2000 {
+		t.Errorf("text bytes %d: the inline payloads (%d bytes each) must not count", p.TextBytes, len(data))
 	}
 }
