@@ -298,3 +298,32 @@ func TestHubPromptParts(t *testing.T) {
 		t.Errorf("text bytes %d: the inline payloads (%d bytes each) must not count", p.TextBytes, len(data))
 	}
 }
+
+// Any body, however malformed or deep, describes a prompt no larger than
+// itself, and server tools never hold a negative count.
+func FuzzJSONPrompt(f *testing.F) {
+	for _, s := range []string{
+		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`,
+		`{"contents":[{"parts":[{"inlineData":{"mimeType":"audio/wav","data":"AAAA"}}]}],"tools":[{"googleSearch":{}}]}`,
+		`{"tools":[{"type":"web_search_20250305","max_uses":-3}],"system":[{"cache_control":{}}]}`,
+		`{"tools":[{"type":"web_search","max_uses":9223372036854775807},{"type":"web_search","max_uses":9223372036854775807}]}`,
+		`[[[[[[[[[[]]]]]]]]]]`, `{"type":"image"`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := jsonPrompt(body)
+		if p.TextBytes < 0 || p.TextBytes > int64(len(body)) || p.Images < 0 || p.OtherMedia < 0 {
+			t.Fatalf("prompt %+v of a %d-byte body", p, len(body))
+		}
+		units, passes := serverTools(body, 1)
+		if passes < 1 {
+			t.Fatalf("passes %d", passes)
+		}
+		for _, u := range units {
+			if u.Count <= 0 {
+				t.Fatalf("units %+v", units)
+			}
+		}
+	})
+}
