@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -30,12 +28,15 @@ import (
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
+	"switchboard/internal/rules"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
 	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/task"
 	"switchboard/internal/upstream"
 )
 
@@ -73,9 +74,16 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	tasks     *task.Service
+	hooks     *task.Hooks
+	stopTasks context.CancelFunc
+	telemetry telemetryState
+
+	// ctx is the app's lifetime: every background loop and reload runs
+	// under it, and Close cancels it first.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // demoModels are served by the --demo simulator channel.
@@ -124,12 +132,26 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store, stop: make(chan struct{})}
+	a := &app{cfg: cfg, log: log, store: store}
+	// The app outlives the start's context (a signal ends that one; the
+	// app then stops in order in Close) but keeps its values.
+	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
-		if !ok {
-			_ = store.Close()
+		if ok {
+			return
 		}
+		a.cancel()
+		// A start that fails half way stops what it had started.
+		if a.stopTasks != nil {
+			a.stopTasks()
+		}
+		if a.ledger != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = a.ledger.Close(cctx)
+			cancel()
+		}
+		_ = store.Close()
 	}()
 
 	channels := cfg.Channels()
@@ -190,7 +212,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	if a.notifier != nil {
 		for _, topic := range []string{topicKeys, topicChannels} {
-			stop, err := a.notifier.Subscribe(context.Background(), topic, func(string) { a.reload(topic) })
+			stop, err := a.notifier.Subscribe(a.ctx, topic, func(string) { a.reload(topic) })
 			if err != nil {
 				return nil, fmt.Errorf("subscribe to %s changes: %w", topic, err)
 			}
@@ -198,7 +220,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		}
 	}
 
-	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
+	a.newMetrics()
+	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log, OnFlush: a.telemetry.metrics.LedgerFlushed})
 	if err != nil {
 		return nil, fmt.Errorf("open usage ledger: %w", err)
 	}
@@ -226,25 +249,42 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	rl := &relay.Engine{
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
-		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
+		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
 	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
+	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
+		return nil, err
+	}
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
+		Prices: a.prices,
 	})
+	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
+	if err != nil {
+		return nil, fmt.Errorf("start tasks: %w", err)
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        adminAPI.Register,
+		Extra: func(mux *http.ServeMux) {
+			adminAPI.Register(mux)
+			taskAPI.Register(mux)
+			a.mountTelemetry(mux, adminAPI)
+		},
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses:    &respstate.Service{Store: store, Log: log},
+		RouteMaxBody: cfg.Media.UploadLimitBytes(),
 	}
-	a.handler = srv.Handler()
+	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
+	if err := a.startMetricsListener(); err != nil {
+		return nil, err
+	}
 	a.wg.Add(1)
-	go a.refreshLoop()
+	go a.refreshLoop(a.ctx)
 	ok = true
 	return a, nil
 }
@@ -341,19 +381,6 @@ func newLogger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-func randomSecret(prefix string) string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func keyPrefix(secret string) string {
-	if len(secret) > 10 {
-		return secret[:10]
-	}
-	return secret
-}
-
 // seedKeys upserts the config's keys and, on a fresh database, creates a
 // first key so the gateway is usable at once. Generated secrets are
 // printed exactly once: only their hashes are stored.
@@ -369,10 +396,10 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 	for _, sk := range a.cfg.Keys() {
 		k := sk.Key
 		if sk.Secret != "" {
-			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), keyPrefix(sk.Secret)
+			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), rules.DisplayPrefix(sk.Secret)
 		} else if !byName[k.Name] {
-			s := randomSecret("sk-sb-")
-			k.Hash, k.Prefix = httpapi.HashKey(s), keyPrefix(s)
+			s := rules.MintKey()
+			k.Hash, k.Prefix = httpapi.HashKey(s), rules.DisplayPrefix(s)
 			fmt.Fprintf(out, "Created client key %q: %s\n  (shown once; only its hash is stored)\n", k.Name, s)
 		}
 		if _, err := a.store.UpsertKey(ctx, k); err != nil {
@@ -381,8 +408,8 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 		byName[k.Name] = true
 	}
 	if len(byName) == 0 {
-		s := randomSecret("sk-sb-")
-		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: []string{"*"}, Enabled: true})
+		s := rules.MintKey()
+		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: rules.DisplayPrefix(s), Models: []string{"*"}, Enabled: true})
 		if err != nil {
 			return fmt.Errorf("create first key: %w", err)
 		}
@@ -406,7 +433,7 @@ func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return fmt.Errorf("read admin token: %w", err)
 	}
-	tok := randomSecret("sb-admin-")
+	tok := rules.MintAdminToken()
 	a.adminTokenHash = httpapi.HashKey(tok)
 	if err := a.store.SetSetting(ctx, adminTokenSetting, a.adminTokenHash); err != nil {
 		return fmt.Errorf("store admin token: %w", err)
@@ -453,7 +480,7 @@ const (
 
 // reload refreshes one cache from the store.
 func (a *app) reload(topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 	defer cancel()
 	var err error
 	switch topic {
@@ -480,8 +507,8 @@ func (a *app) changed(ctx context.Context, topic string) {
 }
 
 // refreshLoop picks up changes made by other processes (the CLI, other
-// nodes) until the app stops.
-func (a *app) refreshLoop() {
+// nodes) and runs the maintenance sweep until ctx ends.
+func (a *app) refreshLoop(ctx context.Context) {
 	defer a.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -489,16 +516,16 @@ func (a *app) refreshLoop() {
 	defer maint.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-ctx.Done():
 			return
 		case <-maint.C:
-			a.maintain()
+			a.maintain(ctx)
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := a.reloadChannels(ctx); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := a.reloadChannels(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh channels", "err", err)
 			}
-			if err := a.keys.Reload(ctx); err != nil {
+			if err := a.keys.Reload(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh keys", "err", err)
 			}
 			cancel()
@@ -509,8 +536,8 @@ func (a *app) refreshLoop() {
 // maintain releases reservations of calls that died with a crashed node
 // and prunes old settle markers (only a spool replay needs them, and
 // spools are replayed at start).
-func (a *app) maintain() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (a *app) maintain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if n, err := a.store.ReleaseStale(ctx, 30*time.Minute); err != nil {
 		a.log.Warn("release stale reservations", "err", err)
@@ -522,10 +549,18 @@ func (a *app) maintain() {
 	}
 }
 
-// Close drains the ledger and closes the store.
+// Close stops the app in order: its loops (refresh, maintenance, key
+// probes, change subscriptions), then drains the ledger within ctx, then
+// closes health, Redis and the store. Calls must have finished first.
 func (a *app) Close(ctx context.Context) error {
-	a.stopOnce.Do(func() { close(a.stop) })
+	a.cancel()
+	if a.stopTasks != nil {
+		a.stopTasks()
+	}
 	a.wg.Wait()
+	if a.hooks != nil {
+		a.hooks.Close()
+	}
 	if a.keyProbe != nil {
 		a.keyProbe.Close()
 	}
@@ -533,6 +568,9 @@ func (a *app) Close(ctx context.Context) error {
 		stop()
 	}
 	var errs []error
+	if err := a.closeTelemetry(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.ledger.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -70,3 +70,18 @@ func TestHardeningServerFields(t *testing.T) {
 		t.Error("0 must mean no bound")
 	}
 }
+
+// settings.responses marks an OpenAI-compatible server that speaks the
+// Responses API; nothing else takes it.
+func TestResponsesSetting(t *testing.T) {
+	cfg := mustParse(t, "channels:\n  - name: x\n    type: openai-compatible\n    base_url: https://api.x.ai\n    api_keys: [k]\n    models: [grok-4]\n    settings: {responses: native}\n", env())
+	if got := cfg.Channels()[0].Settings["responses"]; got != "native" {
+		t.Errorf("setting %q", got)
+	}
+	for _, tc := range []struct{ typ, val string }{{"openai-compatible", "yes"}, {"anthropic", "native"}} {
+		_, err := Parse("s.yaml", []byte("channels:\n  - name: x\n    type: "+tc.typ+"\n    base_url: https://h\n    api_keys: [k]\n    models: [m]\n    settings: {responses: "+tc.val+"}\n"), env())
+		if err == nil || !strings.Contains(err.Error(), "channels[0].settings.responses") {
+			t.Errorf("%s %s: error %v", tc.typ, tc.val, err)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"switchboard/internal/jsonguard"
 	"switchboard/internal/payload"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
 	"switchboard/internal/shed"
 )
@@ -45,6 +46,24 @@ type Server struct {
 	// Shed bounds the request-body bytes in flight across the process
 	// (nil: no bound); a call that finds no room is refused as overloaded.
 	Shed *shed.Limiter
+	// Responses keeps Responses API conversations (previous_response_id,
+	// GET /v1/responses/{id}); nil keeps none.
+	Responses *respstate.Service
+	// RouteMaxBody bounds the bodies of one endpoint (by its ledger label,
+	// "audio.transcriptions"), replacing MaxBodyBytes and the spec's own
+	// limit (endpoint.BodyLimiter) for it.
+	RouteMaxBody map[string]int64
+}
+
+// maxBody is the body limit of spec's route.
+func (s *Server) maxBody(spec endpoint.Spec) int64 {
+	if n := s.RouteMaxBody[spec.Endpoint()]; n > 0 {
+		return n
+	}
+	if bl, ok := spec.(endpoint.BodyLimiter); ok && bl.MaxBodyBytes() > 0 {
+		return bl.MaxBodyBytes()
+	}
+	return s.MaxBodyBytes
 }
 
 // errorWriter renders an error in one format's shape.
@@ -106,7 +125,7 @@ func (s *Server) call(spec endpoint.Spec) handler {
 		if err != nil {
 			return err
 		}
-		body, err := s.readBody(w, r)
+		body, err := s.readBody(w, r, s.maxBody(spec))
 		if err != nil {
 			return err
 		}
@@ -190,9 +209,9 @@ func tooLarge(limit int64) *gateway.Error {
 // readBody reads a size-limited body: a multipart form spooled with
 // bounded memory, or JSON bytes checked for validity. A bodiless request
 // reads as an empty Body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body, error) {
-	if r.ContentLength > s.MaxBodyBytes {
-		return payload.Body{}, tooLarge(s.MaxBodyBytes)
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (payload.Body, error) {
+	if r.ContentLength > limit {
+		return payload.Body{}, tooLarge(limit)
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete {
 		return payload.Body{}, nil
@@ -202,9 +221,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body,
 		if err != nil {
 			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "%s", err.Error())
 		}
-		f, err := payload.ReadForm(r.Body, boundary, payload.Limits{MaxBytes: s.MaxBodyBytes, MemBytes: s.UploadMemBytes, Dir: s.UploadDir})
+		f, err := payload.ReadForm(r.Body, boundary, payload.Limits{MaxBytes: limit, MemBytes: s.UploadMemBytes, Dir: s.UploadDir})
 		if errors.Is(err, payload.ErrTooLarge) {
-			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+			return payload.Body{}, tooLarge(limit)
 		}
 		if err != nil {
 			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "cannot read the multipart form: %s", err.Error())
@@ -217,12 +236,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body,
 	if st, _ := r.Context().Value(requestIDKey).(*reqState); st != nil {
 		res = &st.body
 	}
-	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), r.ContentLength, s.MaxBodyBytes)
+	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe), errors.Is(err, shed.ErrTooLarge):
-			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+			return payload.Body{}, tooLarge(limit)
 		case errors.Is(err, shed.ErrOverloaded):
 			return payload.Body{}, &gateway.Error{Kind: gateway.KindOverloaded, Code: "overloaded", RetryAfter: 2 * time.Second,
 				Message: "the gateway is at its limit of request bytes in flight: retry shortly"}

@@ -98,6 +98,12 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	if err != nil {
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "cannot build the upstream request", Err: err}
 	}
+	if e.Tracer != nil {
+		var end func(Attempt)
+		cs.attempt = Attempt{Channel: ch, KeyIndex: cs.cand.KeyIndex, UpstreamModel: cs.cand.UpstreamModel, PassThrough: x.passThrough()}
+		hreq, end = e.Tracer.TraceAttempt(hreq, c, cs.attempt)
+		defer func() { end(cs.attempt) }()
+	}
 	timeout := e.timeoutFor(ch)
 	firstByte := timeout
 	if d := settingDuration(ch, "first_byte_timeout"); d > 0 && d < firstByte {
@@ -110,6 +116,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	idle := &idleTimer{t: time.AfterFunc(firstByte, cancel), gap: idleGap}
 	defer idle.t.Stop()
 	sent := time.Now()
+	cs.clock.begin(sent)
+	defer func() { cs.clock.end(time.Now()) }()
 
 	resp, err := e.Client.Do(hreq)
 	if err != nil {
@@ -133,6 +141,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		return gerr
 	}
 	defer resp.Body.Close()
+	cs.clock.lastRead = time.Now()
+	resp.Body = &timedBody{ReadCloser: resp.Body, clock: &cs.clock}
 
 	if upstream.IsRedirect(resp.StatusCode) {
 		// Never followed (upstream.NewClient) and never relayed: like a

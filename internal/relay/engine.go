@@ -61,6 +61,9 @@ type Engine struct {
 	// Observer hears about every call's start, attempts, first token and
 	// end; nil observes nothing.
 	Observer Observer
+	// Tracer puts each call and attempt in a span and propagates the trace
+	// upstream; nil traces nothing.
+	Tracer Tracer
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec
@@ -109,20 +112,38 @@ type Call struct {
 	// its answer goes to hubSink as events.
 	hub     *llm.Request
 	hubSink *hubEncoder
+
+	// overhead is what the gateway added before the answer's headers
+	// (timing.go), set when they are written.
+	overhead     time.Duration
+	upstreamWait time.Duration
+	overheadSet  bool
+	// answer is what a trace records of the answer (trace.go).
+	answer Answer
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
 // *gateway.Error) only when nothing was written, for the caller to render
 // in the client's shape; once an answer started, failures end it in-band.
 func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) error {
+	cs := newCallState(e, c)
+	if e.Tracer != nil {
+		var end func(*gateway.UsageRecord)
+		ctx, end = e.Tracer.TraceCall(ctx, c)
+		defer func() { end(&cs.rec) }()
+	}
 	release, gerr := e.admit(ctx, c)
 	if gerr != nil {
+		setOverhead(w.Header(), time.Since(c.Start), 0)
+		cs.rec.Status, cs.rec.ErrorMessage = gerr.HTTPStatus(), gerr.Message
 		return gerr
 	}
 	defer release()
-	cs := newCallState(e, c)
+	tw := &timedWriter{ResponseWriter: w, cs: cs}
+	w = tw
 	e.observer().Started(c)
 	if gerr := cs.hold(ctx, w); gerr != nil {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.observer().Finished(c, &cs.rec)
@@ -130,6 +151,7 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	}
 	res, gerr := e.dispatch(ctx, w, cs)
 	if gerr != nil && !res.started {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		if ctx.Err() != nil && cs.sent.Load() && res.usage.IsZero() {
@@ -178,12 +200,17 @@ type callState struct {
 	sent atomic.Bool
 	// outLimit, when set, is the output limit sent upstream: what the
 	// key's budget hold affords.
-	outLimit int64
-	cand     route.Candidate
+	outLimit  int64
+	cand      route.Candidate
+	attemptNo int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
 	embedReq *llm.EmbedRequest
+	// clock is the time spent waiting on upstreams (overhead headers).
+	clock upstreamClock
+	// attempt is the current attempt's outcome, for its span.
+	attempt Attempt
 }
 
 func newCallState(e *Engine, c *Call) *callState {
@@ -234,6 +261,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 	c := cs.call
 	now := time.Now()
 	plan := e.Router.Plan(c.Peek.Model, now)
+	if c.Peek.Affinity != "" {
+		plan.Stick(c.Peek.Affinity)
+	}
 	deadline := now.Add(e.attemptBudget())
 	var last *gateway.Error
 	skipped := false
@@ -253,6 +283,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
+		cs.attemptNo = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name
@@ -309,7 +340,8 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	// A body holding another provider's token in the gateway's envelope
 	// (llm.WrapToken) is translated even to a channel of its own format:
 	// the token must be dropped, which the pass-through path cannot do.
-	if cs.call.hub == nil && servesNatively(client, family, ch) && !llm.HoldsWrappedToken(cs.call.Body.JSON) {
+	_, strips := client.(endpoint.TokenStripper)
+	if cs.call.hub == nil && servesNatively(client, family, ch) && (strips || !llm.HoldsWrappedToken(cs.call.Body.JSON)) {
 		if p, ok := client.(endpoint.Passer); ok {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}

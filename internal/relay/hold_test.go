@@ -244,14 +244,14 @@ func TestServerToolsBound(t *testing.T) {
 	}
 }
 
-// boundedChat is a chat spec that states its most units before the call.
+// boundedChat is a chat spec that bounds its worst case itself.
 type boundedChat struct{ endpoint.Spec }
 
-func (boundedChat) MaxUnits(p endpoint.Peek, _ payload.Body) []gateway.Metered {
-	return []gateway.Metered{{Unit: gateway.UnitImage, Count: int64(p.Choices())}}
+func (boundedChat) Worst(p endpoint.Peek, _ payload.Body) endpoint.Worst {
+	return endpoint.Worst{InputTokens: 100, OutputTokens: 10, Units: []gateway.Metered{{Unit: gateway.UnitImage, Count: int64(p.Choices())}}}
 }
 
-// A spec that bounds its units before the call has them in the hold.
+// A spec that bounds its worst case itself has its units in the hold.
 func TestHoldCoversStatedUnits(t *testing.T) {
 	t.Parallel()
 	b := &grantingBudget{}

@@ -33,6 +33,16 @@ func (e *Engine) holdCall(c *Call) pricing.Call {
 	for _, cand := range e.Router.Routes(c.Peek.Model) {
 		pc.Routes = append(pc.Routes, pricing.Route{UpstreamModel: cand.UpstreamModel, Channel: cand.Channel})
 	}
+	if hs, ok := c.Spec.(endpoint.Holder); ok {
+		// The spec knows its worst case in tokens (a token is at least a
+		// byte, so tokens stand in for bytes) and units; its output bound
+		// covers every choice already.
+		w := hs.Worst(c.Peek, c.Body)
+		pc.Prompt = pricing.Prompt{TextBytes: w.InputTokens}
+		pc.MaxOutput, pc.N = w.OutputTokens, 1
+		pc.Units = w.Units
+		return pc
+	}
 	switch {
 	case c.hub != nil:
 		pc.Prompt = hubPrompt(c.hub)
@@ -43,9 +53,6 @@ func (e *Engine) holdCall(c *Call) pricing.Call {
 	default:
 		pc.Prompt = jsonPrompt(c.Body.JSON)
 		pc.Units, pc.Passes = serverTools(c.Body.JSON, pc.N)
-	}
-	if ub, ok := c.Spec.(endpoint.UnitBounder); ok {
-		pc.Units = append(pc.Units, ub.MaxUnits(c.Peek, c.Body)...)
 	}
 	return pc
 }

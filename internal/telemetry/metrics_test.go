@@ -1,0 +1,91 @@
+package telemetry
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"switchboard/internal/endpoint"
+	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
+	"switchboard/internal/relay"
+)
+
+func TestBoundedLabel(t *testing.T) {
+	b := newBoundedLabel(3)
+	for _, tc := range []struct{ in, want string }{
+		{"a", "a"}, {"b", "b"}, {"a", "a"}, {"c", "c"}, {"d", OtherLabel}, {"b", "b"}, {"e", OtherLabel},
+	} {
+		if got := b.value(tc.in); got != tc.want {
+			t.Errorf("value(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestOperationAndProviderNames(t *testing.T) {
+	for _, tc := range []struct{ endpoint, want string }{
+		{"chat.completions", "chat"}, {"messages", "chat"}, {"generateContent", "generate_content"},
+		{"streamGenerateContent", "generate_content"}, {"embeddings", "embeddings"}, {"batchEmbedContents", "embeddings"},
+		{"hub.playground", "chat"}, {"countTokens", "countTokens"},
+	} {
+		if got := OperationName(tc.endpoint); got != tc.want {
+			t.Errorf("OperationName(%q) = %q, want %q", tc.endpoint, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		t    gateway.ChannelType
+		want string
+	}{
+		{gateway.ChannelOpenAI, "openai"}, {gateway.ChannelAzure, "azure.ai.openai"}, {gateway.ChannelAnthropic, "anthropic"},
+		{gateway.ChannelGemini, "gcp.gemini"}, {gateway.ChannelOpenAICompatible, "openai-compatible"},
+	} {
+		if got := ProviderName(tc.t); got != tc.want {
+			t.Errorf("ProviderName(%q) = %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}
+
+// A client that sends a thousand model names cannot make a thousand series.
+func TestModelLabelsAreCapped(t *testing.T) {
+	m := NewMetrics(MetricsOptions{MaxModels: 5})
+	c := &relay.Call{Peek: endpoint.Peek{}}
+	for i := range 1000 {
+		rec := &gateway.UsageRecord{Endpoint: "chat.completions", Model: fmt.Sprintf("m%d", i), UpstreamModel: "u", ChannelName: "ch", Status: 200}
+		m.Started(c)
+		m.Finished(c, rec)
+	}
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	var n int
+	for _, line := range strings.Split(w.Body.String(), "\n") {
+		if strings.HasPrefix(line, "gen_ai_server_request_duration_seconds_count{") {
+			n++
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d request-duration series for 1000 models, want 5 (4 names and %s)", n, OtherLabel)
+	}
+	if !strings.Contains(w.Body.String(), `gen_ai_request_model="_other"`) {
+		t.Errorf("no %s series", OtherLabel)
+	}
+}
+
+// BenchmarkObserver is what the metrics add to one call (Started, one
+// attempt, Finished); compare with BenchmarkRelay's ns/op of a call.
+func BenchmarkObserver(b *testing.B) {
+	m := NewMetrics(MetricsOptions{ChannelType: func(int64) (gateway.ChannelType, bool) { return gateway.ChannelOpenAI, true }})
+	ch := &gateway.Channel{ID: 1, Name: "oa", Type: gateway.ChannelOpenAI}
+	c := &relay.Call{Peek: endpoint.Peek{Model: "gpt-4o-mini", Stream: true}}
+	rec := &gateway.UsageRecord{Endpoint: "chat.completions", Model: "gpt-4o-mini", UpstreamModel: "gpt-4o-mini", ChannelID: 1, ChannelName: "oa",
+		KeyName: "k", Status: 200, Stream: true, Latency: 300 * time.Millisecond, TTFT: 100 * time.Millisecond, Attempts: 1,
+		Usage: llm.Usage{InputTokens: 12, OutputTokens: 20}, UsageSource: gateway.UsageFromUpstream, CostNanoUSD: 5000, PriceNanoUSD: 5000}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Started(c)
+		m.Attempted(c, relay.Attempt{Channel: ch, Status: 200})
+		m.Finished(c, rec)
+	}
+}
