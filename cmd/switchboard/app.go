@@ -257,6 +257,7 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
+	gemini.GenerateImages,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:

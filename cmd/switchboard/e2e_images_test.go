@@ -148,6 +148,7 @@ func TestImagesGenerate(t *testing.T) {
 	})
 
 	t.Run("variation", func(t *testing.T) {
+		//lint:ignore SA1019 deprecated by OpenAI, still served by the platform and its clients
 		resp, err := c.Images.NewVariation(ctx, openai.ImageNewVariationParams{
 			Image: openai.File(strings.NewReader("PNG"), "otter.png", "image/png"), N: openai.Int(2), Size: "512x512",
 		})

@@ -203,6 +203,23 @@ type EmbedCodec interface {
 	DecodeEmbedResponse(body []byte, req *llm.EmbedRequest) (*llm.EmbedResponse, error)
 }
 
+// ImageClient is an image spec whose calls may be translated through the
+// image hub, as the client's side.
+type ImageClient interface {
+	DecodeImage(p Peek, body payload.Body) (*llm.ImageRequest, error)
+	EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error)
+	// EncodeImageEvents writes the answer of a client that asked for a
+	// stream, as the events of its format.
+	EncodeImageEvents(w *sse.Writer, resp *llm.ImageResponse, req *llm.ImageRequest) error
+}
+
+// ImageUpstream is a spec that can carry an image call of the hub to its
+// channels (the upstream's side).
+type ImageUpstream interface {
+	EncodeImageRequest(req *llm.ImageRequest) ([]byte, error)
+	DecodeImageResponse(body []byte) (*llm.ImageResponse, error)
+}
+
 // Meter is a spec whose calls are priced by units as well as tokens
 // (images, seconds, characters). It reads them from the call and its
 // complete answer.

@@ -170,6 +170,7 @@ type callState struct {
 	// attempt translates it.
 	chatReq  *llm.Request
 	embedReq *llm.EmbedRequest
+	imageReq *llm.ImageRequest
 }
 
 func newCallState(e *Engine, c *Call) *callState {
@@ -369,6 +370,13 @@ func newTranslation(e *Engine, cs *callState, client, up endpoint.Spec) exchange
 			return nil
 		}
 		return &chatTranslation{engine: e, cs: cs, in: cc, up: up, out: uc}
+	}
+	if ic, ok := client.(endpoint.ImageClient); ok {
+		uc, ok2 := up.(endpoint.ImageUpstream)
+		if !ok2 {
+			return nil
+		}
+		return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: uc}
 	}
 	if ec, ok := client.(endpoint.EmbedCodec); ok {
 		uc, ok2 := up.(endpoint.EmbedCodec)

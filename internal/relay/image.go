@@ -1,0 +1,100 @@
+package relay
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"switchboard/internal/endpoint"
+	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
+	"switchboard/internal/sse"
+	"switchboard/internal/upstream"
+)
+
+// imageTranslation relays an image call through the image hub to a
+// channel of another format (an OpenAI images client and a Gemini image
+// model). The upstream is asked for a whole answer; a client that asked
+// for a stream gets it as its format's events once the images are made.
+type imageTranslation struct {
+	engine *Engine
+	cs     *callState
+	in     endpoint.ImageClient
+	up     endpoint.Spec
+	out    endpoint.ImageUpstream
+}
+
+func (t *imageTranslation) upstreamSpec() endpoint.Spec { return t.up }
+func (t *imageTranslation) passThrough() bool           { return false }
+func (t *imageTranslation) oneShot() bool               { return true }
+
+func (t *imageTranslation) requestBody(context.Context) (upstream.Body, *gateway.Error) {
+	c := t.cs.call
+	if t.cs.imageReq == nil {
+		req, err := t.in.DecodeImage(c.Peek, c.Body)
+		if err != nil {
+			return upstream.Body{}, gateway.AsError(err)
+		}
+		t.cs.imageReq = req
+	}
+	req := *t.cs.imageReq
+	req.Model = t.cs.cand.UpstreamModel
+	body, err := t.out.EncodeImageRequest(&req)
+	if err != nil {
+		return upstream.Body{}, gateway.AsError(err)
+	}
+	return upstream.JSON(body), nil
+}
+
+func (t *imageTranslation) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {
+	e := t.engine
+	c := t.cs.call
+	body, err := readLimited(resp, e.maxResponseBytes())
+	if err != nil {
+		return e.readFailure(t.cs, err)
+	}
+	var answer *llm.ImageResponse
+	if err = upstreamJSON.Check(body); err == nil {
+		answer, err = t.out.DecodeImageResponse(body)
+	}
+	if err == nil && len(answer.Images) == 0 {
+		err = errNoImages
+	}
+	if err != nil {
+		e.report(t.cs, gateway.OutcomeFailure, 0, "upstream answer malformed")
+		return &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answer held no image the gateway could read", Err: err}
+	}
+	e.accepted(t.cs)
+	res.ttft = time.Since(c.Start)
+	res.usage, res.source = answer.Usage, gateway.UsageFromUpstream
+	if answer.Usage.IsZero() {
+		res.source = gateway.UsageMissing
+	}
+	if answer.Created == 0 {
+		answer.Created = c.Start.Unix()
+	}
+	req := t.cs.imageReq
+	if c.Peek.Stream {
+		res.started = true
+		e.finish(ctx, t.cs, *res)
+		startStream(w, "text/event-stream")
+		_ = t.in.EncodeImageEvents(sse.NewWriter(w), answer, req)
+		return nil
+	}
+	enc, err := t.in.EncodeImage(answer, req)
+	if err != nil {
+		return gateway.AsError(err)
+	}
+	res.started = true
+	e.finish(ctx, t.cs, *res)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(enc)
+	return nil
+}
+
+func (t *imageTranslation) stream(context.Context, http.ResponseWriter, *http.Response, *result, *idleTimer) *gateway.Error {
+	return gateway.Errorf(gateway.KindInternal, "a translated image call asks for a whole answer")
+}
+
+var errNoImages = &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answered without an image"}
