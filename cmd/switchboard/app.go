@@ -27,6 +27,7 @@ import (
 	"switchboard/internal/inmem"
 	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
@@ -223,7 +224,17 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	client := upstream.NewClient(transport)
 	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
+	mediaDir := cfg.Media.Dir
+	if mediaDir == "" {
+		mediaDir = filepath.Join(dataDir, "media")
+	}
+	media, err := mediastore.Open(mediaDir, mediastore.Options{TTL: cfg.Media.URLTTL, QuotaBytes: int64(cfg.Media.QuotaMB) << 20})
+	if err != nil {
+		return nil, err
+	}
+	media.Sweep()
 	rl := &relay.Engine{
+		Media:  mediaPaths{media},
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
@@ -241,6 +252,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 		RouteMaxBody: cfg.Media.UploadLimitBytes(),
+		Media:        media,
+		PublicURL:    cfg.Media.PublicURL,
 	}
 	a.handler = srv.Handler()
 	a.wg.Add(1)
@@ -551,4 +564,15 @@ func (a *app) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// mediaPaths adapts the media store to the engine: store, then sign.
+type mediaPaths struct{ s *mediastore.Store }
+
+func (m mediaPaths) Put(keyID int64, contentType string, data []byte) (string, error) {
+	id, exp, err := m.s.Put(keyID, contentType, data)
+	if err != nil {
+		return "", err
+	}
+	return m.s.Path(keyID, id, exp), nil
 }

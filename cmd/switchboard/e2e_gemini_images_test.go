@@ -146,13 +146,34 @@ func TestOpenAIImagesToGemini(t *testing.T) {
 		}
 	})
 
-	t.Run("url asked, bytes answered", func(t *testing.T) {
-		resp, err := c.Images.Generate(ctx, openai.ImageGenerateParams{Model: "nano-banana", Prompt: "x", ResponseFormat: "url"})
+	t.Run("url asked, bytes answered: served by the gateway", func(t *testing.T) {
+		resp, err := c.Images.Generate(ctx, openai.ImageGenerateParams{Model: "nano-banana", Prompt: "a gull", ResponseFormat: "url"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(resp.Data[0].URL, "data:image/png;base64,") {
-			t.Errorf("url %.60q", resp.Data[0].URL)
+		u := resp.Data[0].URL
+		if !strings.HasPrefix(u, n.srv.URL+"/v1/media/") || !strings.Contains(u, "sig=") {
+			t.Fatalf("url %q", u)
+		}
+		// No key needed: the URL is the credential.
+		got, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if got.StatusCode != 200 || got.Header.Get("Content-Type") != "image/png" || !bytes.Equal(b, gatewaytest.ImageBytes("a gull", 0, 0)) {
+			t.Errorf("%d %s %q", got.StatusCode, got.Header.Get("Content-Type"), b)
+		}
+		for _, bad := range []string{strings.Replace(u, "sig=", "sig=x", 1), strings.Replace(u, "/v1/media/1/", "/v1/media/2/", 1)} {
+			got, err := http.Get(bad)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Body.Close()
+			if got.StatusCode != http.StatusForbidden {
+				t.Errorf("tampered %s → %d", bad, got.StatusCode)
+			}
 		}
 	})
 

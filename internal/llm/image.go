@@ -26,6 +26,9 @@ type ImageRequest struct {
 type Blob struct {
 	MIMEType string
 	Data     []byte
+	// URL is where the gateway serves Data, when it stored it for a
+	// client that asked for URLs.
+	URL string
 }
 
 // ImageResponse is the images an upstream made, with its usage.

@@ -61,6 +61,10 @@ type Engine struct {
 	// Observer hears about every call's start, attempts, first token and
 	// end; nil observes nothing.
 	Observer Observer
+	// Media stores images an upstream returned as bytes to a client that
+	// asked for URLs, and returns the signed path it serves them at; nil
+	// answers with data: URLs.
+	Media MediaStore
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec
@@ -84,6 +88,11 @@ type Engine struct {
 	SettleTimeout time.Duration
 }
 
+// MediaStore keeps media the gateway serves (internal/mediastore).
+type MediaStore interface {
+	Put(keyID int64, contentType string, data []byte) (path string, err error)
+}
+
 // KeyChecker checks key keyIndex of ch in the background.
 type KeyChecker interface {
 	Suspect(ch *gateway.Channel, keyIndex int)
@@ -101,6 +110,9 @@ type Call struct {
 	// credentials and hop-by-hop headers).
 	Header http.Header
 	Query  url.Values
+	// BaseURL is the gateway's own scheme and host as the client reached
+	// it ("https://gw.example"), for URLs of media it serves.
+	BaseURL string
 
 	// hub is set for Go callers: the request is already in hub form and
 	// its answer goes to hubSink as events.

@@ -74,6 +74,9 @@ func (t *imageTranslation) complete(ctx context.Context, w http.ResponseWriter, 
 		answer.Created = c.Start.Unix()
 	}
 	req := t.cs.imageReq
+	if req.URL && e.Media != nil {
+		t.store(answer)
+	}
 	if c.Peek.Stream {
 		res.started = true
 		e.finish(ctx, t.cs, *res)
@@ -98,3 +101,19 @@ func (t *imageTranslation) stream(context.Context, http.ResponseWriter, *http.Re
 }
 
 var errNoImages = &gateway.Error{Kind: gateway.KindUpstream, Message: "the upstream answered without an image"}
+
+// store keeps the answer's images for the client that asked for URLs; an
+// image that cannot be stored (the key's quota is used up) is answered as
+// a data: URL, and the ledger says so.
+func (t *imageTranslation) store(answer *llm.ImageResponse) {
+	c := t.cs.call
+	for i := range answer.Images {
+		im := &answer.Images[i]
+		path, err := t.engine.Media.Put(c.Key.ID, im.MIMEType, im.Data)
+		if err != nil {
+			t.cs.rec.ErrorMessage = appendNote(t.cs.rec.ErrorMessage, "media not stored: "+err.Error())
+			continue
+		}
+		im.URL = c.BaseURL + path
+	}
+}

@@ -403,6 +403,10 @@ func decodeDataURL(u string) (string, []byte, bool) {
 // imageData is one entry of an images answer: base64, or a data: URL when
 // the client asked for URLs and the upstream returned bytes.
 func imageData(b []byte, im llm.Blob, asURL bool) []byte {
+	if asURL && im.URL != "" {
+		b = append(b, `{"url":`...)
+		return append(strconv.AppendQuote(b, im.URL), '}')
+	}
 	enc := base64.StdEncoding.EncodeToString(im.Data)
 	if asURL {
 		b = append(b, `{"url":`...)
