@@ -234,7 +234,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	media.Sweep()
 	rl := &relay.Engine{
-		Media:  mediaPaths{media},
+		Media: mediaPaths{media}, ProxyMedia: cfg.Media.Proxy,
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},

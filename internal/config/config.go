@@ -82,6 +82,9 @@ type Media struct {
 	URLTTL    time.Duration
 	QuotaMB   int
 	PublicURL string
+	// Proxy: media links in upstream answers (OpenAI image URLs) are
+	// fetched, stored and replaced by the gateway's own signed URLs.
+	Proxy bool
 }
 
 // Defaults of the media store.

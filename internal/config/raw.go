@@ -90,6 +90,7 @@ type rawMedia struct {
 	URLTTL         scalar            `yaml:"url_ttl"`
 	QuotaMB        scalar            `yaml:"quota_mb"`
 	PublicURL      scalar            `yaml:"public_url"`
+	Proxy          scalar            `yaml:"proxy"`
 }
 
 type rawPricing struct {

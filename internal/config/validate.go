@@ -258,6 +258,7 @@ func (c *converter) media(r *rawMedia, m *Media) {
 	m.URLTTL = c.duration(r.URLTTL, "media.url_ttl", DefaultMediaTTL, true)
 	m.QuotaMB = int(c.integer(r.QuotaMB, "media.quota_mb", DefaultMediaQuotaMB, 1, 1<<24))
 	m.PublicURL = c.str(r.PublicURL, "")
+	m.Proxy = c.boolean(r.Proxy, "media.proxy", false)
 	if m.PublicURL != "" {
 		if u, err := url.Parse(m.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.fail("media.public_url", r.PublicURL.line(), "want an http(s) URL such as https://gateway.example.com, got %q", m.PublicURL)

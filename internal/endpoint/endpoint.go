@@ -220,6 +220,14 @@ type ImageUpstream interface {
 	DecodeImageResponse(body []byte) (*llm.ImageResponse, error)
 }
 
+// MediaLinker is a spec whose answers may link media at the upstream's
+// hosts (OpenAI's image URLs), which the gateway can re-serve itself when
+// its operator says so: Relink replaces each link the answer holds by what
+// relink returns for it (the link unchanged when relink fails).
+type MediaLinker interface {
+	Relink(answer []byte, relink func(url string) (string, bool)) []byte
+}
+
 // Meter is a spec whose calls are priced by units as well as tokens
 // (images, seconds, characters). It reads them from the call and its
 // complete answer.

@@ -65,6 +65,10 @@ type Engine struct {
 	// asked for URLs, and returns the signed path it serves them at; nil
 	// answers with data: URLs.
 	Media MediaStore
+	// ProxyMedia: media links in answers (MediaLinker) are fetched through
+	// Fetcher, stored in Media and replaced by the gateway's own, so that
+	// clients never see upstream hosts.
+	ProxyMedia bool
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec

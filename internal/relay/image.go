@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -116,4 +117,24 @@ func (t *imageTranslation) store(answer *llm.ImageResponse) {
 		}
 		im.URL = c.BaseURL + path
 	}
+}
+
+// relink fetches an upstream's media link through the SSRF guard, stores
+// it for the call's key and returns the gateway's own link for it.
+func (e *Engine) relink(ctx context.Context, cs *callState, u string) (string, bool) {
+	c := cs.call
+	mt, b64, err := e.Fetcher.Fetch(ctx, u)
+	var data []byte
+	if err == nil {
+		data, err = base64.StdEncoding.DecodeString(b64)
+	}
+	var path string
+	if err == nil {
+		path, err = e.Media.Put(c.Key.ID, mt, data)
+	}
+	if err != nil {
+		cs.rec.ErrorMessage = appendNote(cs.rec.ErrorMessage, "media link not proxied: "+err.Error())
+		return u, false
+	}
+	return c.BaseURL + path, true
 }

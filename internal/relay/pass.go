@@ -79,6 +79,9 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, body)
 	}
+	if ml, ok := p.spec.(endpoint.MediaLinker); ok && e.ProxyMedia && e.Media != nil && e.Fetcher != nil {
+		body = ml.Relink(body, func(u string) (string, bool) { return e.relink(ctx, p.cs, u) })
+	}
 	res.started = true
 	e.finish(ctx, p.cs, *res)
 	w.Header().Set("Content-Type", ct)

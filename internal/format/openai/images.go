@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
@@ -513,4 +514,24 @@ func (imageSpec) DecodeImageResponse(body []byte) (*llm.ImageResponse, error) {
 		out.Usage = u
 	}
 	return out, err
+}
+
+var _ endpoint.MediaLinker = imageSpec{}
+
+// Relink replaces the url of each data entry of an images answer.
+func (imageSpec) Relink(answer []byte, relink func(string) (string, bool)) []byte {
+	out := answer
+	gjson.GetBytes(answer, "data").ForEach(func(i, d gjson.Result) bool {
+		u := d.Get("url")
+		if u.Type != gjson.String || u.Str == "" || strings.HasPrefix(u.Str, "data:") {
+			return true
+		}
+		if nu, ok := relink(u.Str); ok {
+			if b, err := sjson.SetBytes(out, "data."+i.String()+".url", nu); err == nil {
+				out = b
+			}
+		}
+		return true
+	})
+	return out
 }
