@@ -9,6 +9,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"testing"
+
+	"switchboard/internal/gatewaytest"
 )
 
 // BenchmarkMultipartRelay sends a 4 MiB audio upload through the whole
@@ -28,7 +30,7 @@ func BenchmarkMultipartRelay(b *testing.B) {
 	mw := multipart.NewWriter(&form)
 	_ = mw.WriteField("model", "whisper-1")
 	fw, _ := mw.CreateFormFile("file", "clip.wav")
-	_, _ = fw.Write(wavHeader(size))
+	_, _ = fw.Write(gatewaytest.WAVHeader(size))
 	_, _ = fw.Write(make([]byte, size))
 	_ = mw.Close()
 	body, ct := form.Bytes(), mw.FormDataContentType()

@@ -3,6 +3,7 @@ package gatewaytest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -291,4 +292,27 @@ func GeminiImages() http.HandlerFunc {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(resp)
 	}
+}
+
+// WAVHeader is the 44-byte header of a 16 kHz 16-bit mono PCM WAV file
+// whose data is n bytes.
+func WAVHeader(n int) []byte {
+	b := []byte("RIFF")
+	b = binary.LittleEndian.AppendUint32(b, uint32(36+n))
+	b = append(b, "WAVEfmt "...)
+	b = binary.LittleEndian.AppendUint32(b, 16)
+	b = binary.LittleEndian.AppendUint16(b, 1)     // PCM
+	b = binary.LittleEndian.AppendUint16(b, 1)     // mono
+	b = binary.LittleEndian.AppendUint32(b, 16000) // sample rate
+	b = binary.LittleEndian.AppendUint32(b, 32000) // byte rate
+	b = binary.LittleEndian.AppendUint16(b, 2)     // block align
+	b = binary.LittleEndian.AppendUint16(b, 16)    // bits per sample
+	b = append(b, "data"...)
+	return binary.LittleEndian.AppendUint32(b, uint32(n))
+}
+
+// WAV is secs seconds of 16 kHz 16-bit mono silence.
+func WAV(secs int) []byte {
+	n := secs * 32000
+	return append(WAVHeader(n), make([]byte, n)...)
 }
