@@ -270,7 +270,7 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
-	gemini.GenerateImages,
+	gemini.GenerateImages, openai.ImageGenerations,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:

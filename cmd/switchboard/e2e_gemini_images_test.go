@@ -240,3 +240,61 @@ func TestOpenAIImagesToGemini(t *testing.T) {
 		}
 	})
 }
+
+// A Gemini client asking an OpenAI image model for images is translated
+// to /v1/images/generations, streamed and not.
+func TestGeminiImagesToOpenAI(t *testing.T) {
+	t.Parallel()
+	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIImages{Tokens: true}.Handler())
+	n := startNode(t, `
+channels:
+  - name: img
+    type: openai
+    base_url: %s
+    api_keys: [k]
+    models: [gpt-image-1]
+keys:
+  - name: alice
+    key: `+testKey+`
+    models: ["*"]
+`, up.URL)
+	c, err := genai.NewClient(context.Background(), &genai.ClientConfig{
+		APIKey: testKey, Backend: genai.BackendGeminiAPI,
+		HTTPOptions: genai.HTTPOptions{BaseURL: n.srv.URL, APIVersion: "v1beta"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &genai.GenerateContentConfig{ResponseModalities: []string{"IMAGE"}, ImageConfig: &genai.ImageConfig{AspectRatio: "16:9"}}
+	resp, err := c.Models.GenerateContent(context.Background(), "gpt-image-1", genai.Text("a kite"), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Candidates[0].Content.Parts[0]
+	if p.InlineData == nil || !bytes.Equal(p.InlineData.Data, gatewaytest.ImageBytes("a kite", 0, 0)) || resp.UsageMetadata.CandidatesTokenCount != 4160 {
+		t.Fatalf("answer %+v usage %+v", p, resp.UsageMetadata)
+	}
+	got := up.Last(t)
+	if got.Path != "/v1/images/generations" || gjson.GetBytes(got.Body, "prompt").Str != "a kite" || gjson.GetBytes(got.Body, "size").Str != "1536x1024" {
+		t.Errorf("upstream got %s %s", got.Path, got.Body)
+	}
+	var images int
+	for r, err := range c.Models.GenerateContentStream(context.Background(), "gpt-image-1", genai.Text("a kite"), cfg) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		images += len(r.Candidates)
+	}
+	if images != 1 {
+		t.Errorf("%d images streamed", images)
+	}
+	rec := n.usage(t, func(r gateway.UsageRecord) bool { return r.Endpoint == "streamGenerateContent" })
+	if rec.Usage.OutputTokens != 4160 || rec.CostNanoUSD == 0 {
+		t.Errorf("ledger %+v", rec)
+	}
+	// A conversation of several turns has no OpenAI image equivalent.
+	history := []*genai.Content{genai.NewContentFromText("a", genai.RoleUser), genai.NewContentFromText("b", genai.RoleModel), genai.NewContentFromText("c", genai.RoleUser)}
+	if _, err := c.Models.GenerateContent(context.Background(), "gpt-image-1", history, cfg); err == nil || !strings.Contains(err.Error(), "one turn") {
+		t.Errorf("a multi-turn image call: %v", err)
+	}
+}

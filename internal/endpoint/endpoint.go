@@ -206,11 +206,17 @@ type EmbedCodec interface {
 // ImageClient is an image spec whose calls may be translated through the
 // image hub, as the client's side.
 type ImageClient interface {
+	// ImageCall reports whether the call asks for images (a chat-like
+	// spec's call may ask for text instead).
+	ImageCall(p Peek) bool
 	DecodeImage(p Peek, body payload.Body) (*llm.ImageRequest, error)
 	EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error)
+	// ImageStreamType is the Content-Type of the stream EncodeImageEvents
+	// writes for the call.
+	ImageStreamType(p Peek) string
 	// EncodeImageEvents writes the answer of a client that asked for a
 	// stream, as the events of its format.
-	EncodeImageEvents(w *sse.Writer, resp *llm.ImageResponse, req *llm.ImageRequest) error
+	EncodeImageEvents(w *sse.Writer, p Peek, resp *llm.ImageResponse, req *llm.ImageRequest) error
 }
 
 // ImageUpstream is a spec that can carry an image call of the hub to its

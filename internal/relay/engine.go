@@ -356,6 +356,16 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}
 	}
+	// A call asking for images goes through the image hub when the
+	// channel's family has an image endpoint (a Gemini image request to
+	// an OpenAI image model), before any chat translation is tried.
+	if ic, ok := client.(endpoint.ImageClient); ok && cs.call.hub == nil && ic.ImageCall(cs.call.Peek) {
+		for _, up := range e.Specs {
+			if iu, ok := up.(endpoint.ImageUpstream); ok && servesNatively(up, family, ch) {
+				return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: iu}
+			}
+		}
+	}
 	for _, up := range e.Specs {
 		if !servesNatively(up, family, ch) {
 			continue

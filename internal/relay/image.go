@@ -3,7 +3,9 @@ package relay
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"switchboard/internal/endpoint"
@@ -69,7 +71,9 @@ func (t *imageTranslation) complete(ctx context.Context, w http.ResponseWriter, 
 	res.ttft = time.Since(c.Start)
 	res.usage, res.source = answer.Usage, gateway.UsageFromUpstream
 	if answer.Usage.IsZero() {
+		// Priced per image (dall-e): by the size and quality asked for.
 		res.source = gateway.UsageMissing
+		res.units = []gateway.Metered{{Unit: imageUnit(t.cs.imageReq), Count: int64(len(answer.Images))}}
 	}
 	if answer.Created == 0 {
 		answer.Created = c.Start.Unix()
@@ -81,8 +85,8 @@ func (t *imageTranslation) complete(ctx context.Context, w http.ResponseWriter, 
 	if c.Peek.Stream {
 		res.started = true
 		e.finish(ctx, t.cs, *res)
-		startStream(w, "text/event-stream")
-		_ = t.in.EncodeImageEvents(sse.NewWriter(w), answer, req)
+		startStream(w, t.in.ImageStreamType(c.Peek))
+		_ = t.in.EncodeImageEvents(sse.NewWriter(w), c.Peek, answer, req)
 		return nil
 	}
 	enc, err := t.in.EncodeImage(answer, req)
@@ -137,4 +141,17 @@ func (e *Engine) relink(ctx context.Context, cs *callState, u string) (string, b
 		return u, false
 	}
 	return c.BaseURL + path, true
+}
+
+// imageUnit names one image of req as price tables spell it:
+// "image:1024x1024:hd", without the variants the request leaves open.
+func imageUnit(req *llm.ImageRequest) string {
+	if req.Width <= 0 || req.Height <= 0 {
+		return gateway.UnitImage
+	}
+	u := fmt.Sprintf("%s:%dx%d", gateway.UnitImage, req.Width, req.Height)
+	if q := strings.ToLower(req.Quality); q != "" && q != "auto" {
+		u += ":" + q
+	}
+	return u
 }

@@ -5,7 +5,9 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/llm"
+	"switchboard/internal/payload"
 )
 
 func TestImageConfig(t *testing.T) {
@@ -56,6 +58,47 @@ func FuzzDecodeImageResponse(f *testing.F) {
 		r, err := GenerateImages.(imageSpec).DecodeImageResponse(b)
 		if err == nil && r == nil {
 			t.Fatal("nil answer without error")
+		}
+	})
+}
+
+func TestDecodeImageRequest(t *testing.T) {
+	t.Parallel()
+	spec := Generate.(generateSpec)
+	body := payload.Body{JSON: []byte(`{"contents":[{"role":"user","parts":[{"text":"make it"},{"text":"night"},{"inline_data":{"mime_type":"image/jpeg","data":"SlBH"}}]}],
+"generationConfig":{"responseModalities":["IMAGE"],"imageConfig":{"aspectRatio":"9:16"}}}`)}
+	req, err := spec.DecodeImage(endpoint.Peek{Model: "gpt-image-1", N: 2}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Prompt != "make it\nnight" || len(req.Images) != 1 || string(req.Images[0].Data) != "JPG" || req.Width != 1024 || req.Height != 1536 || req.N != 2 || !req.Edit {
+		t.Errorf("decoded %+v", req)
+	}
+	for _, bad := range []string{
+		`{"contents":[{"parts":[{"text":"a"}]},{"parts":[{"text":"b"}]}]}`,
+		`{"contents":[{"parts":[{"functionCall":{"name":"f"}}]}]}`,
+		`{"contents":[{"parts":[{"inlineData":{"data":"!"}}]}]}`,
+	} {
+		if _, err := spec.DecodeImage(endpoint.Peek{Model: "m"}, payload.Body{JSON: []byte(bad)}); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+	for ratio, want := range map[string][2]int{"1:1": {1024, 1024}, "21:9": {1536, 1024}, "3:4": {1024, 1536}, "": {0, 0}, "x": {0, 0}} {
+		if w, h := openAISize(ratio); w != want[0] || h != want[1] {
+			t.Errorf("%q → %dx%d", ratio, w, h)
+		}
+	}
+}
+
+func FuzzDecodeImageRequest(f *testing.F) {
+	f.Add([]byte(`{"contents":[{"parts":[{"text":"a"},{"inlineData":{"mimeType":"image/png","data":"UE5H"}}]}],"generationConfig":{"imageConfig":{"aspectRatio":"0:0"}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !gjson.ValidBytes(b) {
+			return
+		}
+		req, err := Generate.(generateSpec).DecodeImage(endpoint.Peek{Model: "m"}, payload.Body{JSON: b})
+		if err == nil && (req == nil || req.Width < 0) {
+			t.Fatalf("decoded %+v", req)
 		}
 	})
 }

@@ -426,6 +426,12 @@ func imageUsageJSON(u llm.Usage) map[string]any {
 	}
 }
 
+// ImageCall: every call of an images endpoint asks for images.
+func (imageSpec) ImageCall(endpoint.Peek) bool { return true }
+
+// ImageStreamType is SSE.
+func (imageSpec) ImageStreamType(endpoint.Peek) string { return "text/event-stream" }
+
 // EncodeImage writes the hub's answer as an images response.
 func (imageSpec) EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error) {
 	b := []byte(`{"created":`)
@@ -454,7 +460,7 @@ func (imageSpec) EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]
 
 // EncodeImageEvents writes the answer as a stream's completed events, one
 // per image, the last with the usage.
-func (imageSpec) EncodeImageEvents(w *sse.Writer, resp *llm.ImageResponse, req *llm.ImageRequest) error {
+func (imageSpec) EncodeImageEvents(w *sse.Writer, _ endpoint.Peek, resp *llm.ImageResponse, req *llm.ImageRequest) error {
 	name := genDone
 	if req.Edit {
 		name = editDone
