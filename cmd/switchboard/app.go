@@ -25,6 +25,7 @@ import (
 	"switchboard/internal/inmem"
 	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
@@ -254,7 +255,17 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	client := upstream.NewClient(transport)
 	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log, Context: a.ctx})
+	mediaDir := cfg.Media.Dir
+	if mediaDir == "" {
+		mediaDir = filepath.Join(dataDir, "media")
+	}
+	media, err := mediastore.Open(mediaDir, mediastore.Options{TTL: cfg.Media.URLTTL, QuotaBytes: int64(cfg.Media.QuotaMB) << 20})
+	if err != nil {
+		return nil, err
+	}
+	media.Sweep()
 	rl := &relay.Engine{
+		Media: mediaPaths{media}, ProxyMedia: cfg.Media.Proxy,
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
@@ -286,6 +297,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 		Responses:    &respstate.Service{Store: store, Log: log},
 		RouteMaxBody: cfg.Media.UploadLimitBytes(),
+		Media:        media,
+		PublicURL:    cfg.Media.PublicURL,
 	}
 	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
 	if err := a.startMetricsListener(); err != nil {
@@ -310,6 +323,7 @@ var upstreamSpecs = []endpoint.Spec{
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
 	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
+	gemini.GenerateImages, openai.ImageGenerations,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:
@@ -605,4 +619,15 @@ func (a *app) Close(ctx context.Context) error {
 	}
 	a.logs.Flush()
 	return errors.Join(errs...)
+}
+
+// mediaPaths adapts the media store to the engine: store, then sign.
+type mediaPaths struct{ s *mediastore.Store }
+
+func (m mediaPaths) Put(keyID int64, contentType string, data []byte) (string, error) {
+	id, exp, err := m.s.Put(keyID, contentType, data)
+	if err != nil {
+		return "", err
+	}
+	return m.s.Path(keyID, id, exp), nil
 }

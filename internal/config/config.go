@@ -76,7 +76,24 @@ type Media struct {
 	// endpoint label ("audio.transcriptions": 25); unset routes keep their
 	// own (see UploadRoutes).
 	UploadLimitsMB map[string]int
+	// Dir is where the media the gateway serves is stored ("": media/ in
+	// the data directory); URLTTL is how long an object and its signed
+	// URL live; QuotaMB bounds each key's live objects; PublicURL is the
+	// scheme and host the URLs name ("": the host the client called).
+	Dir       string
+	URLTTL    time.Duration
+	QuotaMB   int
+	PublicURL string
+	// Proxy: media links in upstream answers (OpenAI image URLs) are
+	// fetched, stored and replaced by the gateway's own signed URLs.
+	Proxy bool
 }
+
+// Defaults of the media store.
+const (
+	DefaultMediaTTL     = 24 * time.Hour
+	DefaultMediaQuotaMB = 1024
+)
 
 // UploadRoutes are the endpoints media.upload_limits_mb may name (their
 // own limits are in docs/configuration.md).

@@ -90,6 +90,11 @@ type rawConfig struct {
 
 type rawMedia struct {
 	UploadLimitsMB map[string]scalar `yaml:"upload_limits_mb"`
+	Dir            scalar            `yaml:"dir"`
+	URLTTL         scalar            `yaml:"url_ttl"`
+	QuotaMB        scalar            `yaml:"quota_mb"`
+	PublicURL      scalar            `yaml:"public_url"`
+	Proxy          scalar            `yaml:"proxy"`
 }
 
 type rawPricing struct {

@@ -245,6 +245,16 @@ func (c *converter) media(r *rawMedia, m *Media) {
 		}
 		m.UploadLimitsMB[route] = int(c.integer(r.UploadLimitsMB[route], f, 0, 1, 4096))
 	}
+	m.Dir = c.str(r.Dir, "")
+	m.URLTTL = c.duration(r.URLTTL, "media.url_ttl", DefaultMediaTTL, true)
+	m.QuotaMB = int(c.integer(r.QuotaMB, "media.quota_mb", DefaultMediaQuotaMB, 1, 1<<24))
+	m.PublicURL = c.str(r.PublicURL, "")
+	m.Proxy = c.boolean(r.Proxy, "media.proxy", false)
+	if m.PublicURL != "" {
+		if err := rules.CheckURL(m.PublicURL); err != nil {
+			c.fail("media.public_url", r.PublicURL.line(), "%v (e.g. https://gateway.example.com)", err)
+		}
+	}
 }
 
 func (c *converter) server(r *rawServer, s *Server) {
