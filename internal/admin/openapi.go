@@ -63,6 +63,8 @@ var operations = []operation{
 	{method: "GET", path: "/admin/api/prices", summary: "The price table in effect and the models routed without a price",
 		query: []param{{"model", "only names containing this", "string"}, {"operator", "true: only the operator's prices", "boolean"}},
 		resp:  pricesJSON{}},
+	{method: "POST", path: "/admin/api/channels/{id}/test", summary: "Send a real minimal chat call to one channel (billed, key name admin:test) and report latency, TTFT and the answer",
+		body: testRequest{}, resp: ChannelTest{}},
 	{method: "GET", path: "/admin/api/openapi.json", summary: "This document (no token needed)", resp: map[string]any{}},
 }
 

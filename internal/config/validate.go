@@ -177,7 +177,7 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	}
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
-	c.telemetry(&raw.Telemetry, &cfg.Telemetry)
+	c.operator(raw, cfg)
 	c.tasks(&raw.Tasks, &cfg.Tasks)
 }
 
