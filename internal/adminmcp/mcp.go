@@ -203,7 +203,8 @@ type client struct{ api http.Handler }
 // header. An API error becomes a tool error the model can read (isError),
 // not a protocol error.
 func (c client) call(ctx context.Context, r *mcp.CallToolRequest, method, path string, q url.Values, body any) (*mcp.CallToolResult, Result, error) {
-	var rd io.Reader
+	// A server-side request always has a body (http.NoBody when empty).
+	var rd io.Reader = http.NoBody
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
