@@ -74,14 +74,16 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	telemetry telemetryState
 	tasks     *task.Service
 	hooks     *task.Hooks
 	stopTasks context.CancelFunc
+	telemetry telemetryState
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// ctx is the app's lifetime: every background loop and reload runs
+	// under it, and Close cancels it first.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // demoModels are served by the --demo simulator channel.
@@ -130,12 +132,26 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store, stop: make(chan struct{})}
+	a := &app{cfg: cfg, log: log, store: store}
+	// The app outlives the start's context (a signal ends that one; the
+	// app then stops in order in Close) but keeps its values.
+	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ok := false
 	defer func() {
-		if !ok {
-			_ = store.Close()
+		if ok {
+			return
 		}
+		a.cancel()
+		// A start that fails half way stops what it had started.
+		if a.stopTasks != nil {
+			a.stopTasks()
+		}
+		if a.ledger != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = a.ledger.Close(cctx)
+			cancel()
+		}
+		_ = store.Close()
 	}()
 
 	channels := cfg.Channels()
@@ -196,7 +212,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	if a.notifier != nil {
 		for _, topic := range []string{topicKeys, topicChannels} {
-			stop, err := a.notifier.Subscribe(context.Background(), topic, func(string) { a.reload(topic) })
+			stop, err := a.notifier.Subscribe(a.ctx, topic, func(string) { a.reload(topic) })
 			if err != nil {
 				return nil, fmt.Errorf("subscribe to %s changes: %w", topic, err)
 			}
@@ -237,10 +253,10 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
 	}
+	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
 	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
 		return nil, err
 	}
-	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
@@ -253,17 +269,22 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra:        func(mux *http.ServeMux) { adminAPI.Register(mux); taskAPI.Register(mux) },
+		Extra: func(mux *http.ServeMux) {
+			adminAPI.Register(mux)
+			taskAPI.Register(mux)
+			a.mountTelemetry(mux, adminAPI)
+		},
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 		Responses:    &respstate.Service{Store: store, Log: log},
+		RouteMaxBody: cfg.Media.UploadLimitBytes(),
 	}
 	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
 	if err := a.startMetricsListener(); err != nil {
 		return nil, err
 	}
 	a.wg.Add(1)
-	go a.refreshLoop()
+	go a.refreshLoop(a.ctx)
 	ok = true
 	return a, nil
 }
@@ -459,7 +480,7 @@ const (
 
 // reload refreshes one cache from the store.
 func (a *app) reload(topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 	defer cancel()
 	var err error
 	switch topic {
@@ -486,8 +507,8 @@ func (a *app) changed(ctx context.Context, topic string) {
 }
 
 // refreshLoop picks up changes made by other processes (the CLI, other
-// nodes) until the app stops.
-func (a *app) refreshLoop() {
+// nodes) and runs the maintenance sweep until ctx ends.
+func (a *app) refreshLoop(ctx context.Context) {
 	defer a.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -495,16 +516,16 @@ func (a *app) refreshLoop() {
 	defer maint.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-ctx.Done():
 			return
 		case <-maint.C:
-			a.maintain()
+			a.maintain(ctx)
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := a.reloadChannels(ctx); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := a.reloadChannels(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh channels", "err", err)
 			}
-			if err := a.keys.Reload(ctx); err != nil {
+			if err := a.keys.Reload(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh keys", "err", err)
 			}
 			cancel()
@@ -515,8 +536,8 @@ func (a *app) refreshLoop() {
 // maintain releases reservations of calls that died with a crashed node
 // and prunes old settle markers (only a spool replay needs them, and
 // spools are replayed at start).
-func (a *app) maintain() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (a *app) maintain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if n, err := a.store.ReleaseStale(ctx, 30*time.Minute); err != nil {
 		a.log.Warn("release stale reservations", "err", err)
@@ -528,9 +549,11 @@ func (a *app) maintain() {
 	}
 }
 
-// Close drains the ledger and closes the store.
+// Close stops the app in order: its loops (refresh, maintenance, key
+// probes, change subscriptions), then drains the ledger within ctx, then
+// closes health, Redis and the store. Calls must have finished first.
 func (a *app) Close(ctx context.Context) error {
-	a.stopOnce.Do(func() { close(a.stop) })
+	a.cancel()
 	if a.stopTasks != nil {
 		a.stopTasks()
 	}

@@ -82,7 +82,7 @@ type mjTaskObject struct {
 	Properties  map[string]any   `json:"properties"`
 }
 
-func mjSubmit(t *testing.T, n *taskNode, path, key, body string) mjSubmitResult {
+func mjSubmit(t testing.TB, n *taskNode, path, key, body string) mjSubmitResult {
 	t.Helper()
 	var res mjSubmitResult
 	status, raw := n.do(t, http.MethodPost, path, key, body, &res)
@@ -93,7 +93,7 @@ func mjSubmit(t *testing.T, n *taskNode, path, key, body string) mjSubmitResult 
 }
 
 // mjWait fetches a task until it ends, returning every status seen.
-func mjWait(t *testing.T, n *taskNode, id, key string) (mjTaskObject, []string) {
+func mjWait(t testing.TB, n *taskNode, id, key string) (mjTaskObject, []string) {
 	t.Helper()
 	var seen []string
 	deadline := time.Now().Add(10 * time.Second)
@@ -118,7 +118,7 @@ func mjWait(t *testing.T, n *taskNode, id, key string) (mjTaskObject, []string) 
 
 // assertNoUpstreamLeak checks that no upstream task id, account or hook
 // reaches the client.
-func assertNoUpstreamLeak(t *testing.T, raw []byte) {
+func assertNoUpstreamLeak(t testing.TB, raw []byte) {
 	t.Helper()
 	for _, leak := range []string{"900000000000000", "inst-secret", "chan-secret", "upstream.internal"} {
 		if strings.Contains(string(raw), leak) {
@@ -128,7 +128,7 @@ func assertNoUpstreamLeak(t *testing.T, raw []byte) {
 }
 
 func TestMidjourneyEndToEnd(t *testing.T) {
-	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 400*time.Millisecond)
+	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 800*time.Millisecond)
 	hooks := newHookReceiver(t, "whsec-test")
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(mjConfig, up.URL))
 
@@ -411,7 +411,9 @@ func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	}
 	dsn := e2ePostgresDB(t)
 	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 1500*time.Millisecond)
-	cfg := fmt.Sprintf(mjConfig, up.URL) + "\nstorage:\n  database: " + dsn + "\n"
+	// A long lease: under load a renewal must not lapse mid-test (a
+	// stopping node gives its lease up at once).
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + "\nstorage:\n  database: " + dsn + "\n"
 	a := startTaskNode(t, t.TempDir(), cfg)
 	b := startTaskNode(t, t.TempDir(), cfg)
 	sub := mjSubmit(t, a, "/mj/submit/imagine", testKey, `{"prompt":"two nodes"}`)
@@ -498,5 +500,142 @@ func TestMidjourneyMediaProxy(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("tampered %s → %d, want 404", bad, resp.StatusCode)
 		}
+	}
+}
+
+// With two Midjourney channels, every follow-up goes to the channel that
+// ran its original task.
+func TestMidjourneyFollowUpsStayOnTheirChannel(t *testing.T) {
+	a := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 50*time.Millisecond)
+	b := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 50*time.Millisecond)
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, a.URL), "keys:\n", `  - name: mj-proxy-2
+    type: midjourney
+    base_url: `+b.URL+`
+    api_keys: [mj-upstream-secret]
+    models: ["mj/*"]
+keys:
+`, 1)
+	n := startTaskNode(t, t.TempDir(), cfg)
+	n.app.router.SetSeed(7) // deterministic weighted choices
+	for i := 0; i < 6; i++ {
+		sub := mjSubmit(t, n, "/mj/submit/imagine", testKey, fmt.Sprintf(`{"prompt":"cat %d"}`, i))
+		done, _ := mjWait(t, n, *sub.Result, testKey)
+		prompt := fmt.Sprintf("cat %d", i)
+		ran, other := a, b
+		if gjson.GetBytes(lastSubmit(b).Body, "prompt").String() == prompt {
+			ran, other = b, a
+		} else if gjson.GetBytes(lastSubmit(a).Body, "prompt").String() != prompt {
+			t.Fatalf("no upstream got the imagine %q", prompt)
+		}
+		before := len(other.Requests())
+		act := mjSubmit(t, n, "/mj/submit/action", testKey, `{"taskId":"`+*sub.Result+`","customId":"`+done.Buttons[1]["customId"].(string)+`"}`)
+		if act.Code != 1 {
+			t.Fatalf("action: %+v", act)
+		}
+		if last := lastSubmit(ran); last.Path != "/mj/submit/action" {
+			t.Fatalf("action went elsewhere than the channel that ran the imagine (its last submit: %s)", last.Path)
+		}
+		if got := len(other.Requests()); got != before {
+			t.Fatalf("the other channel got %d requests for the action", got-before)
+		}
+		mjWait(t, n, *act.Result, testKey)
+	}
+	if len(a.TaskIDs()) == 0 || len(b.TaskIDs()) == 0 {
+		t.Fatalf("the imagines did not spread over both channels (%d and %d tasks)", len(a.TaskIDs()), len(b.TaskIDs()))
+	}
+}
+
+// lastSubmit is the last submission an upstream received.
+func lastSubmit(u *gatewaytest.Midjourney) gatewaytest.Recorded {
+	reqs := u.Requests()
+	for i := len(reqs) - 1; i >= 0; i-- {
+		if reqs[i].Method == http.MethodPost {
+			return reqs[i]
+		}
+	}
+	return gatewaytest.Recorded{}
+}
+
+// SIGKILL the gateway process mid-task: the next process finishes every
+// task, bills each once and notifies each once.
+func TestMidjourneyKillMidTask(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping process end-to-end test in -short mode")
+	}
+	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", time.Second)
+	hooks := newHookReceiver(t, "whsec-test")
+	dir := t.TempDir()
+	dsn := "sqlite://" + dir + "/sb.db"
+	cfg := "server:\n  addr: {{addr}}\nstorage:\n  database: " + dsn + "\nlog:\n  level: warn\n" + fmt.Sprintf(mjConfig, up.URL)
+	p1 := startE2EProc(t, "n1", dir, cfg)
+	post := func(base, body string) mjSubmitResult {
+		req, _ := http.NewRequest(http.MethodPost, base+"/mj/submit/imagine", strings.NewReader(body))
+		req.Header.Set("mj-api-secret", testKeyBudget)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var res mjSubmitResult
+		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || res.Code != 1 {
+			t.Fatalf("submit: %+v %v", res, err)
+		}
+		return res
+	}
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, *post(p1.URL(), fmt.Sprintf(`{"prompt":"killed %d","notifyHook":"%s"}`, i, hooks.URL)).Result)
+	}
+	time.Sleep(300 * time.Millisecond)
+	p1.kill()
+	time.Sleep(time.Second) // the tasks end upstream while no gateway runs
+
+	p2 := startE2EProc(t, "n2", dir, cfg)
+	for _, id := range ids {
+		waitUntil(t, 15*time.Second, "task "+id+" notified", func() bool {
+			return hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }) >= 1
+		})
+		req, _ := http.NewRequest(http.MethodGet, p2.URL()+"/mj/task/"+id+"/fetch", nil)
+		req.Header.Set("Authorization", "Bearer "+testKeyBudget)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o mjTaskObject
+		_ = json.NewDecoder(resp.Body).Decode(&o)
+		resp.Body.Close()
+		if o.Status != "SUCCESS" {
+			t.Fatalf("task %s after the kill: %+v", id, o)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // a few more poller rounds
+	p2.terminate(20 * time.Second)
+
+	recs := e2eLedger(t, dsn)
+	for _, id := range ids {
+		n := 0
+		for _, r := range recs {
+			if r.RequestID == "task-"+id {
+				n++
+				if r.PriceNanoUSD != gateway.NanoUSD(0.05) {
+					t.Errorf("task %s billed %d", id, r.PriceNanoUSD)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("task %s has %d ledger records, want 1", id, n)
+		}
+		if c := hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }); c != 1 {
+			t.Errorf("task %s notified %d times", id, c)
+		}
+	}
+	st := e2eOpenStore(t, dsn)
+	k, err := st.KeyByHash(context.Background(), hashOf(testKeyBudget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.SpentNanoUSD != 3*gateway.NanoUSD(0.05) || k.ReservedNanoUSD != 0 {
+		t.Fatalf("spent %d reserved %d, want three imagines and nothing held", k.SpentNanoUSD, k.ReservedNanoUSD)
 	}
 }

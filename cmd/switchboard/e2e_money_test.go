@@ -402,3 +402,26 @@ func e2eMoneyKeyAndLedger(t *testing.T, dsn string) (gateway.Key, []gateway.Usag
 	t.Fatal("key money not in the database")
 	return gateway.Key{}, nil
 }
+
+// At start the gateway warns once about every routable model without a
+// price, and about none that has one.
+func TestUnpricedModelsWarnedAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping process end-to-end test in -short mode")
+	}
+	e2eBinary(t)
+	dir := t.TempDir()
+	cfg := e2eMoneyConfig("http://127.0.0.1:9", "  database: sqlite://"+filepath.Join(dir, "sb.db"),
+		moneyChannel("oa", "[gpt-4o-mini, mystery-model-2, house]", "{house: mystery-upstream}"), "1")
+	p := startE2EProc(t, "node", e2eMkdir(t, filepath.Join(dir, "node")), cfg)
+	p.terminate(30 * time.Second)
+	out := p.out.String()
+	for _, want := range []string{` model=mystery-model-2 `, ` upstream_model=mystery-upstream `} {
+		if strings.Count(out, want) != 1 {
+			t.Errorf("start log has %d warnings with %s, want 1:\n%s", strings.Count(out, want), want, out)
+		}
+	}
+	if strings.Contains(out, "model=gpt-4o-mini") {
+		t.Errorf("a priced model was warned about:\n%s", out)
+	}
+}

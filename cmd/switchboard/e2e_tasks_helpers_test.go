@@ -45,7 +45,7 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // startTaskNode starts a node; {{GATEWAY}} in text becomes the node's
 // own URL (its listener is opened first).
-func startTaskNode(t *testing.T, dir, text string) *taskNode {
+func startTaskNode(t testing.TB, dir, text string) *taskNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +102,7 @@ func (n *taskNode) calls(path string) int {
 
 // do sends a JSON request with a key in the given header style and
 // decodes the answer into out (when not nil).
-func (n *taskNode) do(t *testing.T, method, path, key, body string, out any) (int, []byte) {
+func (n *taskNode) do(t testing.TB, method, path, key, body string, out any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -136,7 +136,7 @@ func (n *taskNode) do(t *testing.T, method, path, key, body string, out any) (in
 	return resp.StatusCode, b
 }
 
-func (n *taskNode) key(t *testing.T, secret string) gateway.Key {
+func (n *taskNode) key(t testing.TB, secret string) gateway.Key {
 	t.Helper()
 	k, err := n.app.store.KeyByHash(context.Background(), hashOf(secret))
 	if err != nil {
@@ -146,7 +146,7 @@ func (n *taskNode) key(t *testing.T, secret string) gateway.Key {
 }
 
 // ledgerFor lists the ledger records of a task's hold.
-func (n *taskNode) ledgerFor(t *testing.T, taskID string) []gateway.UsageRecord {
+func (n *taskNode) ledgerFor(t testing.TB, taskID string) []gateway.UsageRecord {
 	t.Helper()
 	recs, err := n.app.store.ListUsage(context.Background(), gatewayLedgerAll)
 	if err != nil {
@@ -201,7 +201,7 @@ func (h *hookReceiver) count(match func(map[string]any) bool) int {
 	return n
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ channels:
   - name: sora-reseller
     type: openai-compatible
     base_url: %s
-    api_keys: [sk-upstream-video]
+    api_keys: [sk-upstream-video, sk-upstream-video-2]
     models: [sora-2, sora-2-pro, video-alias]
     model_map: {video-alias: sora-2}
   - name: veo
@@ -92,7 +93,7 @@ func statusOf(err error) int {
 }
 
 func TestVideosOpenAIPassThrough(t *testing.T) {
-	up := gatewaytest.NewOpenAIVideos(t, "sk-upstream-video", 400*time.Millisecond)
+	up := gatewaytest.NewOpenAIVideos(t, 800*time.Millisecond, "sk-upstream-video", "sk-upstream-video-2")
 	veo := gatewaytest.NewVeo(t, "veo-upstream-key", 300*time.Millisecond)
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(videoConfig, up.URL, veo.URL))
 	alice, bob := videoClient(n, testKey), videoClient(n, testKeyLimit)
@@ -128,6 +129,26 @@ func TestVideosOpenAIPassThrough(t *testing.T) {
 	}
 	if !moved {
 		t.Fatalf("polling never saw progress: %v", seen)
+	}
+
+	// The next submission goes to the channel's other key (another project
+	// upstream): its polls and download use that key.
+	carol := videoClient(n, testKeyBudget)
+	v2, err := carol.Videos.New(ctx, openai.VideoNewParams{Prompt: "second project", Model: openai.VideoModelSora2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := waitVideo(t, carol, v2.ID); d2.Status != openai.VideoStatusCompleted {
+		t.Fatalf("second video %s", d2.RawJSON())
+	}
+	if resp, err := carol.Videos.DownloadContent(ctx, v2.ID, openai.VideoDownloadContentParams{}); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "MP4:video_up_2:video" {
+			t.Fatalf("second video content %q", b)
+		}
 	}
 
 	// Content through the gateway, the thumbnail's redirect followed by it.
@@ -193,6 +214,27 @@ func TestVideosOpenAIPassThrough(t *testing.T) {
 		t.Fatalf("get after delete: %v", err)
 	}
 
+	// The channel's two keys took turns, and every later call for a video
+	// used the key that made it (each key is its own project upstream).
+	made := map[string]string{} // upstream id → key
+	keys := map[string]bool{}
+	for i, req := range up.Requests() {
+		auth := req.Header.Get("Authorization")
+		if req.Method == http.MethodPost && (req.Path == "/v1/videos" || strings.HasSuffix(req.Path, "/remix")) {
+			keys[auth] = true
+			made[fmt.Sprintf("video_up_%d", len(made)+1)] = auth
+			continue
+		}
+		for id, k := range made {
+			if strings.HasPrefix(req.Path, "/v1/videos/"+id) && (len(req.Path) == len("/v1/videos/"+id) || req.Path[len("/v1/videos/"+id)] == '/') && auth != k {
+				t.Fatalf("request %d %s %s used another key than the one that made %s", i, req.Method, req.Path, id)
+			}
+		}
+	}
+	if len(keys) != 2 {
+		t.Fatalf("the channel's keys used for submissions: %d, want both", len(keys))
+	}
+
 	// Billed once per video, per second at its resolution (sora-2 at
 	// 1280x720 is $0.10 a second in the built-in table).
 	var recs []gateway.UsageRecord
@@ -218,18 +260,24 @@ func TestVideosOpenAIPassThrough(t *testing.T) {
 }
 
 func TestVideosVeoAndFailures(t *testing.T) {
-	up := gatewaytest.NewOpenAIVideos(t, "sk-upstream-video", 300*time.Millisecond)
+	up := gatewaytest.NewOpenAIVideos(t, 300*time.Millisecond, "sk-upstream-video", "sk-upstream-video-2")
 	veo := gatewaytest.NewVeo(t, "veo-upstream-key", 300*time.Millisecond)
 	hooks := newHookReceiver(t, "whsec-video")
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(videoConfig, up.URL, veo.URL))
 	carol := videoClient(n, testKeyBudget)
 	ctx := context.Background()
 
-	v, err := carol.Videos.New(ctx, openai.VideoNewParams{Prompt: "waves at dusk", Model: "veo-3.0-generate-001", Seconds: openai.VideoSeconds8, Size: openai.VideoSize1280x720})
+	ref := []byte("\x89PNG\r\n\x1a\nfirst frame")
+	v, err := carol.Videos.New(ctx, openai.VideoNewParams{Prompt: "waves at dusk", Model: "veo-3.0-generate-001", Seconds: openai.VideoSeconds8, Size: openai.VideoSize1280x720,
+		InputReference: openai.VideoNewParamsInputReferenceUnion{OfFile: openai.File(bytes.NewReader(ref), "frame.png", "image/png")}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sent := gjson.ParseBytes(veo.Requests()[0].Body)
+	if img, _ := base64.StdEncoding.DecodeString(sent.Get("instances.0.image.bytesBase64Encoded").String()); !bytes.Equal(img, ref) ||
+		sent.Get("instances.0.image.mimeType").String() != "image/png" {
+		t.Fatalf("veo image %s", sent.Get("instances.0.image").Raw)
+	}
 	if sent.Get("instances.0.prompt").String() != "waves at dusk" || sent.Get("parameters.durationSeconds").Int() != 8 ||
 		sent.Get("parameters.aspectRatio").String() != "16:9" || veo.Requests()[0].Path != "/v1beta/models/veo-3.0-generate-001:predictLongRunning" {
 		t.Fatalf("predictLongRunning request %s %s", veo.Requests()[0].Path, veo.Requests()[0].Body)
@@ -298,7 +346,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 
 // new-api's unified video endpoints, for clients written against them.
 func TestVideoGenerations(t *testing.T) {
-	up := gatewaytest.NewOpenAIVideos(t, "sk-upstream-video", 300*time.Millisecond)
+	up := gatewaytest.NewOpenAIVideos(t, 300*time.Millisecond, "sk-upstream-video", "sk-upstream-video-2")
 	veo := gatewaytest.NewVeo(t, "veo-upstream-key", time.Second)
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(videoConfig, up.URL, veo.URL))
 	status, raw := n.do(t, http.MethodPost, "/v1/video/generations", testKey, `{"model":"sora-2","prompt":"a dog","duration":4,"width":1280,"height":720}`, nil)

@@ -64,8 +64,34 @@ type Config struct {
 	PriceAliases map[string]string
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
-	Telemetry    Telemetry
 	Tasks        Tasks
+	Telemetry    Telemetry
+	// Media is the `media` section (extension of issue 11).
+	Media Media
+}
+
+// Media configures the image and audio routes.
+type Media struct {
+	// UploadLimitsMB replaces the body limit of media routes, by their
+	// endpoint label ("audio.transcriptions": 25); unset routes keep their
+	// own (see UploadRoutes).
+	UploadLimitsMB map[string]int
+}
+
+// UploadRoutes are the endpoints media.upload_limits_mb may name (their
+// own limits are in docs/configuration.md).
+var UploadRoutes = []string{
+	"audio.speech", "audio.transcriptions", "audio.translations",
+	"images.edits", "images.generations", "images.variations",
+}
+
+// UploadLimitBytes returns the configured limits in bytes.
+func (m Media) UploadLimitBytes() map[string]int64 {
+	out := make(map[string]int64, len(m.UploadLimitsMB))
+	for k, v := range m.UploadLimitsMB {
+		out[k] = int64(v) << 20
+	}
+	return out
 }
 
 // Pricing is the `pricing` section (extension) and what its files held

@@ -80,10 +80,16 @@ type rawConfig struct {
 	Prices   map[string]rawPrice `yaml:"prices"`
 	// Pricing extends DESIGN.md §4.
 	Pricing rawPricing `yaml:"pricing"`
-	// Telemetry extends DESIGN.md §4 (issue 12).
-	Telemetry rawTelemetry `yaml:"telemetry"`
 	// Tasks extends DESIGN.md §4 (issue 14).
 	Tasks rawTasks `yaml:"tasks"`
+	// Telemetry extends DESIGN.md §4 (issue 12).
+	Telemetry rawTelemetry `yaml:"telemetry"`
+	// Media extends DESIGN.md §4 (issue 11).
+	Media rawMedia `yaml:"media"`
+}
+
+type rawMedia struct {
+	UploadLimitsMB map[string]scalar `yaml:"upload_limits_mb"`
 }
 
 type rawPricing struct {

@@ -148,6 +148,7 @@ func (c *converter) duration(s scalar, field string, def time.Duration, positive
 
 func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	c.server(&raw.Server, &cfg.Server)
+	c.media(&raw.Media, &cfg.Media)
 	c.storage(&raw.Storage, &cfg.Storage)
 
 	if tok, ok := raw.Admin.Token.text(); ok {
@@ -177,8 +178,8 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	}
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
-	c.operator(raw, cfg)
 	c.tasks(&raw.Tasks, &cfg.Tasks)
+	c.operator(raw, cfg)
 }
 
 // prices converts a prices mapping (of the config or of the price file)
@@ -230,6 +231,20 @@ func (c *converter) pricing(r *rawPricing, p *Pricing) {
 		p.Unpriced = pol
 	}
 	p.MinOutputTokens = c.integer(r.MinOutputTokens, "pricing.min_output_tokens", p.MinOutputTokens, 1, 1_000_000)
+}
+
+func (c *converter) media(r *rawMedia, m *Media) {
+	for _, route := range slices.Sorted(maps.Keys(r.UploadLimitsMB)) {
+		f := "media.upload_limits_mb." + route
+		if !slices.Contains(UploadRoutes, route) {
+			c.fail(f, r.UploadLimitsMB[route].line(), "unknown route: want one of %s", strings.Join(UploadRoutes, ", "))
+			continue
+		}
+		if m.UploadLimitsMB == nil {
+			m.UploadLimitsMB = map[string]int{}
+		}
+		m.UploadLimitsMB[route] = int(c.integer(r.UploadLimitsMB[route], f, 0, 1, 4096))
+	}
 }
 
 func (c *converter) server(r *rawServer, s *Server) {

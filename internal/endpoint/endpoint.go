@@ -34,6 +34,10 @@ type Peek struct {
 	// N is how many choices (or images, or embedding inputs) the call asks
 	// for; 0 means one.
 	N int
+	// Affinity, when set, is a conversation id (a prompt cache key, a
+	// session id): the call's channel and upstream key are chosen by it,
+	// so a conversation stays on one account while it is healthy.
+	Affinity string
 	// Opts are the spec's own per-call flags (an OpenAI client asking for
 	// stream usage, a Gemini client streaming with alt=sse, ...). The
 	// engine carries them from the spec's Peek back to the same spec's
@@ -106,6 +110,21 @@ type Passer interface {
 // them).
 type TokenStripper interface {
 	StripsWrappedTokens()
+}
+
+// FailoverStripper is a Passer whose bodies may hold tokens only the
+// account that issued them can verify (OpenAI's encrypted reasoning): on
+// an attempt after the first — another channel — the engine passes the
+// body through StripForFailover first.
+type FailoverStripper interface {
+	StripForFailover(body []byte) ([]byte, error)
+}
+
+// HeaderRelayer is a Passer whose clients need some of the upstream's
+// response headers (Codex's turn state); the engine copies them on the
+// pass-through path. All others describe the gateway's account and stay.
+type HeaderRelayer interface {
+	RelayHeaders() []string
 }
 
 // RawAnswerer is a Passer whose answers may be other than JSON: audio

@@ -55,11 +55,14 @@ const (
 // client key that created it. ID is the gateway's own; UpstreamID and the
 // channel never reach the client.
 type Task struct {
-	ID         string
-	Kind       TaskKind
-	KeyID      int64
-	KeyName    string
-	ChannelID  int64
+	ID        string
+	Kind      TaskKind
+	KeyID     int64
+	KeyName   string
+	ChannelID int64
+	// KeyIndex is which of the channel's keys submitted the task: every
+	// later call for it uses the same (a video lives in its key's project).
+	KeyIndex   int
 	UpstreamID string
 	// Action is what the task does (IMAGINE, UPSCALE, ..., or "create",
 	// "remix" for videos); Model is the client-facing model or price name,

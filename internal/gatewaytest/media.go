@@ -142,8 +142,113 @@ func (o OpenAIImages) Handler() http.HandlerFunc {
 
 func writeEvent(w http.ResponseWriter, name string, v any) {
 	b, _ := json.Marshal(v)
-	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+	if name != "" {
+		fmt.Fprintf(w, "event: %s\n", name)
+	}
+	fmt.Fprintf(w, "data: %s\n\n", b)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// Transcript is the text the fake transcription upstream returns.
+const Transcript = "the quick brown fox jumps over the lazy dog"
+
+// TranscriptUsage is the token usage the fake reports for gpt-4o
+// transcription models.
+var TranscriptUsage = map[string]any{"type": "tokens", "input_tokens": 120, "input_token_details": map[string]any{"text_tokens": 20, "audio_tokens": 100}, "output_tokens": 11, "total_tokens": 131}
+
+// OpenAIAudio scripts a fake /v1/audio/* upstream.
+type OpenAIAudio struct {
+	// Seconds is the duration whisper models report in usage; 0 reports
+	// none, so the gateway measures the upload.
+	Seconds float64
+	// SpeechChunks is how many chunks of audio speech answers are written
+	// in, flushed one by one (default 4), each of 1 KiB.
+	SpeechChunks int
+}
+
+// Handler answers transcriptions and translations (by response_format,
+// streaming when asked) and speech (bytes or SSE).
+func (o OpenAIAudio) Handler() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/audio/speech") {
+			o.speech(w, r)
+			return
+		}
+		body := readAll(r)
+		model := formValue(r, body, "model")
+		tokens := strings.HasPrefix(model, "gpt-")
+		if formValue(r, body, "stream") == "true" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			for _, word := range strings.SplitAfter(Transcript, " ") {
+				writeEvent(w, "", map[string]any{"type": "transcript.text.delta", "delta": word})
+			}
+			writeEvent(w, "", map[string]any{"type": "transcript.text.done", "text": Transcript, "usage": TranscriptUsage})
+			return
+		}
+		switch rf := formValue(r, body, "response_format"); rf {
+		case "text":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, Transcript+"\n")
+			return
+		case "srt":
+			w.Header().Set("Content-Type", "application/x-subrip")
+			_, _ = io.WriteString(w, "1\n00:00:00,000 --> 00:00:02,500\n"+Transcript+"\n\n")
+			return
+		case "vtt":
+			w.Header().Set("Content-Type", "text/vtt")
+			_, _ = io.WriteString(w, "WEBVTT\n\n00:00:00.000 --> 00:00:02.500\n"+Transcript+"\n\n")
+			return
+		case "verbose_json":
+			resp := map[string]any{"task": "transcribe", "language": "english", "duration": o.Seconds, "text": Transcript,
+				"segments": []any{map[string]any{"id": 0, "start": 0, "end": o.Seconds, "text": Transcript}}}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(resp)
+			return
+		}
+		resp := map[string]any{"text": Transcript}
+		switch {
+		case tokens:
+			resp["usage"] = TranscriptUsage
+		case o.Seconds > 0:
+			resp["usage"] = map[string]any{"type": "duration", "seconds": o.Seconds}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	}
+}
+
+// SpeechBytes is chunk i of the fake's speech audio.
+func SpeechBytes(i int) []byte { return bytes.Repeat([]byte{byte('A' + i%26)}, 1024) }
+
+// SpeechUsage is what the fake's SSE speech reports.
+var SpeechUsage = map[string]any{"input_tokens": 14, "output_tokens": 300, "total_tokens": 314}
+
+func (o OpenAIAudio) speech(w http.ResponseWriter, r *http.Request) {
+	body := readAll(r)
+	chunks := o.SpeechChunks
+	if chunks <= 0 {
+		chunks = 4
+	}
+	fl, _ := w.(http.Flusher)
+	if gjson.GetBytes(body, "stream_format").Str == "sse" {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range chunks {
+			writeEvent(w, "", map[string]any{"type": "speech.audio.delta", "audio": base64.StdEncoding.EncodeToString(SpeechBytes(i))})
+		}
+		writeEvent(w, "", map[string]any{"type": "speech.audio.done", "usage": SpeechUsage})
+		return
+	}
+	ct := "audio/mpeg"
+	if gjson.GetBytes(body, "response_format").Str == "wav" {
+		ct = "audio/wav"
+	}
+	w.Header().Set("Content-Type", ct)
+	for i := range chunks {
+		_, _ = w.Write(SpeechBytes(i))
+		if fl != nil {
+			fl.Flush()
+		}
 	}
 }

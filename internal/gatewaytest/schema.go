@@ -239,6 +239,9 @@ func APIForPath(path string) API {
 // answers, stream events and errors of the three chat APIs, and the
 // Anthropic token count. Other paths pass unchecked.
 func CheckGatewayResponse(path string, status int, contentType string, body []byte) error {
+	if status == 101 {
+		return nil // a WebSocket handshake: its frames are not HTTP answers
+	}
 	if path == "/v1/messages/count_tokens" || path == "/messages/count_tokens" {
 		if status >= 400 {
 			return CheckSchema("anthropic.json", "ErrorResponse", body)

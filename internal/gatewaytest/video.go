@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ type videoJob struct {
 	id, model, prompt, seconds, size, remixOf string
 	created                                   time.Time
 	ref                                       []byte // input reference received
+	key                                       string // the key that made it
 }
 
 // OpenAIVideos is a fake OpenAI Videos API (/v1/videos) whose jobs
@@ -28,7 +30,7 @@ type videoJob struct {
 // redirect to a storage path.
 type OpenAIVideos struct {
 	*Upstream
-	Key      string
+	Keys     []string // accepted Bearer tokens; a job is visible only to the key that made it
 	Duration time.Duration
 
 	mu   sync.Mutex
@@ -36,9 +38,10 @@ type OpenAIVideos struct {
 	jobs map[string]*videoJob
 }
 
-// NewOpenAIVideos starts the fake; key is the Bearer token it accepts.
-func NewOpenAIVideos(t testing.TB, key string, d time.Duration) *OpenAIVideos {
-	v := &OpenAIVideos{Key: key, Duration: d, jobs: map[string]*videoJob{}}
+// NewOpenAIVideos starts the fake; keys are the Bearer tokens it accepts
+// (each a project of its own: a job is found only with its key).
+func NewOpenAIVideos(t testing.TB, d time.Duration, keys ...string) *OpenAIVideos {
+	v := &OpenAIVideos{Keys: keys, Duration: d, jobs: map[string]*videoJob{}}
 	v.Upstream = NewUpstream(t, v.handle)
 	return v
 }
@@ -75,7 +78,8 @@ func (v *OpenAIVideos) handle(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "WEBP:"+strings.TrimPrefix(r.URL.Path, "/storage/"))
 		return
 	}
-	if r.Header.Get("Authorization") != "Bearer "+v.Key {
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !slices.Contains(v.Keys, key) {
 		videoError(w, http.StatusUnauthorized, "bad key")
 		return
 	}
@@ -87,9 +91,20 @@ func (v *OpenAIVideos) handle(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.Trim(rest, "/"), "/")
 	switch {
 	case r.Method == http.MethodPost && rest == "":
-		v.create(w, r, "")
+		v.create(w, r, "", key)
+		return
 	case r.Method == http.MethodPost && len(parts) == 2 && parts[1] == "remix":
-		v.create(w, r, parts[0])
+		v.create(w, r, parts[0], key)
+		return
+	}
+	v.mu.Lock()
+	if j, ok := v.jobs[parts[0]]; ok && j.key != key {
+		v.mu.Unlock()
+		videoError(w, http.StatusNotFound, "no such video in this project")
+		return
+	}
+	v.mu.Unlock()
+	switch {
 	case r.Method == http.MethodGet && len(parts) == 1 && parts[0] != "":
 		v.mu.Lock()
 		j, ok := v.jobs[parts[0]]
@@ -122,8 +137,8 @@ func (v *OpenAIVideos) handle(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (v *OpenAIVideos) create(w http.ResponseWriter, r *http.Request, remixOf string) {
-	j := &videoJob{created: time.Now(), remixOf: remixOf, seconds: "4", size: "720x1280", model: "sora-2"}
+func (v *OpenAIVideos) create(w http.ResponseWriter, r *http.Request, remixOf, key string) {
+	j := &videoJob{created: time.Now(), remixOf: remixOf, seconds: "4", size: "720x1280", model: "sora-2", key: key}
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "multipart/form-data" {
 		mr := multipart.NewReader(r.Body, params["boundary"])
@@ -162,7 +177,7 @@ func (v *OpenAIVideos) create(w http.ResponseWriter, r *http.Request, remixOf st
 	v.mu.Lock()
 	if remixOf != "" {
 		parent, ok := v.jobs[remixOf]
-		if !ok {
+		if !ok || parent.key != key {
 			v.mu.Unlock()
 			videoError(w, http.StatusNotFound, "no such video")
 			return

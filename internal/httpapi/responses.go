@@ -26,6 +26,7 @@ func (s *Server) responsesRoutes() []endpointRoute {
 			endpointRoute{"POST " + prefix + "/responses", openai.WriteError, s.responsesCall(openai.Responses, true)},
 			endpointRoute{"POST " + prefix + "/responses/input_tokens", openai.WriteError, s.responsesCall(openai.ResponsesInputTokens, false)},
 			endpointRoute{"POST " + prefix + "/responses/compact", openai.WriteError, s.responsesCall(openai.ResponsesCompact, false)},
+			endpointRoute{"GET " + prefix + "/responses", openai.WriteError, s.responsesSocket},
 			endpointRoute{"GET " + prefix + "/responses/{id}", openai.WriteError, s.getResponse},
 			endpointRoute{"DELETE " + prefix + "/responses/{id}", openai.WriteError, s.deleteResponse},
 			endpointRoute{"GET " + prefix + "/responses/{id}/input_items", openai.WriteError, s.responseInputItems},
@@ -63,6 +64,11 @@ func (s *Server) responsesCall(spec endpoint.Spec, record bool) handler {
 		c := &relay.Call{
 			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
 			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
+		}
+		// Codex's turn state comes back on the turn's answer; an upstream
+		// that issues its own (relayed on pass-through) replaces it.
+		if ts := r.Header.Get("X-Codex-Turn-State"); ts != "" {
+			w.Header().Set("X-Codex-Turn-State", ts)
 		}
 		if turn == nil || !record {
 			return s.Engine.Serve(r.Context(), w, c)

@@ -35,6 +35,9 @@ func (s *Server) routes() []endpointRoute {
 	engine("POST", "/images/generations", openai.ImageGenerations)
 	engine("POST", "/images/edits", openai.ImageEdits)
 	engine("POST", "/images/variations", openai.ImageVariations)
+	engine("POST", "/audio/transcriptions", openai.Transcriptions)
+	engine("POST", "/audio/translations", openai.Translations)
+	engine("POST", "/audio/speech", openai.Speech)
 	for _, prefix := range []string{"/v1", ""} {
 		rs = append(rs, endpointRoute{"GET " + prefix + "/models", openai.WriteError, s.models})
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"time"
 
@@ -85,6 +86,14 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	if d := settingDuration(ch, "connect_timeout"); d > 0 {
 		attemptCtx = context.WithValue(attemptCtx, connectTimeoutKey{}, d)
 	}
+	// Whether the upstream has the whole request: from then on it works
+	// (and bills) even if the client leaves.
+	cs.sent.Store(false)
+	attemptCtx = httptrace.WithClientTrace(attemptCtx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			cs.sent.Store(true)
+		}
+	}})
 	hreq, err := upstream.NewRequest(attemptCtx, upCall)
 	if err != nil {
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "cannot build the upstream request", Err: err}

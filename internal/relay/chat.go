@@ -180,6 +180,7 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 		upstreamErr *llm.Event
 		clientGone  bool
 		readErr     error
+		cp          = e.newStreamCheckpoint(t.cs)
 	)
 	emit := func(evs []llm.Event) bool {
 		for i := range evs {
@@ -247,7 +248,9 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 			readErr = derr
 			break
 		}
-		emit(evs)
+		if emit(evs) {
+			cp.observe(&m, &counter)
+		}
 	}
 	if ctx.Err() != nil {
 		clientGone = true

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"switchboard/internal/endpoint"
@@ -155,6 +156,12 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
+		if ctx.Err() != nil && cs.sent.Load() && res.usage.IsZero() {
+			// The client left after the upstream had the request: the
+			// provider bills its input, and so does the gateway.
+			res.usage, res.source = estimateUsage(c, 0), gateway.UsageEstimated
+			cs.rec.ErrorMessage = appendNote(cs.rec.ErrorMessage, abandonedNote)
+		}
 		e.finish(ctx, cs, res)
 		return gerr
 	}
@@ -191,10 +198,13 @@ type callState struct {
 	rec      gateway.UsageRecord
 	free     bool
 	reserved bool
+	// sent: the current attempt's request reached the upstream whole.
+	sent atomic.Bool
 	// outLimit, when set, is the output limit sent upstream: what the
 	// key's budget hold affords.
-	outLimit int64
-	cand     route.Candidate
+	outLimit  int64
+	cand      route.Candidate
+	attemptNo int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
@@ -237,6 +247,10 @@ func (e *Engine) attemptBudget() time.Duration {
 	return 60 * time.Second
 }
 
+// abandonedNote marks the ledger record of a call its client left before
+// any answer, after the upstream had the request: billed for its input.
+const abandonedNote = "client left before the answer; billed for the input the upstream received"
+
 // errClientGone is what a call that its client abandoned ends with.
 func errClientGone(cause error) *gateway.Error {
 	return &gateway.Error{Kind: gateway.KindInvalidRequest, Status: 499, Message: "client closed the request", Err: cause}
@@ -249,6 +263,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 	c := cs.call
 	now := time.Now()
 	plan := e.Router.Plan(c.Peek.Model, now)
+	if c.Peek.Affinity != "" {
+		plan.Stick(c.Peek.Affinity)
+	}
 	deadline := now.Add(e.attemptBudget())
 	var last *gateway.Error
 	skipped := false
@@ -271,6 +288,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
+		cs.attemptNo = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name

@@ -167,6 +167,10 @@ func joinArrays(arrays ...[]byte) []byte {
 	return append(out, ']')
 }
 
+// Keep records resp (a Response object) as this turn's answer, for an
+// answer the gateway made itself (a WebSocket warm-up, generate:false).
+func (t *Turn) Keep(ctx context.Context, resp []byte) { t.record(ctx, resp) }
+
 // record keeps the answer resp (a Response object) of this turn.
 func (t *Turn) record(ctx context.Context, resp []byte) {
 	r := gjson.ParseBytes(resp)

@@ -18,7 +18,7 @@ var (
 
 const taskCols = `id, kind, key_id, key_name, channel_id, upstream_id, action, model, upstream_model, parent_id,
 	status, progress, request, result, fail_reason, hold_id, held_nano, units, billed, price_nano,
-	hook_url, hook_state, created_at, updated_at, started_at, finished_at, next_poll_at, polls, version`
+	hook_url, hook_state, created_at, updated_at, started_at, finished_at, next_poll_at, polls, key_index, version`
 
 // optTime stores the zero time as NULL.
 func (s *Store) optTime(t time.Time) any {
@@ -32,7 +32,7 @@ func (s *Store) taskArgs(t *gateway.Task) []any {
 	return []any{string(t.Kind), t.KeyID, t.KeyName, t.ChannelID, t.UpstreamID, t.Action, t.Model, t.UpstreamModel, t.ParentID,
 		string(t.Status), t.Progress, string(t.Request), string(t.Result), t.FailReason, t.HoldID, t.Held,
 		encodeUnits(t.Units), t.Billed, t.PriceNanoUSD, t.HookURL, string(t.HookState),
-		s.ts(t.CreatedAt), s.ts(t.UpdatedAt), s.optTime(t.StartedAt), s.optTime(t.FinishedAt), s.optTime(t.NextPollAt), t.Polls}
+		s.ts(t.CreatedAt), s.ts(t.UpdatedAt), s.optTime(t.StartedAt), s.optTime(t.FinishedAt), s.optTime(t.NextPollAt), t.Polls, t.KeyIndex}
 }
 
 func scanTask(sc rowScanner) (gateway.Task, error) {
@@ -43,7 +43,7 @@ func scanTask(sc rowScanner) (gateway.Task, error) {
 	)
 	err := sc.Scan(&t.ID, &kind, &t.KeyID, &t.KeyName, &t.ChannelID, &t.UpstreamID, &t.Action, &t.Model, &t.UpstreamModel,
 		&t.ParentID, &status, &t.Progress, &req, &res, &t.FailReason, &t.HoldID, &t.Held, &units, &t.Billed, &t.PriceNanoUSD,
-		&t.HookURL, &hst, &created, &updated, &started, &fin, &np, &t.Polls, &t.Version)
+		&t.HookURL, &hst, &created, &updated, &started, &fin, &np, &t.Polls, &t.KeyIndex, &t.Version)
 	if err != nil {
 		return t, err
 	}
@@ -73,7 +73,7 @@ func (s *Store) CreateTask(ctx context.Context, t *gateway.Task) error {
 	t.UpdatedAt = now
 	t.Version = 1
 	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO tasks (`+taskCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`),
 		append([]any{t.ID}, s.taskArgs(t)...)...)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: create task %s: %w", t.ID, gateway.ErrConflict)
@@ -158,7 +158,7 @@ func (s *Store) UpdateTask(ctx context.Context, t *gateway.Task) error {
 	res, err := s.w.ExecContext(ctx, s.q(`UPDATE tasks SET kind = ?, key_id = ?, key_name = ?, channel_id = ?, upstream_id = ?,
 		action = ?, model = ?, upstream_model = ?, parent_id = ?, status = ?, progress = ?, request = ?, result = ?,
 		fail_reason = ?, hold_id = ?, held_nano = ?, units = ?, billed = ?, price_nano = ?, hook_url = ?, hook_state = ?,
-		created_at = ?, updated_at = ?, started_at = ?, finished_at = ?, next_poll_at = ?, polls = ?, version = version + 1
+		created_at = ?, updated_at = ?, started_at = ?, finished_at = ?, next_poll_at = ?, polls = ?, key_index = ?, version = version + 1
 		WHERE id = ? AND version = ?`), args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: update task %s: %w", t.ID, err)

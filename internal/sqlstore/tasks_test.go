@@ -46,7 +46,7 @@ func testTaskCRUD(t *testing.T, s *Store) {
 		t.Fatalf("read back %+v", got)
 	}
 	a, b := got, got
-	a.Status, a.UpstreamID, a.StartedAt = gateway.TaskInProgress, "up-1", time.Now()
+	a.Status, a.UpstreamID, a.StartedAt, a.KeyIndex = gateway.TaskInProgress, "up-1", time.Now(), 2
 	if err := s.UpdateTask(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func testTaskCRUD(t *testing.T, s *Store) {
 		t.Fatalf("stale update: %v, want ErrConflict", err)
 	}
 	got, _ = s.TaskByID(ctx, tk.ID)
-	if got.Status != gateway.TaskInProgress || got.Version != 2 || got.UpstreamID != "up-1" || got.StartedAt.IsZero() {
+	if got.Status != gateway.TaskInProgress || got.Version != 2 || got.UpstreamID != "up-1" || got.StartedAt.IsZero() || got.KeyIndex != 2 {
 		t.Fatalf("after update %+v", got)
 	}
 	if _, err := s.TaskByID(ctx, "nope"); !errors.Is(err, gateway.ErrNotFound) {

@@ -155,20 +155,24 @@ func (a *API) taskChannel(t *gateway.Task) (route.Candidate, bool) {
 	if !ok {
 		return route.Candidate{}, false
 	}
-	c, ok := channelKey(ch)
+	c, ok := channelKey(ch, t.KeyIndex)
 	c.UpstreamModel = t.UpstreamModel
 	return c, ok
 }
 
-// channelKey is the key a follow-up call on ch uses (the task's own
-// channel; its first key, the account the task lives in).
-func channelKey(ch *gateway.Channel) (route.Candidate, bool) {
+// channelKey is the candidate of a follow-up call on ch with its key
+// keyIndex (the key that submitted the task; the first when the channel
+// has fewer keys now).
+func channelKey(ch *gateway.Channel, keyIndex int) (route.Candidate, bool) {
 	if ch == nil || !ch.Enabled {
 		return route.Candidate{}, false
 	}
 	c := route.Candidate{Channel: ch}
+	if keyIndex < 0 || keyIndex >= len(ch.APIKeys) {
+		keyIndex = 0
+	}
 	if len(ch.APIKeys) > 0 {
-		c.APIKey = ch.APIKeys[0]
+		c.APIKey, c.KeyIndex = ch.APIKeys[keyIndex], keyIndex
 	}
 	return c, true
 }

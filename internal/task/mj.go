@@ -32,7 +32,7 @@ type MJAdapter struct {
 
 // Poll fetches the upstream task object of t.
 func (m MJAdapter) Poll(ctx context.Context, ch *gateway.Channel, t *gateway.Task) (Update, error) {
-	c, _ := channelKey(ch)
+	c, _ := channelKey(ch, t.KeyIndex)
 	req, err := upstream.TaskRequest(ctx, ch, c.APIKey, http.MethodGet, "", "/mj/task/"+t.UpstreamID+"/fetch", nil, "")
 	if err != nil {
 		return Update{}, err
@@ -239,7 +239,7 @@ func (a *API) mjSubmit(kind, pathMode string) handler {
 				full = &res
 				continue // another account may have room
 			}
-			t.ChannelID = c.Channel.ID
+			t.ChannelID, t.KeyIndex = c.Channel.ID, c.KeyIndex
 			if !midjourney.Accepted(res.code) || res.upstreamID == "" {
 				if err := a.Service.Failed(ctx, &t, res.description); err != nil {
 					return err

@@ -405,6 +405,11 @@ func (s *Service) apply(ctx context.Context, t *gateway.Task, u Update, byPoller
 			return err
 		}
 		*t = next
+		if next.Status.Terminal() {
+			s.mu.Lock()
+			delete(s.fetched, t.ID)
+			s.mu.Unlock()
+		}
 		if changed || from != next.Status {
 			s.emit(next, from)
 			if s.Hooks != nil && next.HookURL != "" && !next.Status.Terminal() {

@@ -457,3 +457,72 @@ func TestMediaURLsExpireAndBind(t *testing.T) {
 		}
 	}
 }
+
+// blockingPoster holds every delivery until released.
+type blockingPoster struct {
+	started chan string
+	release chan struct{}
+}
+
+func (p *blockingPoster) Post(ctx context.Context, rawURL string, _ http.Header, _ []byte) (int, error) {
+	p.started <- rawURL
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+	}
+	return http.StatusOK, nil
+}
+
+func TestHookQueueIsBounded(t *testing.T) {
+	r := newRig(t, 0)
+	p := &blockingPoster{started: make(chan string, 10), release: make(chan struct{})}
+	h := NewHooks(p, r.store, discard, HookOptions{Queue: 1, Workers: 1, Attempts: 1})
+	defer h.Close()
+	if !h.Enqueue(HookJob{TaskID: "a", URL: "http://x/1"}) {
+		t.Fatal("first job refused")
+	}
+	<-p.started // the worker holds the first
+	if !h.Enqueue(HookJob{TaskID: "b", URL: "http://x/2"}) {
+		t.Fatal("second job refused with room in the queue")
+	}
+	if h.Enqueue(HookJob{TaskID: "c", URL: "http://x/3"}) {
+		t.Fatal("a job past the bound was queued")
+	}
+	// A final notification already queued is not queued twice; one
+	// refused for lack of room can be queued again later (the poller does).
+	if h.Enqueue(HookJob{TaskID: "d", URL: "http://x/4", Final: true}) {
+		t.Fatal("a final job past the bound was queued")
+	}
+	close(p.release)
+	waitFor(t, func() bool { return len(h.queue) == 0 })
+	if !h.Enqueue(HookJob{TaskID: "d", URL: "http://x/4", Final: true}) {
+		t.Fatal("the final job could not be queued again once there was room")
+	}
+}
+
+func TestFinalHookDeduplicated(t *testing.T) {
+	r := newRig(t, 0)
+	p := &blockingPoster{started: make(chan string, 10), release: make(chan struct{})}
+	h := NewHooks(p, r.store, discard, HookOptions{Queue: 4, Workers: 1, Attempts: 1})
+	defer h.Close()
+	for range 3 {
+		h.Enqueue(HookJob{TaskID: "t", URL: "http://x/final", Final: true})
+	}
+	<-p.started
+	close(p.release)
+	time.Sleep(50 * time.Millisecond)
+	if n := len(p.started); n != 0 {
+		t.Fatalf("the final notification of one task was sent %d more times", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -237,7 +237,7 @@ func (a *API) startVideo(ctx context.Context, key *gateway.Key, v *videoReq, par
 	ctx = context.WithoutCancel(ctx)
 	var last *gateway.Error
 	for _, c := range cands {
-		t.ChannelID, t.UpstreamModel = c.Channel.ID, c.UpstreamModel
+		t.ChannelID, t.KeyIndex, t.UpstreamModel = c.Channel.ID, c.KeyIndex, c.UpstreamModel
 		var (
 			upID string
 			u    Update
@@ -466,7 +466,7 @@ type VideoAdapter struct {
 
 // Poll refreshes a video from its upstream.
 func (v VideoAdapter) Poll(ctx context.Context, ch *gateway.Channel, t *gateway.Task) (Update, error) {
-	c, _ := channelKey(ch)
+	c, _ := channelKey(ch, t.KeyIndex)
 	var req *http.Request
 	var err error
 	if ch.Type == gateway.ChannelGemini {
@@ -644,7 +644,7 @@ func (a *API) videoDelete(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := context.WithoutCancel(r.Context())
 	if ch, ok := a.Router.Channel(t.ChannelID); ok && ch.Type != gateway.ChannelGemini {
-		if c, ok := channelKey(ch); ok {
+		if c, ok := channelKey(ch, t.KeyIndex); ok {
 			// Best effort: the upstream's copy goes too.
 			if req, err := upstream.TaskRequest(ctx, ch, c.APIKey, http.MethodDelete, "v1", "/videos/"+url.PathEscape(t.UpstreamID), nil, ""); err == nil {
 				_, _, _ = roundTrip(a.Client, req)

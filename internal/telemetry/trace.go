@@ -63,7 +63,10 @@ func NewTracerFromEnv(ctx context.Context, o TraceOptions) (*Tracer, error) {
 		if o.Getenv == nil {
 			return ""
 		}
-		v, _ := o.Getenv(k)
+		v, ok := o.Getenv(k)
+		if !ok {
+			return ""
+		}
 		return strings.TrimSpace(v)
 	}
 	if strings.EqualFold(env("OTEL_SDK_DISABLED"), "true") || env("OTEL_TRACES_EXPORTER") == "none" {

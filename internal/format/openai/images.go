@@ -275,7 +275,6 @@ const (
 
 func (imageSpec) EventError(ev sse.Event) *gateway.Error { return eventError(ev) }
 
-
 func (imageSpec) EventUsage(ev sse.Event) (llm.Usage, bool, bool) {
 	if !bytes.Contains(ev.Data, usageKey) {
 		return llm.Usage{}, false, false

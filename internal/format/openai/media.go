@@ -86,6 +86,29 @@ func (f fields) integer(name string, lo, hi int64) (int64, bool, error) {
 	return n, true, nil
 }
 
+// number is a JSON number, or a form field holding one.
+func (f fields) number(name string) (float64, bool, error) {
+	if f.form != nil {
+		v, ok := f.form.Value(name)
+		if !ok {
+			return 0, false, nil
+		}
+		x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, true, invalid(name, "'%s' must be a number", name)
+		}
+		return x, true, nil
+	}
+	v, ok := f.json[name]
+	if !ok || v.Type == gjson.Null {
+		return 0, false, nil
+	}
+	if v.Type != gjson.Number {
+		return 0, true, invalid(name, "'%s' must be a number", name)
+	}
+	return v.Num, true, nil
+}
+
 // boolean is a JSON boolean, or a form field "true" / "false".
 func (f fields) boolean(name string) (bool, error) {
 	if f.form != nil {

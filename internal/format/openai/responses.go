@@ -25,9 +25,11 @@ import (
 var Responses endpoint.Spec = responsesSpec{}
 
 var (
-	_ endpoint.Streamer      = responsesSpec{}
-	_ endpoint.ChannelFilter = responsesSpec{}
-	_ endpoint.TokenStripper = responsesSpec{}
+	_ endpoint.Streamer         = responsesSpec{}
+	_ endpoint.ChannelFilter    = responsesSpec{}
+	_ endpoint.TokenStripper    = responsesSpec{}
+	_ endpoint.FailoverStripper = responsesSpec{}
+	_ endpoint.HeaderRelayer    = responsesSpec{}
 )
 
 type responsesSpec struct{ wire }
@@ -41,7 +43,7 @@ func (responsesSpec) ServedBy(ch *gateway.Channel) bool { return upstream.Serves
 
 // Peek reads model, stream and max_output_tokens, and checks the shapes
 // of input and instructions; the rest is the codec's (or the upstream's).
-func (responsesSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, error) {
+func (responsesSpec) Peek(r *http.Request, body payload.Body) (endpoint.Peek, error) {
 	var p endpoint.Peek
 	if body.JSON == nil {
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "the request body must be JSON")
@@ -50,7 +52,7 @@ func (responsesSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, er
 	if !root.IsObject() {
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "the request body must be a JSON object")
 	}
-	var model, input, stream, maxOut, instructions gjson.Result
+	var model, input, stream, maxOut, instructions, cacheKey gjson.Result
 	root.ForEach(func(key, v gjson.Result) bool {
 		switch key.Str {
 		case "model":
@@ -63,6 +65,8 @@ func (responsesSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, er
 			maxOut = v
 		case "instructions":
 			instructions = v
+		case "prompt_cache_key":
+			cacheKey = v
 		}
 		return true
 	})
@@ -82,7 +86,36 @@ func (responsesSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, er
 		return p, gateway.Errorf(gateway.KindInvalidRequest, "'max_output_tokens' must be a positive integer").WithParam("max_output_tokens")
 	}
 	p.Model, p.Stream, p.MaxOutput = strings.Clone(model.Str), stream.Type == gjson.True, maxOut.Int()
+	p.Affinity = responsesAffinity(r, cacheKey)
 	return p, nil
+}
+
+// responsesAffinity is the conversation a call belongs to: its
+// prompt_cache_key (Codex sends the thread id), else the session headers
+// Codex sends (older builds spelled them session_id, conversation_id).
+// The key is tenant-chosen, so it only orders the channels the key may
+// use anyway.
+func responsesAffinity(r *http.Request, cacheKey gjson.Result) string {
+	if cacheKey.Type == gjson.String && cacheKey.Str != "" {
+		return strings.Clone(cacheKey.Str)
+	}
+	if r == nil {
+		return ""
+	}
+	for _, h := range [...]string{"Session-Id", "Thread-Id", "Session_id", "Conversation_id"} {
+		if v := r.Header.Get(h); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// StripForFailover drops the input items holding encrypted content (OpenAI
+// reasoning, compactions) when a call moves to another channel: only the
+// account that produced them can decrypt them, and any other refuses the
+// whole call ("invalid_encrypted_content").
+func (responsesSpec) StripForFailover(body []byte) ([]byte, error) {
+	return dropItems(body, func(it gjson.Result) bool { return it.Get("encrypted_content").Type == gjson.String })
 }
 
 // PassRequest maps the model and drops the reasoning items that hold
@@ -105,10 +138,24 @@ func (responsesSpec) PassRequest(p endpoint.Peek, body payload.Body, upstreamMod
 
 func (responsesSpec) StripsWrappedTokens() {}
 
+// RelayHeaders: Codex reads these from the answer; x-codex-turn-state is
+// what it sends back on the turn's next request.
+func (responsesSpec) RelayHeaders() []string {
+	return []string{"X-Codex-Turn-State", "X-Models-Etag", "X-Reasoning-Included", "OpenAI-Model"}
+}
+
 // stripForeignReasoning removes input items whose encrypted_content is an
 // envelope (every envelope holds a token of a provider other than the
 // client's own).
 func stripForeignReasoning(body []byte) ([]byte, error) {
+	return dropItems(body, func(it gjson.Result) bool {
+		ec := it.Get("encrypted_content")
+		return ec.Type == gjson.String && strings.HasPrefix(ec.Str, llm.WrappedTokenPrefix)
+	})
+}
+
+// dropItems removes the input items drop selects.
+func dropItems(body []byte, drop func(gjson.Result) bool) ([]byte, error) {
 	input := gjson.GetBytes(body, "input")
 	if !input.IsArray() {
 		return body, nil
@@ -117,7 +164,7 @@ func stripForeignReasoning(body []byte) ([]byte, error) {
 	out = append(out, '[')
 	n := 0
 	input.ForEach(func(_, it gjson.Result) bool {
-		if ec := it.Get("encrypted_content"); ec.Type == gjson.String && strings.HasPrefix(ec.Str, llm.WrappedTokenPrefix) {
+		if drop(it) {
 			return true
 		}
 		if n > 0 {
