@@ -37,7 +37,9 @@ func (a *app) newTracer(ctx context.Context, rl *relay.Engine, getenv config.Get
 		ChannelType: a.channelType,
 	})
 	if err != nil {
-		return err
+		// Telemetry never keeps the gateway from serving.
+		a.log.Error("tracing is off: the OTEL_EXPORTER_OTLP_* environment is not usable", "err", err)
+		tr = nil
 	}
 	// The engine runs the admin API's channel tests too.
 	a.telemetry.engine = rl

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -87,5 +88,34 @@ func BenchmarkObserver(b *testing.B) {
 		m.Started(c)
 		m.Attempted(c, relay.Attempt{Channel: ch, Status: 200})
 		m.Finished(c, rec)
+	}
+}
+
+func TestTracerFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    bool
+		wantErr bool
+	}{
+		{"unset", nil, false, false},
+		{"endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, true, false},
+		{"traces endpoint, grpc", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, false},
+		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, false, false},
+		{"exporter none", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, false, false},
+		{"http/json", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := NewTracerFromEnv(context.Background(), TraceOptions{Getenv: func(k string) (string, bool) {
+				v, ok := tc.env[k]
+				return v, ok
+			}})
+			if (err != nil) != tc.wantErr || (tr != nil) != tc.want {
+				t.Fatalf("tracer %v, err %v", tr != nil, err)
+			}
+			if tr != nil {
+				_ = tr.Shutdown(context.Background())
+			}
+		})
 	}
 }
