@@ -224,6 +224,7 @@ func channelsCmd() *cobra.Command {
 		postID(f, "enable", "Enable a channel", http.MethodPost, func(id string) string { return path(id) + "/enable" }, channelCols),
 		postID(f, "disable", "Disable a channel", http.MethodPost, func(id string) string { return path(id) + "/disable" }, channelCols),
 		postID(f, "delete", "Delete a channel", http.MethodDelete, path, channelCols),
+		channelTestCmd(f),
 		apiCommand(f, "health", "Circuit state and upstream key states of every channel", cobra.NoArgs, func(cmd *cobra.Command, c *adminClient, _ []string) error {
 			b, err := c.do(cmd.Context(), http.MethodGet, "/admin/api/health", nil, nil)
 			if err != nil {
@@ -232,6 +233,36 @@ func channelsCmd() *cobra.Command {
 			return c.print(cmd.OutOrStdout(), b, "data", []column{{"ID", "channel_id"}, {"NAME", "name"}, {"STATE", "state"}, {"FAILURES", "failures"}, {"LAST_ERROR", "last_error"}})
 		}),
 	)
+	return cmd
+}
+
+// channelTestCmd sends a real minimal call to one channel.
+func channelTestCmd(f *adminFlags) *cobra.Command {
+	var model string
+	cmd := apiCommand(f, "test ID", "Send a real minimal chat call to a channel (billed as admin:test) and show latency and the answer", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *adminClient, args []string) error {
+			id, err := idArg(args[0])
+			if err != nil {
+				return err
+			}
+			var body map[string]string
+			if model != "" {
+				body = map[string]string{"model": model}
+			}
+			b, err := c.do(cmd.Context(), http.MethodPost, "/admin/api/channels/"+id+"/test", nil, body)
+			if err != nil {
+				return err
+			}
+			if err := c.print(cmd.OutOrStdout(), b, "", []column{{"CHANNEL", "channel"}, {"MODEL", "model"}, {"OK", "ok"}, {"LATENCY_MS", "latency_ms"},
+				{"TTFT_MS", "ttft_ms"}, {"IN", "input_tokens"}, {"OUT", "output_tokens"}, {"ANSWER", "answer"}, {"ERROR", "error"}}); err != nil {
+				return err
+			}
+			if !gjson.GetBytes(b, "ok").Bool() {
+				return fmt.Errorf("channel %s failed its test: %s", id, gjson.GetBytes(b, "error").String())
+			}
+			return nil
+		})
+	cmd.Flags().StringVar(&model, "model", "", "the model to ask (default: the channel's first)")
 	return cmd
 }
 

@@ -109,6 +109,9 @@ func TestCLIAgainstGateway(t *testing.T) {
 		t.Errorf("channels disable: %s", out)
 	}
 	cli("channels", "enable", chID)
+	if out := cli("channels", "test", chID); !strings.Contains(out, "gpt-4o-mini") || !strings.Contains(out, "true") {
+		t.Errorf("channels test:\n%s", out)
+	}
 	if out := cli("channels", "health"); !strings.Contains(out, "STATE") {
 		t.Errorf("channels health:\n%s", out)
 	}
@@ -119,7 +122,7 @@ func TestCLIAgainstGateway(t *testing.T) {
 	if !strings.Contains(out, "bob") || !strings.Contains(out, "1000") {
 		t.Errorf("usage list:\n%s", out)
 	}
-	sum := cli("usage", "summary", "-o", "json")
+	sum := cli("usage", "summary", "--key-id", id, "-o", "json")
 	// 1000 input at $1/M + 500 output at $2/M = $0.002
 	if got := gjson.Get(sum, "total.price_nano_usd").Int(); got != 2_000_000 {
 		t.Errorf("usage summary price %d nano-USD, want 2000000: %s", got, sum)

@@ -57,6 +57,9 @@ type Deps struct {
 	// Prices is the table the node bills with (GET /admin/api/prices); nil
 	// answers 501.
 	Prices *pricing.Table
+	// TestChannel sends a real minimal call to one channel
+	// (POST /admin/api/channels/{id}/test); nil answers 501.
+	TestChannel TestChannelFunc
 }
 
 // API serves the admin REST API.
@@ -134,6 +137,7 @@ func (a *API) routes() []adminRoute {
 		{"GET /admin/api/usage", a.usage},
 		{"GET /admin/api/usage/summary", a.usageSummary},
 		{"GET /admin/api/prices", a.prices},
+		{"POST /admin/api/channels/{id}/test", a.testChannel},
 
 		{"/admin/api/", a.noRoute},
 	}

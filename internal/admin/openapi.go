@@ -17,6 +17,7 @@ type operation struct {
 	method, path, summary string
 	query                 []param
 	body                  any // the request body's Go type (nil: none)
+	optionalBody          bool
 	status                int
 	resp                  any // the answer's Go type
 }
@@ -63,6 +64,8 @@ var operations = []operation{
 	{method: "GET", path: "/admin/api/prices", summary: "The price table in effect and the models routed without a price",
 		query: []param{{"model", "only names containing this", "string"}, {"operator", "true: only the operator's prices", "boolean"}},
 		resp:  pricesJSON{}},
+	{method: "POST", path: "/admin/api/channels/{id}/test", summary: "Send a real minimal chat call to one channel (billed, key name admin:test) and report latency, TTFT and the answer",
+		body: testRequest{}, optionalBody: true, resp: ChannelTest{}},
 	{method: "GET", path: "/admin/api/openapi.json", summary: "This document (no token needed)", resp: map[string]any{}},
 }
 
@@ -129,7 +132,7 @@ func buildOpenAPI() obj {
 			o["parameters"] = params
 		}
 		if op.body != nil {
-			o["requestBody"] = obj{"required": true, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(op.body))}}}
+			o["requestBody"] = obj{"required": !op.optionalBody, "content": obj{"application/json": obj{"schema": schemaOf(reflect.TypeOf(op.body))}}}
 		}
 		item[strings.ToLower(op.method)] = o
 	}

@@ -180,6 +180,10 @@ type Storage struct {
 // Admin configures the admin API and console.
 type Admin struct {
 	Token string // "" = generate one at first start
+	// MCPWrites lets the admin MCP server's tools change state (enable and
+	// disable channels and keys, create keys, test channels); off, it is
+	// read-only. Extension of issue 12.
+	MCPWrites bool
 }
 
 // Log configures the process logger.

@@ -135,6 +135,8 @@ type rawStorage struct {
 
 type rawAdmin struct {
 	Token scalar `yaml:"token"`
+	// MCPWrites extends DESIGN.md §4 (issue 12).
+	MCPWrites scalar `yaml:"mcp_writes"`
 }
 
 type rawLog struct {

@@ -28,6 +28,13 @@ type rawTelemetry struct {
 	TraceContent     scalar `yaml:"trace_content"`
 }
 
+// operator converts the extensions of issue 12: the telemetry section and
+// admin.mcp_writes.
+func (c *converter) operator(raw *rawConfig, cfg *Config) {
+	cfg.Admin.MCPWrites = c.boolean(raw.Admin.MCPWrites, "admin.mcp_writes", false)
+	c.telemetry(&raw.Telemetry, &cfg.Telemetry)
+}
+
 func (c *converter) telemetry(r *rawTelemetry, t *Telemetry) {
 	t.MetricsPublic = c.boolean(r.MetricsPublic, "telemetry.metrics_public", false)
 	t.MetricsKeyLabels = c.boolean(r.MetricsKeyLabels, "telemetry.metrics_key_labels", false)

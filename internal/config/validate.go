@@ -179,7 +179,7 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
 	c.tasks(&raw.Tasks, &cfg.Tasks)
-	c.telemetry(&raw.Telemetry, &cfg.Telemetry)
+	c.operator(raw, cfg)
 }
 
 // prices converts a prices mapping (of the config or of the price file)

@@ -136,6 +136,8 @@ type Call struct {
 	overheadSet  bool
 	// answer is what a trace records of the answer (trace.go).
 	answer Answer
+	// pin restricts routing to one channel (HubCall.ChannelID).
+	pin int64
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
@@ -288,6 +290,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 		cand, ok := plan.Next(time.Now())
 		if !ok {
 			break
+		}
+		if c.pin != 0 && cand.Channel.ID != c.pin {
+			continue
 		}
 		x := e.exchangeFor(cs, cand.Channel)
 		if x == nil {

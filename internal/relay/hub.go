@@ -23,6 +23,9 @@ type HubCall struct {
 	RequestID string // "" : one is made up
 	// Endpoint labels the call in the ledger ("" : "hub.chat").
 	Endpoint string
+	// ChannelID, when set, pins the call to that channel: no other is
+	// tried (a channel test).
+	ChannelID int64
 }
 
 // Generate runs hc through the same admission, limits, routing, failover,
@@ -54,7 +57,7 @@ func (e *Engine) Generate(ctx context.Context, hc HubCall) iter.Seq2[llm.Event, 
 		if label == "" {
 			label = "hub.chat"
 		}
-		c := &Call{Spec: hubSpec{endpoint: label}, Key: hc.Key, RequestID: id, Start: time.Now(), Peek: p, hub: &req, hubSink: sink}
+		c := &Call{Spec: hubSpec{endpoint: label}, Key: hc.Key, RequestID: id, Start: time.Now(), Peek: p, hub: &req, hubSink: sink, pin: hc.ChannelID}
 		if err := e.Serve(ctx, discardWriter{}, c); err != nil && !sink.stopped {
 			yield(llm.Event{}, err)
 		}

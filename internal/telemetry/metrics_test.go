@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -87,5 +88,77 @@ func BenchmarkObserver(b *testing.B) {
 		m.Started(c)
 		m.Attempted(c, relay.Attempt{Channel: ch, Status: 200})
 		m.Finished(c, rec)
+	}
+}
+
+func TestTracerFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    bool
+		wantErr bool
+	}{
+		{"unset", nil, false, false},
+		{"endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, true, false},
+		{"traces endpoint, grpc", map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, false},
+		{"disabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"}, false, false},
+		{"exporter none", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"}, false, false},
+		{"http/json", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := NewTracerFromEnv(context.Background(), TraceOptions{Getenv: func(k string) (string, bool) {
+				v, ok := tc.env[k]
+				return v, ok
+			}})
+			if (err != nil) != tc.wantErr || (tr != nil) != tc.want {
+				t.Fatalf("tracer %v, err %v", tr != nil, err)
+			}
+			if tr != nil {
+				_ = tr.Shutdown(context.Background())
+			}
+		})
+	}
+}
+
+// Health and budget gauges are read at scrape time from the node's state.
+func TestStateGauges(t *testing.T) {
+	m := NewMetrics(MetricsOptions{
+		KeyLabels: true,
+		Channels: func(context.Context) ([]gateway.Channel, error) {
+			return []gateway.Channel{
+				{ID: 1, Name: "a", Type: gateway.ChannelOpenAI, Enabled: true, APIKeys: []string{"k0", "k1", "k2"}},
+				{ID: 2, Name: "b", Type: gateway.ChannelAnthropic, Enabled: false, APIKeys: []string{"k0"}},
+			}, nil
+		},
+		Health: func() []gateway.ChannelHealth {
+			return []gateway.ChannelHealth{{ChannelID: 1, State: gateway.StateOpen, Keys: []gateway.KeyHealth{
+				{Index: 1, State: gateway.KeyStateCooling}, {Index: 2, State: gateway.KeyStateDisabled},
+			}}}
+		},
+		Keys: func(context.Context) ([]gateway.Key, error) {
+			return []gateway.Key{{Name: "alice", BudgetNanoUSD: 5e9, SpentNanoUSD: 1e9, ReservedNanoUSD: 5e8}, {Name: "free"}}, nil
+		},
+		LedgerQueue: func() int { return 7 },
+	})
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := w.Body.String()
+	for _, want := range []string{
+		`switchboard_channel_health_state{channel="a"} 2`,
+		`switchboard_channel_health_state{channel="b"} 0`,
+		`switchboard_channel_enabled{channel="b",type="anthropic"} 0`,
+		`switchboard_upstream_key_state{channel="a",key_index="0"} 0`,
+		`switchboard_upstream_key_state{channel="a",key_index="1"} 1`,
+		`switchboard_upstream_key_state{channel="a",key_index="2"} 2`,
+		`switchboard_key_budget_remaining_usd{key="alice"} 3.5`,
+		`switchboard_key_budget_usd{key="alice"} 5`,
+		`switchboard_ledger_queue_depth 7`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("no line %q", want)
+		}
+	}
+	if strings.Contains(body, `key="free"`) {
+		t.Errorf("a key without a budget has budget gauges")
 	}
 }
