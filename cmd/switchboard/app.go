@@ -68,6 +68,7 @@ type app struct {
 	prices  *pricing.Table
 
 	adminTokenHash string
+	adminAddr      string // the admin listener's address, once started
 
 	keyProbe     *keyprobe.Prober
 	redis        *redisstore.Client
@@ -285,14 +286,18 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("start tasks: %w", err)
 	}
+	extra, err := a.withConsole(adminAPI, rl, box, func(mux *http.ServeMux) {
+		adminAPI.Register(mux)
+		taskAPI.Register(mux)
+		a.mountTelemetry(mux, adminAPI)
+	})
+	if err != nil {
+		return nil, err
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra: func(mux *http.ServeMux) {
-			adminAPI.Register(mux)
-			taskAPI.Register(mux)
-			a.mountTelemetry(mux, adminAPI)
-		},
+		Extra:        extra,
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 		Responses:    &respstate.Service{Store: store, Log: log},
@@ -310,6 +315,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		defer a.wg.Done()
 		logs.run(a.ctx)
 	}()
+	a.startPruner()
 	ok = true
 	return a, nil
 }

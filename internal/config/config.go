@@ -66,6 +66,7 @@ type Config struct {
 	Pricing      Pricing
 	Tasks        Tasks
 	Telemetry    Telemetry
+	Ledger       Ledger
 	// Media is the `media` section (extension of issue 11).
 	Media Media
 }
@@ -110,6 +111,21 @@ func (m Media) UploadLimitBytes() map[string]int64 {
 	}
 	return out
 }
+
+// Ledger is the `ledger` section (extension): how long each layer of the
+// usage ledger is kept (0 = for ever) and how often the pruner runs.
+type Ledger struct {
+	Retention       time.Duration // raw usage rows (the usage log)
+	HourlyRetention time.Duration // per-hour totals
+	DailyRetention  time.Duration // per-day totals
+	PruneInterval   time.Duration
+}
+
+// DefaultPruneInterval is how often the ledger pruner runs.
+const DefaultPruneInterval = time.Hour
+
+// DefaultSessionTTL is how long a console login lasts.
+const DefaultSessionTTL = 12 * time.Hour
 
 // Pricing is the `pricing` section (extension) and what its files held
 // once Load read them.
@@ -184,6 +200,13 @@ type Admin struct {
 	// disable channels and keys, create keys, test channels); off, it is
 	// read-only. Extension of issue 12.
 	MCPWrites bool
+	// ViewerTokens log in to the console read-only (extension).
+	ViewerTokens []string
+	// SessionTTL is how long a console login lasts (extension).
+	SessionTTL time.Duration
+	// Addr, when set, is a second listener serving only the admin API and
+	// the console (extension); they stay on the main listener too.
+	Addr string
 }
 
 // Log configures the process logger.
@@ -255,6 +278,8 @@ func Default() *Config {
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},
 		Prices:  map[string]gateway.Price{},
 		Pricing: Pricing{Unpriced: pricing.UnpricedRefuse, MinOutputTokens: pricing.DefaultMinOutput},
+		Ledger:  Ledger{PruneInterval: DefaultPruneInterval},
+		Admin:   Admin{SessionTTL: DefaultSessionTTL},
 	}
 }
 

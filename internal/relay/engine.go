@@ -228,7 +228,7 @@ type callState struct {
 	// clock is the time spent waiting on upstreams (overhead headers).
 	clock upstreamClock
 	// attempt is the current attempt's outcome, for its span.
-	attempt Attempt
+	attempt  Attempt
 	imageReq *llm.ImageRequest
 }
 
@@ -316,6 +316,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			return res, gerr
 		}
 		last = gerr
+		cs.rec.Tried = append(cs.rec.Tried, fmt.Sprintf("%s: %d %s", cand.Channel.Name, gerr.HTTPStatus(), gerr.Message))
 		// Retry-After is honoured by health: the channel or key cools down
 		// for that long, and the next candidate is another channel.
 		if ctx.Err() != nil || !gerr.Failover() {
