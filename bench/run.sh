@@ -2,8 +2,10 @@
 # Reproducible load benchmark of Switchboard against a bare reverse proxy
 # and the upstream itself. Prints a markdown report on stdout (progress on
 # stderr). Everything runs on 127.0.0.1 below port 32768 and is killed on
-# exit. Knobs (environment): DURATION, WARMUP, CONC, STREAMS, PORT_BASE.
-# See bench/README.md.
+# exit. Knobs (environment): DURATION, WARMUP, CONC, STREAMS, PORT_BASE;
+# RATE=N runs the open-loop report at N calls/s instead, PIN=1 pins the
+# load driver to CPU 0 and the proxies and upstream to CPU 1, PPROF=ADDR
+# serves Switchboard's pprof there. See bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +14,26 @@ WARMUP=${WARMUP:-2s}
 CONC=${CONC:-32}
 STREAMS=${STREAMS:-1000}
 PORT_BASE=${PORT_BASE:-18000}
+RATE=${RATE:-0}
+ROUNDS=${ROUNDS:-3}
+PIN=${PIN:-0}
+PPROF=${PPROF:-}
 FAKE_PORT=$((PORT_BASE + 1))
 BARE_PORT=$((PORT_BASE + 2))
 SB_PORT=$((PORT_BASE + 3))
 KEY=sk-bench-0123456789abcdef
+
+# PIN=1: the load driver on CPU 0, everything it measures on CPU 1, so the
+# driver's own work does not land on the serving core.
+pin_load=() pin_srv=() pinned=""
+if [ "$PIN" = 1 ]; then
+	if [ "$(nproc)" -lt 2 ]; then
+		echo "run.sh: PIN=1 needs two CPUs" >&2
+		exit 1
+	fi
+	pin_load=(taskset -c 0) pin_srv=(taskset -c 1)
+	pinned="load driver on CPU 0; fake upstream, bare proxy and Switchboard on CPU 1"
+fi
 
 # Every slow stream costs a descriptor in the driver and two in the proxy.
 ulimit -n "$(ulimit -Hn)"
@@ -56,7 +74,7 @@ channels:
     type: openai-compatible
     base_url: http://127.0.0.1:$FAKE_PORT
     api_keys: [x]
-    models: [bench-model, bench-slow]
+    models: [bench-model, bench-slow, bench-embed]
 keys:
   - name: bench
     key: $KEY
@@ -64,6 +82,7 @@ keys:
 prices:
   bench-model: {input_per_mtok: 1, output_per_mtok: 2}
   bench-slow: {input_per_mtok: 1, output_per_mtok: 2}
+  bench-embed: {input_per_mtok: 0.02}
 YAML
 
 wait_port() {
@@ -78,24 +97,33 @@ wait_port() {
 	return 1
 }
 
-"$work/fakeupstream" -addr "127.0.0.1:$FAKE_PORT" -slow-model bench-slow -slow-delay 1s 2>"$work/fake.log" &
+"${pin_srv[@]}" "$work/fakeupstream" -addr "127.0.0.1:$FAKE_PORT" -slow-model bench-slow -slow-delay 1s 2>"$work/fake.log" &
 pids+=($!)
-"$work/bareproxy" -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$FAKE_PORT" 2>"$work/bare.log" &
+"${pin_srv[@]}" "$work/bareproxy" -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$FAKE_PORT" 2>"$work/bare.log" &
 pids+=($!)
 bare_pid=$!
-"$work/switchboard" serve --config "$work/switchboard.yaml" >"$work/switchboard.out" 2>"$work/switchboard.log" &
+SWITCHBOARD_PPROF_ADDR=$PPROF "${pin_srv[@]}" "$work/switchboard" serve --config "$work/switchboard.yaml" >"$work/switchboard.out" 2>"$work/switchboard.log" &
 pids+=($!)
 sb_pid=$!
 for port in "$FAKE_PORT" "$BARE_PORT" "$SB_PORT"; do
 	wait_port "$port"
 done
 
-"$work/load" \
+if [ "$RATE" -gt 0 ]; then
+	"${pin_load[@]}" "$work/load" -rate "$RATE" -rounds "$ROUNDS" -pinned "$pinned" \
+		-direct "http://127.0.0.1:$FAKE_PORT" \
+		-bare "http://127.0.0.1:$BARE_PORT" -bare-pid "$bare_pid" \
+		-switchboard "http://127.0.0.1:$SB_PORT" -switchboard-pid "$sb_pid" \
+		-key "$KEY" -model bench-model -embed-model bench-embed \
+		-d "$DURATION" -warmup "$WARMUP"
+else
+"${pin_load[@]}" "$work/load" \
 	-direct "http://127.0.0.1:$FAKE_PORT" \
 	-bare "http://127.0.0.1:$BARE_PORT" -bare-pid "$bare_pid" \
 	-switchboard "http://127.0.0.1:$SB_PORT" -switchboard-pid "$sb_pid" \
 	-key "$KEY" -model bench-model -slow-model bench-slow \
 	-c "$CONC" -d "$DURATION" -warmup "$WARMUP" -streams "$STREAMS"
+fi
 
 if grep -q 'level=\(WARN\|ERROR\)' "$work/switchboard.log"; then
 	echo "Switchboard logged warnings or errors during the run (first 5):" >&2

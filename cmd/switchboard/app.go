@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,15 +25,19 @@ import (
 	"switchboard/internal/inmem"
 	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
+	"switchboard/internal/rules"
 	"switchboard/internal/safefetch"
 	"switchboard/internal/secret"
 	"switchboard/internal/shed"
 	"switchboard/internal/simulator"
 	"switchboard/internal/sqlstore"
+	"switchboard/internal/task"
 	"switchboard/internal/upstream"
 )
 
@@ -56,6 +58,7 @@ type appOptions struct {
 type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	logs    *logBuffer // the log's output, flushed by a loop and on Close
 	store   *sqlstore.Store
 	ledger  *ledger.Writer
 	router  *route.Router
@@ -74,9 +77,17 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	stopOnce sync.Once
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	tasks      *task.Service
+	taskCounts task.Counts // state changes by kind and status, for metrics
+	hooks      *task.Hooks
+	stopTasks  context.CancelFunc
+	telemetry  telemetryState
+
+	// ctx is the app's lifetime: every background loop and reload runs
+	// under it, and Close cancels it first.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // demoModels are served by the --demo simulator channel.
@@ -102,7 +113,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	log := newLogger(cfg)
+	logs := newLogBuffer(os.Stderr)
+	log := newLogger(cfg, logs)
+	ok := false
+	defer func() {
+		if !ok {
+			logs.Flush()
+		}
+	}()
 	dataDir := dataDirFor(cfg, opts.DataDir)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %q: %w", dataDir, err)
@@ -125,12 +143,25 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store, stop: make(chan struct{})}
-	ok := false
+	a := &app{cfg: cfg, log: log, logs: logs, store: store}
+	// The app outlives the start's context (a signal ends that one; the
+	// app then stops in order in Close) but keeps its values.
+	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
-		if !ok {
-			_ = store.Close()
+		if ok {
+			return
 		}
+		a.cancel()
+		// A start that fails half way stops what it had started.
+		if a.stopTasks != nil {
+			a.stopTasks()
+		}
+		if a.ledger != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			_ = a.ledger.Close(cctx)
+			cancel()
+		}
+		_ = store.Close()
 	}()
 
 	channels := cfg.Channels()
@@ -191,7 +222,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	}
 	if a.notifier != nil {
 		for _, topic := range []string{topicKeys, topicChannels} {
-			stop, err := a.notifier.Subscribe(context.Background(), topic, func(string) { a.reload(topic) })
+			stop, err := a.notifier.Subscribe(a.ctx, topic, func(string) { a.reload(topic) })
 			if err != nil {
 				return nil, fmt.Errorf("subscribe to %s changes: %w", topic, err)
 			}
@@ -199,7 +230,8 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		}
 	}
 
-	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log})
+	a.newMetrics()
+	lw, err := ledger.Open(ctx, filepath.Join(dataDir, "spool"), store, ledger.Options{Logger: log, OnFlush: a.telemetry.metrics.LedgerFlushed})
 	if err != nil {
 		return nil, fmt.Errorf("open usage ledger: %w", err)
 	}
@@ -223,19 +255,42 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		transport = newTransport()
 	}
 	client := upstream.NewClient(transport)
-	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log, Context: a.ctx})
+	mediaDir := cfg.Media.Dir
+	if mediaDir == "" {
+		mediaDir = filepath.Join(dataDir, "media")
+	}
+	media, err := mediastore.Open(mediaDir, mediastore.Options{TTL: cfg.Media.URLTTL, QuotaBytes: int64(cfg.Media.QuotaMB) << 20})
+	if err != nil {
+		return nil, err
+	}
+	media.Sweep()
 	rl := &relay.Engine{
+		Media: mediaPaths{media}, ProxyMedia: cfg.Media.Proxy,
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
-		Specs: upstreamSpecs, Observer: relay.AccessLog{Log: log},
+		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
 		Fetcher:        safefetch.New(safefetch.Options{AllowPrivate: opts.FetchAllowPrivate}),
 		DefaultTimeout: config.DefaultChannelTimeout,
+	}
+	rl.Unpriced, rl.MinOutputTokens = cfg.Pricing.Unpriced, cfg.Pricing.MinOutputTokens
+	if err := a.newTracer(ctx, rl, opts.Getenv); err != nil {
+		return nil, err
 	}
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
+		Prices: a.prices, TestChannel: a.testChannel,
 	})
-	extra, err := a.withConsole(adminAPI, rl, box, adminAPI.Register)
+	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
+	if err != nil {
+		return nil, fmt.Errorf("start tasks: %w", err)
+	}
+	extra, err := a.withConsole(adminAPI, rl, box, func(mux *http.ServeMux) {
+		adminAPI.Register(mux)
+		taskAPI.Register(mux)
+		a.mountTelemetry(mux, adminAPI)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -245,10 +300,21 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		Extra:        extra,
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
+		Responses:    &respstate.Service{Store: store, Log: log},
+		RouteMaxBody: cfg.Media.UploadLimitBytes(),
+		Media:        media,
+		PublicURL:    cfg.Media.PublicURL,
 	}
-	a.handler = srv.Handler()
-	a.wg.Add(1)
-	go a.refreshLoop()
+	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
+	if err := a.startMetricsListener(); err != nil {
+		return nil, err
+	}
+	a.wg.Add(2)
+	go a.refreshLoop(a.ctx)
+	go func() {
+		defer a.wg.Done()
+		logs.run(a.ctx)
+	}()
 	a.startPruner()
 	ok = true
 	return a, nil
@@ -262,6 +328,8 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
+	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
+	gemini.GenerateImages, openai.ImageGenerations,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:
@@ -338,25 +406,14 @@ func (simulatorRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	return v.(*simulator.Transport).RoundTrip(req)
 }
 
-func newLogger(cfg *config.Config) *slog.Logger {
+// newLogger logs into logs (see logBuffer), flushing at once from WARN up.
+func newLogger(cfg *config.Config, logs *logBuffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	var h slog.Handler = slog.NewTextHandler(logs, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		h = slog.NewJSONHandler(logs, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
-
-func randomSecret(prefix string) string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func keyPrefix(secret string) string {
-	if len(secret) > 10 {
-		return secret[:10]
-	}
-	return secret
+	return slog.New(urgentHandler{h, logs})
 }
 
 // seedKeys upserts the config's keys and, on a fresh database, creates a
@@ -374,10 +431,10 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 	for _, sk := range a.cfg.Keys() {
 		k := sk.Key
 		if sk.Secret != "" {
-			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), keyPrefix(sk.Secret)
+			k.Hash, k.Prefix = httpapi.HashKey(sk.Secret), rules.DisplayPrefix(sk.Secret)
 		} else if !byName[k.Name] {
-			s := randomSecret("sk-sb-")
-			k.Hash, k.Prefix = httpapi.HashKey(s), keyPrefix(s)
+			s := rules.MintKey()
+			k.Hash, k.Prefix = httpapi.HashKey(s), rules.DisplayPrefix(s)
 			fmt.Fprintf(out, "Created client key %q: %s\n  (shown once; only its hash is stored)\n", k.Name, s)
 		}
 		if _, err := a.store.UpsertKey(ctx, k); err != nil {
@@ -386,8 +443,8 @@ func (a *app) seedKeys(ctx context.Context, out io.Writer) error {
 		byName[k.Name] = true
 	}
 	if len(byName) == 0 {
-		s := randomSecret("sk-sb-")
-		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: []string{"*"}, Enabled: true})
+		s := rules.MintKey()
+		_, err := a.store.CreateKey(ctx, gateway.Key{Name: "default", Hash: httpapi.HashKey(s), Prefix: rules.DisplayPrefix(s), Models: []string{"*"}, Enabled: true})
 		if err != nil {
 			return fmt.Errorf("create first key: %w", err)
 		}
@@ -411,7 +468,7 @@ func (a *app) seedAdminToken(ctx context.Context, out io.Writer) error {
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		return fmt.Errorf("read admin token: %w", err)
 	}
-	tok := randomSecret("sb-admin-")
+	tok := rules.MintAdminToken()
 	a.adminTokenHash = httpapi.HashKey(tok)
 	if err := a.store.SetSetting(ctx, adminTokenSetting, a.adminTokenHash); err != nil {
 		return fmt.Errorf("store admin token: %w", err)
@@ -458,7 +515,7 @@ const (
 
 // reload refreshes one cache from the store.
 func (a *app) reload(topic string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Second)
 	defer cancel()
 	var err error
 	switch topic {
@@ -485,8 +542,8 @@ func (a *app) changed(ctx context.Context, topic string) {
 }
 
 // refreshLoop picks up changes made by other processes (the CLI, other
-// nodes) until the app stops.
-func (a *app) refreshLoop() {
+// nodes) and runs the maintenance sweep until ctx ends.
+func (a *app) refreshLoop(ctx context.Context) {
 	defer a.wg.Done()
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -494,16 +551,16 @@ func (a *app) refreshLoop() {
 	defer maint.Stop()
 	for {
 		select {
-		case <-a.stop:
+		case <-ctx.Done():
 			return
 		case <-maint.C:
-			a.maintain()
+			a.maintain(ctx)
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := a.reloadChannels(ctx); err != nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := a.reloadChannels(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh channels", "err", err)
 			}
-			if err := a.keys.Reload(ctx); err != nil {
+			if err := a.keys.Reload(rctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("refresh keys", "err", err)
 			}
 			cancel()
@@ -514,8 +571,8 @@ func (a *app) refreshLoop() {
 // maintain releases reservations of calls that died with a crashed node
 // and prunes old settle markers (only a spool replay needs them, and
 // spools are replayed at start).
-func (a *app) maintain() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (a *app) maintain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if n, err := a.store.ReleaseStale(ctx, 30*time.Minute); err != nil {
 		a.log.Warn("release stale reservations", "err", err)
@@ -527,10 +584,19 @@ func (a *app) maintain() {
 	}
 }
 
-// Close drains the ledger and closes the store.
+// Close stops the app in order: its loops (refresh, maintenance, key
+// probes, change subscriptions, the log flusher), then drains the ledger
+// within ctx, then closes health, Redis and the store, and flushes the
+// log. Calls must have finished first.
 func (a *app) Close(ctx context.Context) error {
-	a.stopOnce.Do(func() { close(a.stop) })
+	a.cancel()
+	if a.stopTasks != nil {
+		a.stopTasks()
+	}
 	a.wg.Wait()
+	if a.hooks != nil {
+		a.hooks.Close()
+	}
 	if a.keyProbe != nil {
 		a.keyProbe.Close()
 	}
@@ -538,6 +604,9 @@ func (a *app) Close(ctx context.Context) error {
 		stop()
 	}
 	var errs []error
+	if err := a.closeTelemetry(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.ledger.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
@@ -554,5 +623,17 @@ func (a *app) Close(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	a.logs.Flush()
 	return errors.Join(errs...)
+}
+
+// mediaPaths adapts the media store to the engine: store, then sign.
+type mediaPaths struct{ s *mediastore.Store }
+
+func (m mediaPaths) Put(keyID int64, contentType string, data []byte) (string, error) {
+	id, exp, err := m.s.Put(keyID, contentType, data)
+	if err != nil {
+		return "", err
+	}
+	return m.s.Path(keyID, id, exp), nil
 }

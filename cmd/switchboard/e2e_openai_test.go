@@ -358,21 +358,22 @@ func TestErrorsInOpenAIShape(t *testing.T) {
 
 func TestBudgetExhausted(t *testing.T) {
 	t.Parallel()
-	n, _, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 1000, CompletionTokens: 1000})
+	n, up, _ := newOpenAIFixture(t, gatewaytest.OpenAIChat{Text: "ok", PromptTokens: 1000, CompletionTokens: 1000})
 	c := n.client(testKeyBudget, "/v1")
-	// The first call fits in what remains (one in-flight overdraw at most)…
-	if _, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}); err != nil {
-		t.Fatal(err)
-	}
-	// …and once it is settled, the budget is spent.
-	gatewaytest.WaitFor(t, 5*time.Second, "spend settled", func() bool {
-		k, err := n.app.store.KeyByHash(context.Background(), hashOf(testKeyBudget))
-		return err == nil && k.SpentNanoUSD > 0 && k.ReservedNanoUSD == 0
-	})
+	// A budget of $0.000001 cannot cover even a minimal answer of gpt-4o
+	// (pricing.min_output_tokens of output): the call is refused before
+	// any upstream call rather than overdrawing the budget.
 	_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "insufficient_quota" {
 		t.Fatalf("want 429 insufficient_quota, got %v", err)
+	}
+	if up.Count() != 0 {
+		t.Errorf("a refused call reached the upstream")
+	}
+	k, err := n.app.store.KeyByHash(context.Background(), hashOf(testKeyBudget))
+	if err != nil || k.SpentNanoUSD != 0 || k.ReservedNanoUSD != 0 {
+		t.Errorf("key %+v (%v): want nothing spent or reserved", k, err)
 	}
 }
 

@@ -45,6 +45,13 @@ const (
 // gateway on a temp SQLite database and serves it with httptest.
 func startNode(t testing.TB, yamlCfg string, args ...any) *node {
 	t.Helper()
+	return startNodeEnv(t, nil, yamlCfg, args...)
+}
+
+// startNodeEnv is startNode with environment variables the node sees
+// (besides SWITCHBOARD_SECRET).
+func startNodeEnv(t testing.TB, env map[string]string, yamlCfg string, args ...any) *node {
+	t.Helper()
 	dir := t.TempDir()
 	text := fmt.Sprintf(yamlCfg, args...)
 	if !strings.Contains(text, "storage:") {
@@ -61,7 +68,8 @@ func startNode(t testing.TB, yamlCfg string, args ...any) *node {
 		if k == "SWITCHBOARD_SECRET" {
 			return "test-secret", true
 		}
-		return "", false
+		v, ok := env[k]
+		return v, ok
 	}})
 	if err != nil {
 		t.Fatalf("start app: %v", err)

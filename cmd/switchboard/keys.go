@@ -12,6 +12,7 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
+	"switchboard/internal/rules"
 	"switchboard/internal/secret"
 	"switchboard/internal/sqlstore"
 )
@@ -69,20 +70,18 @@ func keysCmd() *cobra.Command {
 		Short: "Create a client key and print its secret once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := cliKey(args[0], models, budget, period, rpm, tpm)
+			if err != nil {
+				return err
+			}
 			st, err := openStoreForCLI(cmd.Context(), cfgPath)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			bp, err := gateway.ParseBudgetPeriod(period)
-			if err != nil {
-				return err
-			}
-			s := randomSecret("sk-sb-")
-			k, err := st.CreateKey(cmd.Context(), gateway.Key{
-				Name: args[0], Hash: httpapi.HashKey(s), Prefix: keyPrefix(s), Models: models,
-				BudgetNanoUSD: gateway.NanoUSD(budget), BudgetPeriod: bp, RPM: rpm, TPM: tpm, Enabled: true,
-			})
+			s := rules.MintKey()
+			k.Hash, k.Prefix = httpapi.HashKey(s), rules.DisplayPrefix(s)
+			k, err = st.CreateKey(cmd.Context(), k)
 			if err != nil {
 				return fmt.Errorf("create key %q: %w", args[0], err)
 			}
@@ -125,7 +124,42 @@ func keysCmd() *cobra.Command {
 		}
 	}
 	cmd.AddCommand(list, create, setEnabled("enable", true), setEnabled("disable", false))
+	keysAPI(cmd, &cfgPath)
 	return cmd
+}
+
+// cliKey checks the flags of `keys create` by the rules the config file
+// and the admin API apply (internal/rules) and builds the key.
+func cliKey(name string, models []string, budget float64, period string, rpm, tpm int) (gateway.Key, error) {
+	k := gateway.Key{Name: name, RPM: rpm, TPM: tpm, Enabled: true}
+	if err := rules.Name(name); err != nil {
+		return k, fmt.Errorf("name: %w", err)
+	}
+	for i, m := range models {
+		m, err := rules.ModelPattern(m)
+		if err != nil {
+			return k, fmt.Errorf("--models[%d]: %w", i, err)
+		}
+		k.Models = append(k.Models, m)
+	}
+	if err := rules.BudgetUSD(budget); err != nil {
+		return k, fmt.Errorf("--budget-usd: %w", err)
+	}
+	k.BudgetNanoUSD = gateway.NanoUSD(budget)
+	bp, err := gateway.ParseBudgetPeriod(period)
+	if err != nil {
+		return k, fmt.Errorf("--budget-period: %w", err)
+	}
+	k.BudgetPeriod = bp
+	for _, l := range []struct {
+		flag string
+		n    int
+	}{{"--rpm", rpm}, {"--tpm", tpm}} {
+		if err := rules.Limit(int64(l.n)); err != nil {
+			return k, fmt.Errorf("%s: %w", l.flag, err)
+		}
+	}
+	return k, nil
 }
 
 func usd(nano int64) string {

@@ -14,6 +14,15 @@ import (
 var version = "dev"
 
 func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+// rootCmd is the command tree: serve, the database-side keys commands, and
+// the admin-API commands (keys with --url, channels, usage, prices).
+func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "switchboard",
 		Short:         "One base URL and one API key in front of every model provider",
@@ -25,8 +34,6 @@ func main() {
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "switchboard", version) },
 	})
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "switchboard:", err)
-		os.Exit(1)
-	}
+	root.AddCommand(channelsCmd(), usageCmd(), pricesCmd())
+	return root
 }

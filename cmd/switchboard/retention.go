@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"switchboard/internal/ledger"
 )
 
@@ -15,15 +13,9 @@ func (a *app) startPruner() {
 		Retention: ledger.Retention{Raw: l.Retention, Hourly: l.HourlyRetention, Daily: l.DailyRetention},
 		Log:       a.log,
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a.wg.Add(2)
+	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		<-a.stop
-		cancel()
-	}()
-	go func() {
-		defer a.wg.Done()
-		p.Run(ctx, l.PruneInterval)
+		p.Run(a.ctx, l.PruneInterval)
 	}()
 }

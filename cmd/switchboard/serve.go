@@ -2,22 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"switchboard/internal/config"
-	"switchboard/internal/edge"
 )
 
 // loadConfig reads --config, or builds the no-file default with channels
@@ -72,6 +64,8 @@ API can be tried without any provider account.`,
 	return cmd
 }
 
+// serve runs the gateway until ctx ends or SIGINT/SIGTERM, then stops it
+// in order (Main.Close).
 func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -79,81 +73,23 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	a, err := newApp(ctx, cfg, opts)
-	if err != nil {
+	m := NewMain(cfg, opts)
+	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
-	if err != nil {
-		_ = a.Close(context.Background())
-		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
-	}
-	srv := &http.Server{
-		Handler:           edge.StallGuard(a.handler, cfg.Server.WriteStallTimeout, cfg.Server.WriteTimeout),
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		ReadTimeout:       cfg.Server.ReadTimeout,
-		WriteTimeout:      cfg.Server.WriteTimeout,
-		IdleTimeout:       cfg.Server.IdleTimeout,
-		MaxHeaderBytes:    1 << 20,
-		ErrorLog:          nil,
-	}
-	scheme := "http"
-	if cfg.Server.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Server.TLSCertFile, cfg.Server.TLSKeyFile)
-		if err != nil {
-			_ = ln.Close()
-			_ = a.Close(context.Background())
-			return fmt.Errorf("server.tls_cert_file / server.tls_key_file: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		scheme = "https"
-	} else {
-		// A TLS client on the plain port gets a TLS alert it can show,
-		// and the log says how to fix it.
-		ln = edge.DetectTLS(ln, a.log)
-	}
-	a.log.Info("switchboard listening", "addr", scheme+"://"+ln.Addr().String(), "database", redactDSN(cfg.Storage.Database), "version", version)
-	fmt.Fprintf(opts.Out, "Switchboard is listening on %s://%s (OpenAI base URL: %s://%s/v1)\n", scheme, ln.Addr(), scheme, ln.Addr())
-
-	stopAdmin, err := a.startAdminListener()
-	if err != nil {
-		_ = ln.Close()
-		_ = a.Close(context.Background())
-		return err
-	}
-	if addr := os.Getenv("SWITCHBOARD_PPROF_ADDR"); addr != "" {
-		startPprof(addr, a.log)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if srv.TLSConfig != nil {
-			errc <- srv.ServeTLS(ln, "", "")
-			return
-		}
-		errc <- srv.Serve(ln)
-	}()
 	select {
-	case err := <-errc:
-		_ = stopAdmin(context.Background())
-		_ = a.Close(context.Background())
-		return fmt.Errorf("serve: %w", err)
+	case <-m.Done():
+		return m.Close() // says why it stopped
 	case <-ctx.Done():
 	}
 	// SIGTERM: stop accepting, let in-flight calls finish (they write their
 	// usage to the spool), then drain the ledger into the database.
-	a.log.Info("shutting down: draining in-flight calls")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		a.log.Warn("shutdown incomplete", "err", err)
+	m.app.log.Info("shutting down: draining in-flight calls")
+	if err := m.Close(); err != nil {
+		return err
 	}
-	_ = stopAdmin(shutdownCtx)
-	closeCtx, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel2()
-	if err := a.Close(closeCtx); err != nil {
-		return fmt.Errorf("close: %w", err)
-	}
-	a.log.Info("stopped cleanly")
+	m.app.log.Info("stopped cleanly")
+	m.app.logs.Flush()
 	return nil
 }
 
@@ -184,27 +120,4 @@ func redactDSN(dsn string) string {
 		}
 	}
 	return dsn
-}
-
-// startPprof serves net/http/pprof on its own listener, only when
-// SWITCHBOARD_PPROF_ADDR is set and only on a loopback address: profiles
-// expose internals and must never share the public port.
-func startPprof(addr string, log *slog.Logger) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		log.Warn("SWITCHBOARD_PPROF_ADDR must be a loopback host:port; profiling not started", "addr", addr)
-		return
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	go func() {
-		srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		if err := srv.ListenAndServe(); err != nil {
-			log.Warn("pprof listener stopped", "err", err)
-		}
-	}()
-	log.Info("pprof listening", "addr", "http://"+addr+"/debug/pprof/")
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/pricing"
 )
 
 // Health is the read side of the channel health tracker that the admin API
@@ -53,6 +54,12 @@ type Deps struct {
 	OnChange func(ctx context.Context, topic string)
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Prices is the table the node bills with (GET /admin/api/prices); nil
+	// answers 501.
+	Prices *pricing.Table
+	// TestChannel sends a real minimal call to one channel
+	// (POST /admin/api/channels/{id}/test); nil answers 501.
+	TestChannel TestChannelFunc
 }
 
 // API serves the admin REST API.
@@ -92,10 +99,23 @@ func New(d Deps) *API {
 // Register adds every admin route under /admin/api/ to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	a.mux = mux
-	routes := []struct {
-		pattern string
-		h       http.HandlerFunc
-	}{
+	for _, r := range a.routes() {
+		mux.Handle(r.pattern, a.auth(r.h))
+	}
+	// The API's description is public, like any OpenAPI document.
+	mux.HandleFunc("GET /admin/api/openapi.json", a.openAPI)
+}
+
+// adminRoute is one route of the admin API.
+type adminRoute struct {
+	pattern string
+	h       http.HandlerFunc
+}
+
+// routes is the admin API; each route is documented in operations
+// (openapi.go), which a test checks.
+func (a *API) routes() []adminRoute {
+	return []adminRoute{
 		{"GET /admin/api/keys", a.listKeys},
 		{"POST /admin/api/keys", a.createKey},
 		{"GET /admin/api/keys/{id}", a.getKey},
@@ -116,13 +136,16 @@ func (a *API) Register(mux *http.ServeMux) {
 		{"GET /admin/api/health", a.health},
 		{"GET /admin/api/usage", a.usage},
 		{"GET /admin/api/usage/summary", a.usageSummary},
+		{"GET /admin/api/prices", a.prices},
+		{"POST /admin/api/channels/{id}/test", a.testChannel},
 
 		{"/admin/api/", a.noRoute},
 	}
-	for _, r := range routes {
-		mux.Handle(r.pattern, a.auth(r.h))
-	}
 }
+
+// Protect wraps h (a route mounted outside /admin/api/, such as /metrics)
+// so it answers only requests carrying the admin token.
+func (a *API) Protect(h http.Handler) http.Handler { return a.auth(h.ServeHTTP) }
 
 // auth admits requests carrying the admin token. The token is hashed and
 // the hashes compared in constant time, so neither the token nor how much

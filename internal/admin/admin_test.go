@@ -950,22 +950,6 @@ func TestBodyTooLarge(t *testing.T) {
 	}
 }
 
-func TestSecretPrefix(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"sk-sb-0123456789abcdef0123456789abcdef0123456789abcdef", "sk-sb-0123"},
-		{"sk-alice-0123456789", "sk-a"},
-		{"0123456789abcdef", "0123"},
-		{"", ""},
-	} {
-		if got := secretPrefix(c.in); got != c.want {
-			t.Errorf("secretPrefix(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-	if a, b := newSecret(), newSecret(); a == b || !generatedKey.MatchString(a) {
-		t.Errorf("newSecret: %q, %q", a, b)
-	}
-}
-
 func TestKeyBudgetPeriodAndChannelMultiplier(t *testing.T) {
 	h := newHarness(t)
 	k := h.must(http.StatusCreated, "POST", "/admin/api/keys", `{"name":"p","budget_usd":5,"budget_period":"weekly"}`)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +11,7 @@ import (
 
 	"switchboard/internal/config"
 	"switchboard/internal/gateway"
-	"switchboard/internal/pricing"
+	"switchboard/internal/rules"
 )
 
 const (
@@ -173,37 +172,30 @@ func (p *channelPatch) apply(c *gateway.Channel) error {
 	return validateChannel(c)
 }
 
+// validateChannel checks c by the rules the config file applies too
+// (internal/rules), and fills in the type's default base URL.
 func validateChannel(c *gateway.Channel) error {
-	if err := checkName(c.Name); err != nil {
-		return err
+	if err := rules.Name(c.Name); err != nil {
+		return badRequest("name: %v", err)
 	}
-	if !slices.Contains(gateway.ChannelTypes, c.Type) {
-		return badRequest("type: unknown channel type %q (want one of %s)", c.Type, typeList())
+	if err := rules.ChannelType(c.Type); err != nil {
+		return badRequest("type: %v", err)
 	}
-	if c.BaseURL == "" {
-		c.BaseURL = config.DefaultBaseURLs[c.Type]
+	base, err := rules.BaseURL(c.Type, c.BaseURL)
+	if err != nil {
+		return badRequest("base_url: %v", err)
 	}
-	if c.BaseURL == "" {
-		switch c.Type {
-		case gateway.ChannelAzure, gateway.ChannelOpenAICompatible, gateway.ChannelMidjourney:
-			return badRequest("base_url: required for type %s", c.Type)
-		}
-	} else if err := checkBaseURL(c.BaseURL); err != nil {
-		return err
-	}
+	c.BaseURL = base
 
-	if len(c.APIKeys) == 0 && c.Type != gateway.ChannelSimulator {
+	if len(c.APIKeys) == 0 && rules.NeedsAPIKey(c.Type) {
 		return badRequest("api_keys: at least one key is required for type %s", c.Type)
 	}
 	if len(c.APIKeys) > maxAPIKeys {
 		return badRequest("api_keys: at most %d keys", maxAPIKeys)
 	}
 	for i, k := range c.APIKeys {
-		switch {
-		case strings.TrimSpace(k) == "":
-			return badRequest("api_keys[%d]: empty key", i)
-		case strings.ContainsFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-			return badRequest("api_keys[%d]: key contains whitespace or control characters", i)
+		if err := rules.UpstreamKey(k); err != nil {
+			return badRequest("api_keys[%d]: %v", i, err)
 		}
 	}
 
@@ -220,8 +212,11 @@ func validateChannel(c *gateway.Channel) error {
 		return badRequest("model_map: at most %d entries", maxMapEntries)
 	}
 	for from, to := range c.ModelMap {
-		if strings.TrimSpace(from) == "" || strings.TrimSpace(to) == "" {
-			return badRequest("model_map: empty model name in %q -> %q", from, to)
+		if _, err := rules.ModelPattern(from); err != nil {
+			return badRequest("model_map: %v", err)
+		}
+		if err := rules.ModelMapTarget(to); err != nil {
+			return badRequest("model_map.%s: %v", from, err)
 		}
 	}
 
@@ -236,11 +231,11 @@ func validateChannel(c *gateway.Channel) error {
 		return badRequest("headers: at most %d entries", maxMapEntries)
 	}
 	for name, v := range c.Headers {
-		if !validHeaderName(name) {
-			return badRequest("headers: invalid header name %q", name)
+		if err := rules.HeaderName(name); err != nil {
+			return badRequest("headers: %v", err)
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return badRequest("headers.%s: value contains a line break", name)
+		if err := rules.HeaderValue(v); err != nil {
+			return badRequest("headers.%s: %v", name, err)
 		}
 	}
 
@@ -248,83 +243,11 @@ func validateChannel(c *gateway.Channel) error {
 		return badRequest("settings: at most %d entries", maxMapEntries)
 	}
 	for name, v := range c.Settings {
-		if err := checkSetting(c.Type, name, v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkSetting validates the settings Switchboard itself reads, like the
-// config file does; others pass through to the upstream adaptor.
-func checkSetting(typ gateway.ChannelType, name, v string) error {
-	switch name {
-	case "":
-		return badRequest("settings: empty setting name")
-	case "latency":
-		if typ == gateway.ChannelSimulator {
-			if d, err := time.ParseDuration(v); err != nil || d < 0 {
-				return badRequest("settings.latency: want a duration such as \"200ms\"")
-			}
-		}
-	case "tokens_per_second":
-		if typ == gateway.ChannelSimulator {
-			if f, err := strconv.ParseFloat(v, 64); err != nil || !(f > 0 && f <= 1e9) {
-				return badRequest("settings.tokens_per_second: want a positive number")
-			}
-		}
-	case "api_version":
-		if strings.TrimSpace(v) == "" {
-			return badRequest("settings.api_version: must not be empty")
-		}
-	case pricing.MultiplierSetting:
-		if _, err := pricing.ParseMultiplier(v); err != nil {
+		if err := rules.Setting(c.Type, name, v); err != nil {
 			return badRequest("settings.%s: %v", name, err)
 		}
 	}
 	return nil
-}
-
-func typeList() string {
-	names := make([]string, len(gateway.ChannelTypes))
-	for i, t := range gateway.ChannelTypes {
-		names[i] = string(t)
-	}
-	return strings.Join(names, ", ")
-}
-
-func checkBaseURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil:
-		return badRequest("base_url: invalid URL")
-	case u.Scheme != "http" && u.Scheme != "https":
-		return badRequest("base_url: want http:// or https://")
-	case u.Host == "":
-		return badRequest("base_url: no host")
-	case u.User != nil:
-		return badRequest("base_url: credentials belong in api_keys or headers, not the URL")
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return badRequest("base_url: no query or fragment allowed")
-	}
-	return nil
-}
-
-// validHeaderName accepts RFC 9110 token characters.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request) {

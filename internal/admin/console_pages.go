@@ -20,6 +20,7 @@ import (
 	"switchboard/internal/gateway"
 	"switchboard/internal/llm"
 	"switchboard/internal/relay"
+	"switchboard/internal/rules"
 )
 
 // pageData is what every console template receives.
@@ -531,7 +532,7 @@ func (c *Console) channelTest(w http.ResponseWriter, r *http.Request) {
 			Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{{Type: llm.PartText, Text: "Reply with the single word: ok"}}}}}
 		key := testKey
 		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-		res.Answer, res.Latency, res.TTFT, err = c.generate(ctx, relay.HubCall{Key: &key, Request: req, Endpoint: "console.test", Channel: ch.ID})
+		res.Answer, res.Latency, res.TTFT, err = c.generate(ctx, relay.HubCall{Key: &key, Request: req, Endpoint: "console.test", ChannelID: ch.ID})
 		cancel()
 		if err != nil {
 			res.Error = errText(err)
@@ -644,10 +645,10 @@ func (c *Console) keyCreate(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = p.apply(&k)
 	}
-	secret := newSecret()
+	secret := rules.MintKey()
 	var created gateway.Key
 	if err == nil {
-		k.Hash, k.Prefix = c.api.d.HashKey(secret), secretPrefix(secret)
+		k.Hash, k.Prefix = c.api.d.HashKey(secret), rules.DisplayPrefix(secret)
 		created, err = c.api.d.Store.CreateKey(r.Context(), k)
 	}
 	if err != nil {
@@ -710,9 +711,9 @@ func (c *Console) keyEnabled(enabled bool) http.HandlerFunc {
 }
 
 func (c *Console) keyRotate(w http.ResponseWriter, r *http.Request) {
-	secret := newSecret()
+	secret := rules.MintKey()
 	k, err := c.editKey(r, func(k *gateway.Key) error {
-		k.Hash, k.Prefix = c.api.d.HashKey(secret), secretPrefix(secret)
+		k.Hash, k.Prefix = c.api.d.HashKey(secret), rules.DisplayPrefix(secret)
 		return nil
 	})
 	if err != nil {

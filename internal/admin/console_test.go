@@ -380,7 +380,7 @@ func TestConsoleForms(t *testing.T) {
 	if p.status != http.StatusOK || !strings.Contains(p.body, `<blockquote id="test-answer">ok</blockquote>`) {
 		t.Fatalf("test channel: %d\n%s", p.status, p.body)
 	}
-	if hc := h.engine.calls[len(h.engine.calls)-1]; hc.Channel != 1 || hc.Request.Model != "gpt-4o" {
+	if hc := h.engine.calls[len(h.engine.calls)-1]; hc.ChannelID != 1 || hc.Request.Model != "gpt-4o" {
 		t.Fatalf("test call %+v", hc)
 	}
 	h.engine.fail = gateway.Errorf(gateway.KindUpstream, "upstream said no")

@@ -1,30 +1,17 @@
 package admin
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"math"
 	"net/http"
-	"path"
 	"slices"
-	"strings"
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/rules"
 )
 
-// Bounds shared with the config file (internal/config), so a key the file
-// accepts the API accepts too.
-const (
-	maxBudgetUSD = 1e9 // $1 billion per key: far inside int64 nano-USD
-	minSecretLen = 16
-	maxNameLen   = 64
-	maxModels    = 1000
-
-	// generatedPrefix marks keys Switchboard minted, so leaked ones are
-	// recognisable by secret scanners.
-	generatedPrefix = "sk-sb-"
-)
+// maxModels bounds an allow-list. The rules a key shares with the config
+// file and the CLI (names, secrets, budgets, limits) are in internal/rules.
+const maxModels = 1000
 
 // keyJSON is a client key as the API shows it: never the secret or its
 // hash, only the prefix. Key is set once, in the creation response.
@@ -86,8 +73,8 @@ type keyPatch struct {
 // apply validates p and writes its fields into k.
 func (p *keyPatch) apply(k *gateway.Key) error {
 	if p.Name != nil {
-		if err := checkName(*p.Name); err != nil {
-			return err
+		if err := rules.Name(*p.Name); err != nil {
+			return badRequest("name: %v", err)
 		}
 		k.Name = *p.Name
 	}
@@ -102,15 +89,14 @@ func (p *keyPatch) apply(k *gateway.Key) error {
 	case p.BudgetUSD != nil && p.BudgetNanoUSD != nil:
 		return badRequest("budget_usd and budget_nano_usd: set one, not both")
 	case p.BudgetUSD != nil:
-		b := *p.BudgetUSD
-		if b < 0 || b > maxBudgetUSD || math.IsNaN(b) {
-			return badRequest("budget_usd: must be between 0 (unlimited) and %g", float64(maxBudgetUSD))
+		if err := rules.BudgetUSD(*p.BudgetUSD); err != nil {
+			return badRequest("budget_usd: %v", err)
 		}
-		k.BudgetNanoUSD = gateway.NanoUSD(b)
+		k.BudgetNanoUSD = gateway.NanoUSD(*p.BudgetUSD)
 	case p.BudgetNanoUSD != nil:
 		b := *p.BudgetNanoUSD
-		if b < 0 || b > gateway.NanoUSD(maxBudgetUSD) {
-			return badRequest("budget_nano_usd: must be between 0 (unlimited) and %d", gateway.NanoUSD(maxBudgetUSD))
+		if b < 0 || b > gateway.NanoUSD(rules.MaxBudgetUSD) {
+			return badRequest("budget_nano_usd: must be between 0 (unlimited) and %d", gateway.NanoUSD(rules.MaxBudgetUSD))
 		}
 		k.BudgetNanoUSD = b
 	}
@@ -133,8 +119,8 @@ func (p *keyPatch) apply(k *gateway.Key) error {
 		if f.v == nil {
 			continue
 		}
-		if *f.v < 0 || *f.v > math.MaxInt32 {
-			return badRequest("%s: must be between 0 (unlimited) and %d", f.name, math.MaxInt32)
+		if err := rules.Limit(int64(*f.v)); err != nil {
+			return badRequest("%s: %v", f.name, err)
 		}
 		*f.dst = *f.v
 	}
@@ -151,23 +137,6 @@ func periodOrTotal(p gateway.BudgetPeriod) string {
 	return string(p)
 }
 
-func checkName(name string) error {
-	if name == "" {
-		return badRequest("name: required")
-	}
-	if len(name) > maxNameLen {
-		return badRequest("name: at most %d characters", maxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		switch c := name[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return badRequest("name: invalid %q (use letters, digits, '.', '_' or '-')", name)
-		}
-	}
-	return nil
-}
-
 // checkModels validates a model allow-list (globs as path.Match accepts).
 func checkModels(models []string, field string) ([]string, error) {
 	if len(models) > maxModels {
@@ -175,48 +144,15 @@ func checkModels(models []string, field string) ([]string, error) {
 	}
 	out := make([]string, 0, len(models))
 	for i, m := range models {
-		m = strings.TrimSpace(m)
-		if m == "" {
-			return nil, badRequest("%s[%d]: empty model name", field, i)
-		}
-		if _, err := path.Match(m, ""); err != nil {
-			return nil, badRequest("%s[%d]: invalid glob %q", field, i, m)
+		m, err := rules.ModelPattern(m)
+		if err != nil {
+			return nil, badRequest("%s[%d]: %v", field, i, err)
 		}
 		if !slices.Contains(out, m) {
 			out = append(out, m)
 		}
 	}
 	return out, nil
-}
-
-// newSecret mints a client key: the marker prefix and 192 random bits.
-func newSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
-	return generatedPrefix + hex.EncodeToString(b)
-}
-
-// secretPrefix is the part of a secret shown in listings: enough to tell
-// keys apart, too little to matter (16 random bits of a generated key, at
-// most a quarter of a fixed one).
-func secretPrefix(s string) string {
-	n := len(generatedPrefix) + 4
-	if !strings.HasPrefix(s, generatedPrefix) {
-		n = min(n, len(s)/4)
-	}
-	return s[:min(n, len(s))]
-}
-
-func checkSecret(s string) error {
-	switch {
-	case len(s) < minSecretLen:
-		return badRequest("key: must be at least %d characters (or omit it to have one generated)", minSecretLen)
-	case len(s) > 256:
-		return badRequest("key: at most 256 characters")
-	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }):
-		return badRequest("key: must not contain whitespace or control characters")
-	}
-	return nil
 }
 
 func (a *API) listKeys(w http.ResponseWriter, r *http.Request) {
@@ -247,15 +183,15 @@ func (a *API) createKey(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	secret := newSecret()
+	secret := rules.MintKey()
 	if p.Key != nil {
-		if err := checkSecret(*p.Key); err != nil {
-			a.fail(w, r, err)
+		if err := rules.Secret(*p.Key); err != nil {
+			a.fail(w, r, badRequest("key: %v", err))
 			return
 		}
 		secret = *p.Key
 	}
-	k.Hash, k.Prefix = a.d.HashKey(secret), secretPrefix(secret)
+	k.Hash, k.Prefix = a.d.HashKey(secret), rules.DisplayPrefix(secret)
 	created, err := a.d.Store.CreateKey(r.Context(), k)
 	if err != nil {
 		a.fail(w, r, err)

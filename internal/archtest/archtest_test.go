@@ -83,6 +83,13 @@ func TestImportRules(t *testing.T) {
 					t.Errorf("endpoint is the contract between relay and the formats; it may not import %s", i)
 				}
 			}
+		case p.ImportPath == "switchboard/internal/rules":
+			// The rules config, admin and the CLI share sit below all three.
+			for _, i := range imp {
+				if i != "switchboard/internal/gateway" && i != "switchboard/internal/pricing" && i != "switchboard/internal/upstream" {
+					t.Errorf("rules may import only gateway, pricing and upstream (whose settings it checks), imports %s", i)
+				}
+			}
 		case p.ImportPath == "switchboard/internal/relay":
 			for _, i := range imp {
 				if strings.HasPrefix(i, "switchboard/internal/format/") || i == "switchboard/internal/httpapi" {

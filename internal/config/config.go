@@ -64,7 +64,52 @@ type Config struct {
 	PriceAliases map[string]string
 	PriceLimits  map[string]pricing.Limits
 	Pricing      Pricing
+	Tasks        Tasks
+	Telemetry    Telemetry
 	Ledger       Ledger
+	// Media is the `media` section (extension of issue 11).
+	Media Media
+}
+
+// Media configures the image and audio routes.
+type Media struct {
+	// UploadLimitsMB replaces the body limit of media routes, by their
+	// endpoint label ("audio.transcriptions": 25); unset routes keep their
+	// own (see UploadRoutes).
+	UploadLimitsMB map[string]int
+	// Dir is where the media the gateway serves is stored ("": media/ in
+	// the data directory); URLTTL is how long an object and its signed
+	// URL live; QuotaMB bounds each key's live objects; PublicURL is the
+	// scheme and host the URLs name ("": the host the client called).
+	Dir       string
+	URLTTL    time.Duration
+	QuotaMB   int
+	PublicURL string
+	// Proxy: media links in upstream answers (OpenAI image URLs) are
+	// fetched, stored and replaced by the gateway's own signed URLs.
+	Proxy bool
+}
+
+// Defaults of the media store.
+const (
+	DefaultMediaTTL     = 24 * time.Hour
+	DefaultMediaQuotaMB = 1024
+)
+
+// UploadRoutes are the endpoints media.upload_limits_mb may name (their
+// own limits are in docs/configuration.md).
+var UploadRoutes = []string{
+	"audio.speech", "audio.transcriptions", "audio.translations",
+	"images.edits", "images.generations", "images.variations",
+}
+
+// UploadLimitBytes returns the configured limits in bytes.
+func (m Media) UploadLimitBytes() map[string]int64 {
+	out := make(map[string]int64, len(m.UploadLimitsMB))
+	for k, v := range m.UploadLimitsMB {
+		out[k] = int64(v) << 20
+	}
+	return out
 }
 
 // Ledger is the `ledger` section (extension): how long each layer of the
@@ -151,6 +196,10 @@ type Storage struct {
 // Admin configures the admin API and console.
 type Admin struct {
 	Token string // "" = generate one at first start
+	// MCPWrites lets the admin MCP server's tools change state (enable and
+	// disable channels and keys, create keys, test channels); off, it is
+	// read-only. Extension of issue 12.
+	MCPWrites bool
 	// ViewerTokens log in to the console read-only (extension).
 	ViewerTokens []string
 	// SessionTTL is how long a console login lasts (extension).

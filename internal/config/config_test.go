@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/rules"
 )
 
 // env returns a Getenv over a fixed map.
@@ -396,7 +397,7 @@ func TestParseErrors(t *testing.T) {
 				`switchboard.yaml:13: keys[4].tpm: expected a whole number, got "1.5"`,
 				`switchboard.yaml:14: keys[4].max_concurrent: 99999999999999999999 is out of range`,
 				`switchboard.yaml:15: keys[4].models[0]: empty model name`,
-				`switchboard.yaml:17: keys[5].budget_usd: 1e12 is implausibly large (limit 1e+09)`,
+				`switchboard.yaml:17: keys[5].budget_usd: 1e+12 is implausibly large (limit 1e+09)`,
 				`switchboard.yaml:18: keys[6].name: required`,
 			}},
 		{"prices", "prices:\n  a: {input_per_mtok: -1, output_per_mtok: .nan}\n  b: {per_call_usd: lots}\n  c: {}\n  d: {cached_input_per_mtok: 2000000}\n", nil,
@@ -558,7 +559,7 @@ func TestFromEnv(t *testing.T) {
 		t.Errorf("openai = %+v", o)
 	}
 	g := byName["gemini"]
-	if g.BaseURL != DefaultBaseURLs[gateway.ChannelGemini] || len(g.Models) == 0 {
+	if g.BaseURL != rules.DefaultBaseURL(gateway.ChannelGemini) || len(g.Models) == 0 {
 		t.Errorf("gemini = %+v", g)
 	}
 	for _, want := range []string{"gpt-4o", "gpt-4o-mini", "o4-mini", "text-embedding-3-small", "whisper-1", "tts-1", "dall-e-3", "gpt-image-1"} {

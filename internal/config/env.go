@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/rules"
 )
 
 // Default model lists of the channels FromEnv creates. Globs cover dated
@@ -74,7 +75,12 @@ func (c *Config) FromEnv(getenv Getenv) error {
 		{"SWITCHBOARD_DATABASE", &c.Storage.Database, databaseProblem},
 		{"SWITCHBOARD_REDIS", &c.Storage.Redis, redisProblem},
 		{"SWITCHBOARD_REDIS_PREFIX", &c.Storage.RedisPrefix, redisPrefixProblem},
-		{"SWITCHBOARD_ADMIN_TOKEN", &c.Admin.Token, tokenProblem},
+		{"SWITCHBOARD_ADMIN_TOKEN", &c.Admin.Token, func(s string) string {
+			if err := rules.AdminToken(s); err != nil {
+				return err.Error()
+			}
+			return ""
+		}},
 	} {
 		v, ok := getenv(o.name)
 		if !ok || v == "" {
@@ -101,13 +107,11 @@ func (c *Config) FromEnv(getenv Getenv) error {
 				keys = append(keys, k)
 			}
 		}
-		base := DefaultBaseURLs[p.typ]
-		if b, ok := getenv(p.baseVar); ok && b != "" {
-			base = strings.TrimRight(b, "/")
-			if msg := checkBaseURL(base); msg != "" {
-				conv.fail(p.baseVar, 0, "%s", msg)
-				continue
-			}
+		b, _ := getenv(p.baseVar)
+		base, err := rules.BaseURL(p.typ, b)
+		if err != nil {
+			conv.fail(p.baseVar, 0, "%v", err)
+			continue
 		}
 		c.Upstreams = append(c.Upstreams, Channel{
 			Name:           p.name,

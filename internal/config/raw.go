@@ -80,8 +80,23 @@ type rawConfig struct {
 	Prices   map[string]rawPrice `yaml:"prices"`
 	// Pricing extends DESIGN.md §4.
 	Pricing rawPricing `yaml:"pricing"`
+	// Tasks extends DESIGN.md §4 (issue 14).
+	Tasks rawTasks `yaml:"tasks"`
+	// Telemetry extends DESIGN.md §4 (issue 12).
+	Telemetry rawTelemetry `yaml:"telemetry"`
+	// Media extends DESIGN.md §4 (issue 11).
+	Media rawMedia `yaml:"media"`
 	// Ledger extends DESIGN.md §4 (issue 12: retention).
 	Ledger rawLedger `yaml:"ledger"`
+}
+
+type rawMedia struct {
+	UploadLimitsMB map[string]scalar `yaml:"upload_limits_mb"`
+	Dir            scalar            `yaml:"dir"`
+	URLTTL         scalar            `yaml:"url_ttl"`
+	QuotaMB        scalar            `yaml:"quota_mb"`
+	PublicURL      scalar            `yaml:"public_url"`
+	Proxy          scalar            `yaml:"proxy"`
 }
 
 type rawLedger struct {
@@ -129,6 +144,8 @@ type rawStorage struct {
 
 type rawAdmin struct {
 	Token scalar `yaml:"token"`
+	// MCPWrites extends DESIGN.md §4 (issue 12).
+	MCPWrites scalar `yaml:"mcp_writes"`
 	// Extensions of issue 12 (console).
 	ViewerTokens []scalar `yaml:"viewer_tokens"`
 	SessionTTL   scalar   `yaml:"session_ttl"`

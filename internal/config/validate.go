@@ -5,8 +5,6 @@ import (
 	"maps"
 	"math"
 	"net"
-	"net/url"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,22 +12,13 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/pricing"
+	"switchboard/internal/rules"
 )
 
 // Bounds that keep converted values inside int64 nano-USD and sane.
-const (
-	maxBudgetUSD    = 1e9 // $1 billion per key
-	maxPricePerMTok = 1e6 // $1 million per million tokens, or per call
-	minSecretLen    = 16
-	maxNameLen      = 64
-)
-
-// DefaultBaseURLs are used when a channel of that type has no base_url.
-var DefaultBaseURLs = map[gateway.ChannelType]string{
-	gateway.ChannelOpenAI:    "https://api.openai.com",
-	gateway.ChannelAnthropic: "https://api.anthropic.com",
-	gateway.ChannelGemini:    "https://generativelanguage.googleapis.com",
-}
+// The rules about names, secrets, base URLs, models, headers and settings
+// are in internal/rules, shared with the admin API and the CLI.
+const maxPricePerMTok = 1e6 // $1 million per million tokens, or per call
 
 // converter turns the raw tree into a Config, collecting every error.
 type converter struct {
@@ -159,11 +148,12 @@ func (c *converter) duration(s scalar, field string, def time.Duration, positive
 
 func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	c.server(&raw.Server, &cfg.Server)
+	c.media(&raw.Media, &cfg.Media)
 	c.storage(&raw.Storage, &cfg.Storage)
 
 	if tok, ok := raw.Admin.Token.text(); ok {
-		if msg := tokenProblem(tok); msg != "" {
-			c.fail("admin.token", raw.Admin.Token.line(), "%s", msg)
+		if err := rules.AdminToken(tok); err != nil {
+			c.fail("admin.token", raw.Admin.Token.line(), "%v", err)
 		}
 		cfg.Admin.Token = tok
 	}
@@ -188,6 +178,8 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	}
 	c.prices(raw.Prices, "prices", cfg.Prices, &cfg.PriceAliases, &cfg.PriceLimits)
 	c.pricing(&raw.Pricing, &cfg.Pricing)
+	c.tasks(&raw.Tasks, &cfg.Tasks)
+	c.operator(raw, cfg)
 	c.ledger(&raw.Ledger, &cfg.Ledger)
 	c.console(&raw.Admin, &cfg.Admin)
 }
@@ -213,8 +205,8 @@ func (c *converter) console(r *rawAdmin, a *Admin) {
 			continue
 		}
 		field := fmt.Sprintf("admin.viewer_tokens[%d]", i)
-		if msg := tokenProblem(tok); msg != "" {
-			c.fail(field, v.line(), "%s", msg)
+		if err := rules.AdminToken(tok); err != nil {
+			c.fail(field, v.line(), "%v", err)
 		}
 		if tok == a.Token {
 			c.fail(field, v.line(), "must differ from admin.token")
@@ -280,6 +272,30 @@ func (c *converter) pricing(r *rawPricing, p *Pricing) {
 	p.MinOutputTokens = c.integer(r.MinOutputTokens, "pricing.min_output_tokens", p.MinOutputTokens, 1, 1_000_000)
 }
 
+func (c *converter) media(r *rawMedia, m *Media) {
+	for _, route := range slices.Sorted(maps.Keys(r.UploadLimitsMB)) {
+		f := "media.upload_limits_mb." + route
+		if !slices.Contains(UploadRoutes, route) {
+			c.fail(f, r.UploadLimitsMB[route].line(), "unknown route: want one of %s", strings.Join(UploadRoutes, ", "))
+			continue
+		}
+		if m.UploadLimitsMB == nil {
+			m.UploadLimitsMB = map[string]int{}
+		}
+		m.UploadLimitsMB[route] = int(c.integer(r.UploadLimitsMB[route], f, 0, 1, 4096))
+	}
+	m.Dir = c.str(r.Dir, "")
+	m.URLTTL = c.duration(r.URLTTL, "media.url_ttl", DefaultMediaTTL, true)
+	m.QuotaMB = int(c.integer(r.QuotaMB, "media.quota_mb", DefaultMediaQuotaMB, 1, 1<<24))
+	m.PublicURL = c.str(r.PublicURL, "")
+	m.Proxy = c.boolean(r.Proxy, "media.proxy", false)
+	if m.PublicURL != "" {
+		if err := rules.CheckURL(m.PublicURL); err != nil {
+			c.fail("media.public_url", r.PublicURL.line(), "%v (e.g. https://gateway.example.com)", err)
+		}
+	}
+}
+
 func (c *converter) server(r *rawServer, s *Server) {
 	s.Addr = c.str(r.Addr, s.Addr)
 	if msg := addrProblem(s.Addr); msg != "" {
@@ -333,13 +349,6 @@ func redisPrefixProblem(p string) string {
 	return ""
 }
 
-func tokenProblem(tok string) string {
-	if len(tok) < minSecretLen {
-		return fmt.Sprintf("must be at least %d characters (leave it empty to have one generated)", minSecretLen)
-	}
-	return ""
-}
-
 func addrProblem(addr string) string {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -354,7 +363,7 @@ func addrProblem(addr string) string {
 func databaseProblem(db string) string {
 	scheme, rest, ok := strings.Cut(db, "://")
 	if !ok || rest == "" || !slices.Contains([]string{"sqlite", "postgres", "postgresql"}, scheme) {
-		return fmt.Sprintf("unsupported database %q (want sqlite://path/to/file.db or postgres://user@host:5432/db)", redactURL(db))
+		return fmt.Sprintf("unsupported database %q (want sqlite://path/to/file.db or postgres://user@host:5432/db)", rules.RedactURL(db))
 	}
 	return ""
 }
@@ -365,74 +374,37 @@ func redisProblem(addr string) string {
 	}
 	scheme, rest, ok := strings.Cut(addr, "://")
 	if !ok || rest == "" || !slices.Contains([]string{"redis", "rediss", "unix"}, scheme) {
-		return fmt.Sprintf("unsupported redis address %q (want redis://host:6379/0)", redactURL(addr))
+		return fmt.Sprintf("unsupported redis address %q (want redis://host:6379/0)", rules.RedactURL(addr))
 	}
 	return ""
-}
-
-// redactURL hides a password so that an error message never prints one.
-func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return s
-}
-
-func typeList() string {
-	names := make([]string, len(gateway.ChannelTypes))
-	for i, t := range gateway.ChannelTypes {
-		names[i] = string(t)
-	}
-	return strings.Join(names, ", ")
 }
 
 func (c *converter) channel(r *rawChannel, p string, names map[string]string) Channel {
 	ch := Channel{Source: "config"}
 
 	ch.Name = c.str(r.Name, "")
-	switch {
-	case ch.Name == "":
-		c.fail(p+".name", r.Name.line(), "required")
-	case !validName(ch.Name):
-		c.fail(p+".name", r.Name.line(), "invalid name %q (use up to %d letters, digits, '.', '_' or '-')", ch.Name, maxNameLen)
-	case names[ch.Name] != "":
-		c.fail(p+".name", r.Name.line(), "duplicate channel name %q (also %s)", ch.Name, names[ch.Name])
-	default:
-		names[ch.Name] = p
+	c.name(ch.Name, "channel", p, r.Name.line(), names)
+
+	ch.Type = gateway.ChannelType(c.str(r.Type, ""))
+	if err := rules.ChannelType(ch.Type); err != nil {
+		c.fail(p+".type", r.Type.line(), "%v", err)
 	}
 
-	typ := c.str(r.Type, "")
-	ch.Type = gateway.ChannelType(typ)
-	switch {
-	case typ == "":
-		c.fail(p+".type", r.Type.line(), "required (one of %s)", typeList())
-	case !slices.Contains(gateway.ChannelTypes, ch.Type):
-		c.fail(p+".type", r.Type.line(), "unknown channel type %q (want one of %s)", typ, typeList())
+	base, err := rules.BaseURL(ch.Type, c.str(r.BaseURL, ""))
+	if err != nil {
+		c.fail(p+".base_url", r.BaseURL.line(), "%v", err)
 	}
-
-	ch.BaseURL = strings.TrimRight(c.str(r.BaseURL, DefaultBaseURLs[ch.Type]), "/")
-	if ch.BaseURL == "" {
-		switch ch.Type {
-		case gateway.ChannelAzure, gateway.ChannelOpenAICompatible, gateway.ChannelMidjourney:
-			c.fail(p+".base_url", r.BaseURL.line(), "required for type %s", ch.Type)
-		}
-	} else if msg := checkBaseURL(ch.BaseURL); msg != "" {
-		c.fail(p+".base_url", r.BaseURL.line(), "%s", msg)
-	}
+	ch.BaseURL = base
 
 	for i, k := range r.APIKeys {
-		f := fmt.Sprintf("%s.api_keys[%d]", p, i)
-		v, ok := k.text()
-		switch {
-		case !ok || strings.TrimSpace(v) == "":
-			c.fail(f, k.line(), "empty key")
-		case strings.ContainsAny(v, " \t\r\n"):
-			c.fail(f, k.line(), "key contains whitespace")
-		default:
-			ch.APIKeys = append(ch.APIKeys, v)
+		v, _ := k.text()
+		if err := rules.UpstreamKey(v); err != nil {
+			c.fail(fmt.Sprintf("%s.api_keys[%d]", p, i), k.line(), "%v", err)
+			continue
 		}
+		ch.APIKeys = append(ch.APIKeys, v)
 	}
-	if len(r.APIKeys) == 0 && ch.Type != gateway.ChannelSimulator && ch.Type != "" {
+	if len(r.APIKeys) == 0 && rules.NeedsAPIKey(ch.Type) && ch.Type != "" {
 		c.fail(p+".api_keys", 0, "at least one key is required for type %s", ch.Type)
 	}
 
@@ -446,13 +418,12 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 		for _, from := range slices.Sorted(maps.Keys(r.ModelMap)) {
 			to := r.ModelMap[from]
 			f := p + ".model_map." + from
-			v, ok := to.text()
-			switch {
-			case strings.TrimSpace(from) == "":
-				c.fail(p+".model_map", 0, "empty model name")
-			case !ok || strings.TrimSpace(v) == "":
-				c.fail(f, to.line(), "empty upstream model name")
-			default:
+			v, _ := to.text()
+			if _, err := rules.ModelPattern(from); err != nil {
+				c.fail(p+".model_map", 0, "%v", err)
+			} else if err := rules.ModelMapTarget(v); err != nil {
+				c.fail(f, to.line(), "%v", err)
+			} else {
 				ch.ModelMap[from] = v
 			}
 		}
@@ -468,12 +439,11 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 			val := r.Headers[name]
 			f := p + ".headers." + name
 			v, _ := val.text()
-			switch {
-			case !validHeaderName(name):
-				c.fail(f, 0, "invalid header name %q", name)
-			case strings.ContainsAny(v, "\r\n\x00"):
-				c.fail(f, val.line(), "header value contains a line break")
-			default:
+			if err := rules.HeaderName(name); err != nil {
+				c.fail(f, 0, "%v", err)
+			} else if err := rules.HeaderValue(v); err != nil {
+				c.fail(f, val.line(), "%v", err)
+			} else {
 				ch.Headers[name] = v
 			}
 		}
@@ -494,7 +464,7 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 	}
 	ch.MaxStreamDuration = c.duration(r.MaxStreamDuration, p+".max_stream_duration", 0, false)
 	ch.MaxOutputTokens = c.integer(r.MaxOutputTokens, p+".max_output_tokens", 0, 0, math.MaxInt32)
-	ch.PassHeaders = c.names(r.PassHeaders, p+".pass_headers", validHeaderName)
+	ch.PassHeaders = c.names(r.PassHeaders, p+".pass_headers", rules.Token)
 	ch.PassQuery = c.names(r.PassQuery, p+".pass_query", func(s string) bool { return !strings.ContainsAny(s, ",&=# ") })
 	ch.Enabled = c.boolean(r.Enabled, p+".enabled", true)
 
@@ -503,37 +473,13 @@ func (c *converter) channel(r *rawChannel, p string, names map[string]string) Ch
 		for _, name := range slices.Sorted(maps.Keys(r.Settings)) {
 			val := r.Settings[name]
 			v, _ := val.text()
-			c.setting(ch.Type, name, val, p+".settings."+name)
+			if err := rules.Setting(ch.Type, name, v); err != nil {
+				c.fail(p+".settings."+name, val.line(), "%v", err)
+			}
 			ch.Settings[name] = v
 		}
 	}
 	return ch
-}
-
-// setting validates the type-specific settings Switchboard knows; others
-// pass through for the upstream adaptor to interpret.
-func (c *converter) setting(typ gateway.ChannelType, name string, val scalar, field string) {
-	v, ok := val.text()
-	switch name {
-	case "latency":
-		if typ == gateway.ChannelSimulator {
-			c.duration(val, field, 0, false)
-		}
-	case "tokens_per_second":
-		if typ == gateway.ChannelSimulator {
-			if f, ok := c.number(val, field, 1e9); ok && f == 0 {
-				c.fail(field, val.line(), "must be positive")
-			}
-		}
-	case "api_version":
-		if !ok || strings.TrimSpace(v) == "" {
-			c.fail(field, val.line(), "must not be empty")
-		}
-	case pricing.MultiplierSetting:
-		if _, err := pricing.ParseMultiplier(v); err != nil {
-			c.fail(field, val.line(), "%v", err)
-		}
-	}
 }
 
 // names reads a list of header or query names, each optionally ending in
@@ -555,13 +501,10 @@ func (c *converter) models(list []scalar, field string) []string {
 	var out []string
 	for i, m := range list {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		v, ok := m.text()
-		if !ok || strings.TrimSpace(v) == "" {
-			c.fail(f, m.line(), "empty model name")
-			continue
-		}
-		if _, err := path.Match(v, ""); err != nil {
-			c.fail(f, m.line(), "invalid glob %q", v)
+		v, _ := m.text()
+		v, err := rules.ModelPattern(v)
+		if err != nil {
+			c.fail(f, m.line(), "%v", err)
 			continue
 		}
 		out = append(out, v)
@@ -572,23 +515,13 @@ func (c *converter) models(list []scalar, field string) []string {
 func (c *converter) key(r *rawKey, p string, names, secrets map[string]string) Key {
 	k := Key{}
 	k.Name = c.str(r.Name, "")
-	switch {
-	case k.Name == "":
-		c.fail(p+".name", r.Name.line(), "required")
-	case !validName(k.Name):
-		c.fail(p+".name", r.Name.line(), "invalid name %q (use up to %d letters, digits, '.', '_' or '-')", k.Name, maxNameLen)
-	case names[k.Name] != "":
-		c.fail(p+".name", r.Name.line(), "duplicate key name %q (also %s)", k.Name, names[k.Name])
-	default:
-		names[k.Name] = p
-	}
+	c.name(k.Name, "key", p, r.Name.line(), names)
 
 	if s, ok := r.Key.text(); ok {
+		err := rules.Secret(s)
 		switch {
-		case len(s) < minSecretLen:
-			c.fail(p+".key", r.Key.line(), "must be at least %d characters (or omit it to have one generated)", minSecretLen)
-		case strings.ContainsAny(s, " \t\r\n"):
-			c.fail(p+".key", r.Key.line(), "contains whitespace")
+		case err != nil:
+			c.fail(p+".key", r.Key.line(), "%v", err)
 		case secrets[s] != "":
 			c.fail(p+".key", r.Key.line(), "same key value as %s", secrets[s])
 		default:
@@ -601,12 +534,16 @@ func (c *converter) key(r *rawKey, p string, names, secrets map[string]string) K
 	if len(r.Models) == 0 {
 		k.Models = []string{"*"}
 	}
-	if usd, ok := c.number(r.BudgetUSD, p+".budget_usd", maxBudgetUSD); ok {
-		k.BudgetNanoUSD = gateway.NanoUSD(usd)
+	if usd, ok := c.number(r.BudgetUSD, p+".budget_usd", math.MaxFloat64); ok {
+		if err := rules.BudgetUSD(usd); err != nil {
+			c.fail(p+".budget_usd", r.BudgetUSD.line(), "%v", err)
+		} else {
+			k.BudgetNanoUSD = gateway.NanoUSD(usd)
+		}
 	}
-	k.RPM = int(c.integer(r.RPM, p+".rpm", 0, 0, math.MaxInt32))
-	k.TPM = int(c.integer(r.TPM, p+".tpm", 0, 0, math.MaxInt32))
-	k.MaxConcurrent = int(c.integer(r.MaxConcurrent, p+".max_concurrent", 0, 0, math.MaxInt32))
+	k.RPM = c.limit(r.RPM, p+".rpm")
+	k.TPM = c.limit(r.TPM, p+".tpm")
+	k.MaxConcurrent = c.limit(r.MaxConcurrent, p+".max_concurrent")
 	if v, ok := r.BudgetPeriod.text(); ok {
 		period, err := gateway.ParseBudgetPeriod(v)
 		if err != nil {
@@ -707,52 +644,26 @@ func (c *converter) limits(r *rawPrice, p string) (pricing.Limits, bool) {
 	return l, l != (pricing.Limits{})
 }
 
-func checkBaseURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Sprintf("invalid URL %q", s)
+// name checks a key or channel name at field p and that no other one of
+// the kind has it.
+func (c *converter) name(name, kind, p string, line int, names map[string]string) {
+	if err := rules.Name(name); err != nil {
+		c.fail(p+".name", line, "%v", err)
+		return
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Sprintf("invalid URL %q: want http:// or https://", redactURL(s))
-	case u.Host == "":
-		return fmt.Sprintf("invalid URL %q: no host", s)
-	case u.User != nil:
-		return fmt.Sprintf("invalid URL %q: credentials belong in api_keys or headers, not the URL", redactURL(s))
-	case u.RawQuery != "" || u.Fragment != "":
-		return fmt.Sprintf("invalid URL %q: no query or fragment allowed", s)
+	if names[name] != "" {
+		c.fail(p+".name", line, "duplicate %s name %q (also %s)", kind, name, names[name])
+		return
 	}
-	return ""
+	names[name] = p
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > maxNameLen {
-		return false
+// limit reads a per-key rate or concurrency limit; 0 is no limit.
+func (c *converter) limit(s scalar, field string) int {
+	n := c.integer(s, field, 0, math.MinInt64, math.MaxInt64)
+	if err := rules.Limit(n); err != nil {
+		c.fail(field, s.line(), "%v", err)
+		return 0
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderName accepts RFC 9110 token characters.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	return int(n)
 }

@@ -77,10 +77,11 @@ func (c *sniffConn) Read(p []byte) (int, error) {
 		alert = append([]byte(nil), tlsAlert...)
 		alert[2] = p[2] // answer in the record version the client used
 	}
+	// Log before answering, so whoever sees the alert can find the line.
+	c.l.report(c.RemoteAddr())
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Conn.Write(alert)
 	_ = c.Conn.Close()
-	c.l.report(c.RemoteAddr())
 	return 0, ErrTLSOnPlainPort
 }
 

@@ -34,6 +34,10 @@ type Peek struct {
 	// N is how many choices (or images, or embedding inputs) the call asks
 	// for; 0 means one.
 	N int
+	// Affinity, when set, is a conversation id (a prompt cache key, a
+	// session id): the call's channel and upstream key are chosen by it,
+	// so a conversation stays on one account while it is healthy.
+	Affinity string
 	// Opts are the spec's own per-call flags (an OpenAI client asking for
 	// stream usage, a Gemini client streaming with alt=sse, ...). The
 	// engine carries them from the spec's Peek back to the same spec's
@@ -98,6 +102,29 @@ type Passer interface {
 	// CountAnswer feeds a complete answer's generated text to c, for when
 	// the upstream reports no usage.
 	CountAnswer(body []byte, c TextCounter)
+}
+
+// TokenStripper is a Passer whose PassRequest drops the gateway's token
+// envelopes (llm.WrapToken) from a body itself, so a body holding them may
+// still pass through (without it such a body is translated, which drops
+// them).
+type TokenStripper interface {
+	StripsWrappedTokens()
+}
+
+// FailoverStripper is a Passer whose bodies may hold tokens only the
+// account that issued them can verify (OpenAI's encrypted reasoning): on
+// an attempt after the first — another channel — the engine passes the
+// body through StripForFailover first.
+type FailoverStripper interface {
+	StripForFailover(body []byte) ([]byte, error)
+}
+
+// HeaderRelayer is a Passer whose clients need some of the upstream's
+// response headers (Codex's turn state); the engine copies them on the
+// pass-through path. All others describe the gateway's account and stay.
+type HeaderRelayer interface {
+	RelayHeaders() []string
 }
 
 // RawAnswerer is a Passer whose answers may be other than JSON: audio
@@ -178,6 +205,16 @@ type EncoderOptions struct {
 	// input count before the upstream reports it (Anthropic's
 	// message_start); it is only called when needed.
 	EstimateInput func() int64
+	// Request is the client's request as decoded by the spec's DecodeChat
+	// (a Responses object echoes its settings); nil for Go callers.
+	Request *llm.Request
+}
+
+// AnswerEncoder is a ChatCodec whose complete answers need what its
+// stream encoder is given (the call's id, the decoded request); the
+// engine prefers it to EncodeChat.
+type AnswerEncoder interface {
+	EncodeChatAnswer(resp *llm.Response, p Peek, o EncoderOptions) ([]byte, error)
 }
 
 // ChatEncoder writes hub events as a client stream.
@@ -203,11 +240,72 @@ type EmbedCodec interface {
 	DecodeEmbedResponse(body []byte, req *llm.EmbedRequest) (*llm.EmbedResponse, error)
 }
 
+// ImageClient is an image spec whose calls may be translated through the
+// image hub, as the client's side.
+type ImageClient interface {
+	// ImageCall reports whether the call asks for images (a chat-like
+	// spec's call may ask for text instead).
+	ImageCall(p Peek) bool
+	DecodeImage(p Peek, body payload.Body) (*llm.ImageRequest, error)
+	EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error)
+	// ImageStreamType is the Content-Type of the stream EncodeImageEvents
+	// writes for the call.
+	ImageStreamType(p Peek) string
+	// EncodeImageEvents writes the answer of a client that asked for a
+	// stream, as the events of its format.
+	EncodeImageEvents(w *sse.Writer, p Peek, resp *llm.ImageResponse, req *llm.ImageRequest) error
+}
+
+// ImageUpstream is a spec that can carry an image call of the hub to its
+// channels (the upstream's side).
+type ImageUpstream interface {
+	EncodeImageRequest(req *llm.ImageRequest) ([]byte, error)
+	DecodeImageResponse(body []byte) (*llm.ImageResponse, error)
+}
+
+// MediaLinker is a spec whose answers may link media at the upstream's
+// hosts (OpenAI's image URLs), which the gateway can re-serve itself when
+// its operator says so: Relink replaces each link the answer holds by what
+// relink returns for it (the link unchanged when relink fails).
+type MediaLinker interface {
+	Relink(answer []byte, relink func(url string) (string, bool)) []byte
+}
+
 // Meter is a spec whose calls are priced by units as well as tokens
 // (images, seconds, characters). It reads them from the call and its
 // complete answer.
 type Meter interface {
 	Units(p Peek, body payload.Body, answer []byte) []gateway.Metered
+}
+
+// StreamMeter is a Meter whose streams are priced by units too: called
+// once a stream ended, with whether the upstream reported its usage (an
+// image model that bills tokens when it says so, per image otherwise).
+type StreamMeter interface {
+	StreamUnits(p Peek, body payload.Body, usageReported bool) []gateway.Metered
+}
+
+// Worst is the most a call can use, as its spec bounds it.
+type Worst struct {
+	// InputTokens and OutputTokens bound the call's tokens (output over
+	// all its choices or images).
+	InputTokens, OutputTokens int64
+	// Units are the most of each unit; a unit named without its variants
+	// ("image" rather than "image:1024x1024:hd") is held at its dearest.
+	Units []gateway.Metered
+}
+
+// Holder is a spec that bounds its calls' worst case itself, for the
+// budget hold: its bodies are uploads rather than prompt text, or it is
+// priced in units the engine cannot see in the request.
+type Holder interface {
+	Worst(p Peek, body payload.Body) Worst
+}
+
+// BodyLimiter is a spec with a request size limit of its own (an upload
+// route), in bytes; the route's configured limit, if any, replaces it.
+type BodyLimiter interface {
+	MaxBodyBytes() int64
 }
 
 // LocalAnswerer is a spec the gateway can answer itself when no channel
@@ -234,4 +332,14 @@ func ParseJSON(body []byte) gjson.Result {
 		return gjson.Result{}
 	}
 	return gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
+}
+
+// Describer reads what a trace records of an answer: its id and finish
+// reasons. The engine asks only when it traces.
+type Describer interface {
+	// DescribeAnswer reads a complete (non-streaming) answer.
+	DescribeAnswer(body []byte) (id string, finishReasons []string)
+	// DescribeEvent reads one stream event: an id and a finish reason,
+	// either empty when the event carries none.
+	DescribeEvent(ev sse.Event) (id, finishReason string)
 }

@@ -28,6 +28,7 @@ const (
 	APIOpenAIChat        API = "openai.chat"        // POST /v1/chat/completions
 	APIAnthropicMessages API = "anthropic.messages" // POST /v1/messages
 	APIGeminiGenerate    API = "gemini.generate"    // :generateContent / :streamGenerateContent
+	APIOpenAIResponses   API = "openai.responses"   // POST /v1/responses
 )
 
 // apiSchemas says which $defs of which file describe an API's answers.
@@ -35,6 +36,7 @@ var apiSchemas = map[API]struct{ file, answer, event, error string }{
 	APIOpenAIChat:        {"openai.json", "CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "ErrorResponse"},
 	APIAnthropicMessages: {"anthropic.json", "Message", "MessageStreamEvent", "ErrorResponse"},
 	APIGeminiGenerate:    {"gemini.json", "GenerateContentResponse", "GenerateContentResponse", "ErrorResponse"},
+	APIOpenAIResponses:   {"openai.json", "Response", "ResponseStreamEvent", "ErrorResponse"},
 }
 
 const schemaBase = "https://switchboard.invalid/schemas/"
@@ -160,7 +162,7 @@ func CheckStream(api API, body []byte) error {
 	}
 	check := func(i int, data []byte) error {
 		def := s.event
-		if api != APIAnthropicMessages && gjson.GetBytes(data, "error").Exists() {
+		if api != APIAnthropicMessages && api != APIOpenAIResponses && gjson.GetBytes(data, "error").Exists() {
 			def = s.error
 		}
 		if err := CheckSchema(s.file, def, data); err != nil {
@@ -183,6 +185,7 @@ func CheckStream(api API, body []byte) error {
 	}
 	r := sse.NewReader(bytes.NewReader(body), 0)
 	defer r.Release()
+	lastSeq := int64(-1)
 	for i := 0; ; i++ {
 		ev, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -195,10 +198,19 @@ func CheckStream(api API, body []byte) error {
 		if len(data) == 0 || api == APIOpenAIChat && string(data) == "[DONE]" {
 			continue
 		}
-		if api == APIAnthropicMessages {
+		if api == APIAnthropicMessages || api == APIOpenAIResponses {
 			if typ := gjson.GetBytes(data, "type").Str; string(ev.Event) != typ {
 				errs = append(errs, fmt.Errorf("stream event %d: event name %q but data type %q", i, ev.Event, typ))
 			}
+		}
+		if api == APIOpenAIResponses {
+			// Every Responses event carries a sequence number, rising by
+			// one; clients resume and de-duplicate by it.
+			seq := gjson.GetBytes(data, "sequence_number")
+			if seq.Type != gjson.Number || seq.Int() != lastSeq+1 {
+				errs = append(errs, fmt.Errorf("stream event %d: sequence_number %s after %d", i, seq.Raw, lastSeq))
+			}
+			lastSeq = seq.Int()
 		}
 		if err := check(i, data); err != nil {
 			errs = append(errs, err)
@@ -215,6 +227,8 @@ func APIForPath(path string) API {
 		return APIOpenAIChat
 	case path == "/v1/messages" || path == "/messages":
 		return APIAnthropicMessages
+	case path == "/v1/responses" || path == "/responses":
+		return APIOpenAIResponses
 	case strings.Contains(path, "/models/") && (strings.HasSuffix(path, ":generateContent") || strings.HasSuffix(path, ":streamGenerateContent")):
 		return APIGeminiGenerate
 	}
@@ -225,6 +239,9 @@ func APIForPath(path string) API {
 // answers, stream events and errors of the three chat APIs, and the
 // Anthropic token count. Other paths pass unchecked.
 func CheckGatewayResponse(path string, status int, contentType string, body []byte) error {
+	if status == 101 {
+		return nil // a WebSocket handshake: its frames are not HTTP answers
+	}
 	if path == "/v1/messages/count_tokens" || path == "/messages/count_tokens" {
 		if status >= 400 {
 			return CheckSchema("anthropic.json", "ErrorResponse", body)

@@ -1,6 +1,7 @@
 package gatewaytest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -66,5 +67,28 @@ func TestSchemaCheckStreams(t *testing.T) {
 	}
 	if err := CheckGatewayResponse("/v1beta/models/g:streamGenerateContent", 200, "text/event-stream", []byte("data: {\"bogus\":1}\n\n")); err == nil {
 		t.Error("Gemini chunk with an unknown field accepted")
+	}
+}
+
+func TestCheckResponsesStream(t *testing.T) {
+	created := `{"type":"response.created","sequence_number":%d,"response":{"id":"r","object":"response","created_at":1,"status":"in_progress","model":"m","error":null,"incomplete_details":null,"instructions":null,"metadata":{},"output":[],"parallel_tool_calls":true,"temperature":1,"top_p":1,"tool_choice":"auto","tools":[]}}`
+	ev := func(name string, seq int) string {
+		return "event: " + name + "\ndata: " + fmt.Sprintf(created, seq) + "\n\n"
+	}
+	tests := []struct {
+		name, body string
+		ok         bool
+	}{
+		{"valid", ev("response.created", 0) + ev("response.created", 1), true},
+		{"event name differs from type", ev("response.completed", 0), false},
+		{"sequence skips", ev("response.created", 0) + ev("response.created", 2), false},
+		{"sequence starts late", ev("response.created", 1), false},
+		{"[DONE] is not a Responses event", ev("response.created", 0) + "data: [DONE]\n\n", false},
+	}
+	for _, tc := range tests {
+		err := CheckGatewayResponse("/v1/responses", 200, "text/event-stream", []byte(tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v", tc.name, err)
+		}
 	}
 }

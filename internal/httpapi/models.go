@@ -36,7 +36,8 @@ func writeJSON(w http.ResponseWriter, v any) error {
 }
 
 // models lists exactly the models the caller's key may use, in OpenAI's
-// shape, or Anthropic's when the caller sends anthropic-version.
+// shape, Anthropic's when the caller sends anthropic-version, or Codex's
+// when it sends client_version.
 func (s *Server) models(w http.ResponseWriter, r *http.Request) error {
 	if r.Header.Get("Anthropic-Version") != "" {
 		return s.anthropicModels(w, r)
@@ -52,6 +53,9 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) error {
 		OwnedBy string `json:"owned_by"`
 	}
 	ids := s.allowedModels(k)
+	if r.URL.Query().Has("client_version") {
+		return s.codexModels(w, ids, s.contextWindow)
+	}
 	out := struct {
 		Object string  `json:"object"`
 		Data   []model `json:"data"`
@@ -149,4 +153,14 @@ func (s *Server) getModelEitherShape(w http.ResponseWriter, r *http.Request) err
 		return gateway.Errorf(gateway.KindNotFound, "the model %q does not exist", id).WithCode("model_not_found")
 	}
 	return writeJSON(w, map[string]any{"id": id, "object": "model", "created": modelsCreated, "owned_by": "switchboard"})
+}
+
+// contextWindow is a model's context window from the price table, 0 when
+// unknown.
+func (s *Server) contextWindow(model string) int64 {
+	if s.Engine == nil {
+		return 0
+	}
+	l, _ := s.Engine.Prices.Limits(model)
+	return l.ContextWindow
 }

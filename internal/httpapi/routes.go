@@ -31,6 +31,13 @@ func (s *Server) routes() []endpointRoute {
 	engine("POST", "/embeddings", openai.Embeddings)
 	engine("POST", "/messages", anthropic.Messages)
 	engine("POST", "/messages/count_tokens", anthropic.CountTokens)
+	rs = append(rs, s.responsesRoutes()...) // POST /responses is the engine's, with state around it
+	engine("POST", "/images/generations", openai.ImageGenerations)
+	engine("POST", "/images/edits", openai.ImageEdits)
+	engine("POST", "/images/variations", openai.ImageVariations)
+	engine("POST", "/audio/transcriptions", openai.Transcriptions)
+	engine("POST", "/audio/translations", openai.Translations)
+	engine("POST", "/audio/speech", openai.Speech)
 	for _, prefix := range []string{"/v1", ""} {
 		rs = append(rs, endpointRoute{"GET " + prefix + "/models", openai.WriteError, s.models})
 	}
@@ -41,6 +48,7 @@ func (s *Server) routes() []endpointRoute {
 		endpointRoute{"GET /v1beta/models", gemini.WriteError, s.geminiListModels},
 		endpointRoute{"GET /v1beta/models/{model}", gemini.WriteError, s.geminiGetModel},
 		endpointRoute{"GET /v1/models/{model}", openai.WriteError, s.getModelEitherShape},
+		endpointRoute{"GET /v1/media/{key}/{id}", openai.WriteError, s.media},
 	)
 	return rs
 }

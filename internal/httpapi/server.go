@@ -12,15 +12,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/jsonguard"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/payload"
 	"switchboard/internal/relay"
+	"switchboard/internal/respstate"
 	"switchboard/internal/route"
 	"switchboard/internal/shed"
 )
@@ -45,6 +50,70 @@ type Server struct {
 	// Shed bounds the request-body bytes in flight across the process
 	// (nil: no bound); a call that finds no room is refused as overloaded.
 	Shed *shed.Limiter
+	// Responses keeps Responses API conversations (previous_response_id,
+	// GET /v1/responses/{id}); nil keeps none.
+	Responses *respstate.Service
+	// RouteMaxBody bounds the bodies of one endpoint (by its ledger label,
+	// "audio.transcriptions"), replacing MaxBodyBytes and the spec's own
+	// limit (endpoint.BodyLimiter) for it.
+	RouteMaxBody map[string]int64
+	// ResponsesSocketLifetime bounds a Responses WebSocket (0: WSMaxLifetime).
+	ResponsesSocketLifetime time.Duration
+	// Media serves the objects of the media store at their signed URLs
+	// (GET /v1/media/{key}/{id}); nil serves none. PublicURL, when set,
+	// is the scheme and host those URLs name instead of the request's.
+	Media     *mediastore.Store
+	PublicURL string
+}
+
+// baseURL is the gateway's scheme and host as the client reached it.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// media serves one stored object to whoever holds its signed URL.
+func (s *Server) media(w http.ResponseWriter, r *http.Request) error {
+	if s.Media == nil {
+		return gateway.Errorf(gateway.KindNotFound, "this gateway stores no media").WithCode("not_found")
+	}
+	obj, err := s.Media.Open(r.PathValue("key"), r.PathValue("id"), r.URL.Query().Get("exp"), r.URL.Query().Get("sig"))
+	switch {
+	case errors.Is(err, mediastore.ErrBadSignature):
+		return gateway.Errorf(gateway.KindPermission, "the media link's signature does not match").WithCode("invalid_signature")
+	case errors.Is(err, mediastore.ErrExpired):
+		return &gateway.Error{Kind: gateway.KindNotFound, Status: http.StatusGone, Message: "the media link has expired", Code: "expired"}
+	case err != nil:
+		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
+	}
+	f, err := os.Open(obj.Path)
+	if err != nil {
+		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", obj.ContentType)
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+	_, _ = io.Copy(w, f)
+	return nil
+}
+
+// maxBody is the body limit of spec's route.
+func (s *Server) maxBody(spec endpoint.Spec) int64 {
+	if n := s.RouteMaxBody[spec.Endpoint()]; n > 0 {
+		return n
+	}
+	if bl, ok := spec.(endpoint.BodyLimiter); ok && bl.MaxBodyBytes() > 0 {
+		return bl.MaxBodyBytes()
+	}
+	return s.MaxBodyBytes
 }
 
 // errorWriter renders an error in one format's shape.
@@ -106,7 +175,7 @@ func (s *Server) call(spec endpoint.Spec) handler {
 		if err != nil {
 			return err
 		}
-		body, err := s.readBody(w, r)
+		body, err := s.readBody(w, r, s.maxBody(spec))
 		if err != nil {
 			return err
 		}
@@ -117,7 +186,7 @@ func (s *Server) call(spec endpoint.Spec) handler {
 		}
 		c := &relay.Call{
 			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
-			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
+			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(), BaseURL: s.baseURL(r),
 		}
 		return s.Engine.Serve(r.Context(), w, c)
 	}
@@ -190,9 +259,9 @@ func tooLarge(limit int64) *gateway.Error {
 // readBody reads a size-limited body: a multipart form spooled with
 // bounded memory, or JSON bytes checked for validity. A bodiless request
 // reads as an empty Body.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body, error) {
-	if r.ContentLength > s.MaxBodyBytes {
-		return payload.Body{}, tooLarge(s.MaxBodyBytes)
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) (payload.Body, error) {
+	if r.ContentLength > limit {
+		return payload.Body{}, tooLarge(limit)
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete {
 		return payload.Body{}, nil
@@ -202,9 +271,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body,
 		if err != nil {
 			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "%s", err.Error())
 		}
-		f, err := payload.ReadForm(r.Body, boundary, payload.Limits{MaxBytes: s.MaxBodyBytes, MemBytes: s.UploadMemBytes, Dir: s.UploadDir})
+		f, err := payload.ReadForm(r.Body, boundary, payload.Limits{MaxBytes: limit, MemBytes: s.UploadMemBytes, Dir: s.UploadDir})
 		if errors.Is(err, payload.ErrTooLarge) {
-			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+			return payload.Body{}, tooLarge(limit)
 		}
 		if err != nil {
 			return payload.Body{}, gateway.Errorf(gateway.KindInvalidRequest, "cannot read the multipart form: %s", err.Error())
@@ -217,12 +286,12 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (payload.Body,
 	if st, _ := r.Context().Value(requestIDKey).(*reqState); st != nil {
 		res = &st.body
 	}
-	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, s.MaxBodyBytes), r.ContentLength, s.MaxBodyBytes)
+	body, err := shed.ReadBody(r.Context(), res, http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe), errors.Is(err, shed.ErrTooLarge):
-			return payload.Body{}, tooLarge(s.MaxBodyBytes)
+			return payload.Body{}, tooLarge(limit)
 		case errors.Is(err, shed.ErrOverloaded):
 			return payload.Body{}, &gateway.Error{Kind: gateway.KindOverloaded, Code: "overloaded", RetryAfter: 2 * time.Second,
 				Message: "the gateway is at its limit of request bytes in flight: retry shortly"}
@@ -247,6 +316,9 @@ func RoutingGuard(maxDepth int) *jsonguard.Guard {
 		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
 		"generationConfig|generation_config.candidateCount|candidate_count",
 		"generateContentRequest", "requests", "content",
+		// A second previous_response_id would survive the expansion of the
+		// first and reach the upstream: another tenant's stored response.
+		"previous_response_id",
 	}})
 }
 

@@ -47,6 +47,9 @@ type Options struct {
 	SyncInterval  time.Duration // fsync period of the spool; default 1s
 	SegmentMax    int           // records per spool segment before rotation; default 4096
 	Logger        *slog.Logger
+	// OnFlush, if set, hears of every batch stored: its size and how long
+	// storing it took, retries included (metrics).
+	OnFlush func(records int, took time.Duration)
 }
 
 // spooled is one spool line. Settle says the flusher must settle the
@@ -102,6 +105,10 @@ type Writer struct {
 	queue chan *queued
 	done  chan struct{}
 	dirty chan struct{}
+	// ctx bounds the flusher's store calls and retries; Close cancels it
+	// when its own deadline passes, leaving what is unstored in the spool.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // Open replays any spool left in dir by an earlier process into store, then
@@ -136,9 +143,13 @@ func Open(ctx context.Context, dir string, store Store, opts Options) (*Writer, 
 	if err := w.replay(ctx); err != nil {
 		return nil, err
 	}
+	w.ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go w.flushLoop()
 	return w, nil
 }
+
+// QueueLen is the number of records waiting for the flusher.
+func (w *Writer) QueueLen() int { return len(w.queue) }
 
 // Replayed spool files are named so that lexical order is write order.
 func segmentName(seq int64) string {
@@ -368,25 +379,40 @@ func (w *Writer) flushLoop() {
 	syncTick := time.NewTicker(w.opts.SyncInterval)
 	defer syncTick.Stop()
 	batch := make([]*queued, 0, w.opts.BatchSize)
-	flush := func() {
+	// flush stores the batch; false means Close gave up on it.
+	flush := func() bool {
 		if len(batch) == 0 {
-			return
+			return true
 		}
 		recs := make([]spooled, len(batch))
 		for i, q := range batch {
 			recs[i] = q.rec
 		}
 		// Retry until stored: the spool keeps the records safe meanwhile,
-		// and dropping them would lose money.
+		// and dropping them would lose money. Only Close giving up ends
+		// the retries; the records then wait in the spool.
+		began := time.Now()
 		for attempt := 0; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
 			err := w.commit(ctx, recs)
 			cancel()
 			if err == nil {
 				break
 			}
+			if w.ctx.Err() != nil {
+				return false
+			}
 			w.log.Error("store usage batch", "err", err, "records", len(recs), "attempt", attempt)
-			time.Sleep(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+			pause := time.NewTimer(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second))
+			select {
+			case <-pause.C:
+			case <-w.ctx.Done():
+				pause.Stop()
+				return false
+			}
+		}
+		if w.opts.OnFlush != nil {
+			w.opts.OnFlush(len(recs), time.Since(began))
 		}
 		w.mu.Lock()
 		for _, q := range batch {
@@ -395,6 +421,7 @@ func (w *Writer) flushLoop() {
 		w.removeDoneLocked()
 		w.mu.Unlock()
 		batch = batch[:0]
+		return true
 	}
 	for {
 		select {
@@ -404,11 +431,13 @@ func (w *Writer) flushLoop() {
 				return
 			}
 			batch = append(batch, q)
-			if len(batch) >= w.opts.BatchSize {
-				flush()
+			if len(batch) >= w.opts.BatchSize && !flush() {
+				return
 			}
 		case <-tick.C:
-			flush()
+			if !flush() {
+				return
+			}
 		case <-syncTick.C:
 			w.mu.Lock()
 			if w.cur != nil {
@@ -458,8 +487,18 @@ func (w *Writer) Close(ctx context.Context) error {
 	select {
 	case <-w.done:
 	case <-ctx.Done():
+		// Give up: the flusher's store call and retries end, and what is
+		// unstored stays in the spool for the next start.
+		w.cancel()
+		<-w.done
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, s := range w.segs {
+			_ = s.f.Close()
+		}
 		return fmt.Errorf("drain usage ledger: %w", ctx.Err())
 	}
+	w.cancel()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sealLocked()

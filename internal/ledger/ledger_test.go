@@ -2,11 +2,14 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"switchboard/internal/gateway"
 )
@@ -161,4 +164,52 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.StopTimer()
 	_ = w.Close(context.Background())
+}
+
+// Close with a deadline and a store that never answers: the flusher's
+// retries end (no goroutine left behind), Close reports the deadline, and
+// the records wait in the spool for the next start.
+func TestCloseGivesUpAndKeepsTheSpool(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	dir := t.TempDir()
+	down := newMemStore()
+	down.fail = 1 << 30
+	w, err := Open(context.Background(), dir, down, Options{FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := w.Record(rec(i), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := w.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close with the store down: %v", err)
+	}
+	// Generous: the point is that Close returns, not how fast.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	select {
+	case <-w.done:
+	default:
+		t.Fatal("the flusher still runs after Close returned")
+	}
+	goleak.VerifyNone(t, ignore)
+	if len(SpoolFiles(dir)) == 0 {
+		t.Fatal("the unstored records left no spool")
+	}
+
+	up := newMemStore()
+	w2, err := Open(context.Background(), dir, up, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close(context.Background())
+	if got := up.count(); got != 5 {
+		t.Fatalf("replayed %d records, want 5", got)
+	}
 }

@@ -12,10 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/textproto"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -167,15 +169,25 @@ func (f *Form) read(r io.Reader, boundary string, lim Limits) error {
 	return nil
 }
 
+// fileMemBytes is the most of one file part kept in memory: a larger
+// file goes to the spool after its first fileMemBytes, so that an upload
+// does not first grow a buffer to the whole memory budget only to copy it
+// out (text fields may use the whole budget).
+const fileMemBytes = 64 << 10
+
 // readPart keeps a part's content in memory while the budget lasts and
 // moves it to the spool file the moment it would not.
 func (f *Form) readPart(p *Part, r io.Reader, memLeft *int64, dir string) error {
+	keep := *memLeft
+	if p.IsFile() {
+		keep = min(keep, fileMemBytes)
+	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, *memLeft+1))
+	n, err := io.Copy(&buf, io.LimitReader(r, keep+1))
 	if err != nil {
 		return fmt.Errorf("read part %q: %w", p.Name, err)
 	}
-	if n <= *memLeft {
+	if n <= keep {
 		*memLeft -= n
 		p.mem, p.size = buf.Bytes(), n
 		return nil
@@ -229,6 +241,17 @@ func (f *Form) Value(name string) (string, bool) {
 	return "", false
 }
 
+// hasField reports whether the form has a text field called name, however
+// large.
+func (f *Form) hasField(name string) bool {
+	for _, p := range f.Parts {
+		if p.Name == name && !p.IsFile() {
+			return true
+		}
+	}
+	return false
+}
+
 // Files returns the file parts called name, in order.
 func (f *Form) Files(name string) []*Part {
 	var out []*Part
@@ -268,7 +291,9 @@ func (e *Encoded) Open() io.ReadCloser {
 
 // Encode re-emits the form with a new boundary, parts in their order and
 // with their headers (file names and content types kept), the text fields
-// named in set given new values and those named in drop left out. Only
+// named in set given new values and those named in drop left out; a field
+// of set the form lacks is appended after the parts, in name order (a
+// model named by the gateway where the client relied on a default). Only
 // the framing is built here: content is read from memory or the spool
 // when the result is opened, so its length is known without reading it.
 func (f *Form) Encode(set map[string]string, drop ...string) (*Encoded, error) {
@@ -320,6 +345,14 @@ func (f *Form) Encode(set map[string]string, drop ...string) (*Encoded, error) {
 		cut()
 		enc.segments = append(enc.segments, segment{part: p})
 		enc.Length += p.size
+	}
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		if f.hasField(name) || dropped(name) {
+			continue
+		}
+		if err := mw.WriteField(name, set[name]); err != nil {
+			return nil, err
+		}
 	}
 	if err := mw.Close(); err != nil {
 		return nil, err

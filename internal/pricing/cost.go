@@ -208,3 +208,38 @@ func (a *acc128) perMillion() int64 {
 	}
 	return int64(q)
 }
+
+// WorstUnits is the most the metered units can cost at price p, in
+// nano-USD: each unit at its own price, or, when p prices variants of it
+// ("image:1024x1792:hd" for "image", "image:1024x1024:hd" for
+// "image:1024x1024"), at the dearest of them. Units p does not price at
+// all count nothing here (Hold reports them unpriced; a hold of a
+// token-priced image model is its tokens).
+func WorstUnits(p gateway.Price, units []gateway.Metered) int64 {
+	var acc acc128
+	for _, m := range units {
+		if m.Count <= 0 {
+			continue
+		}
+		if per, found := worstUnitPrice(p, m.Unit); found {
+			acc.add(m.Count, per)
+		}
+	}
+	return acc.perMillion()
+}
+
+// worstUnitPrice is the price per million of unit at p; a unit named
+// without its variants ("image" rather than "image:1024x1024:hd") costs
+// its dearest variant.
+func worstUnitPrice(p gateway.Price, unit string) (int64, bool) {
+	per, found := int64(0), false
+	for _, up := range p.Units {
+		if len(up.Unit) > len(unit) && up.Unit[len(unit)] == ':' && strings.EqualFold(up.Unit[:len(unit)], unit) {
+			per, found = max(per, pos(up.PerMUnits)), true
+		}
+	}
+	if own, ok := unitPrice(p, unit); ok {
+		per, found = max(per, own), true
+	}
+	return per, found
+}

@@ -217,7 +217,7 @@ func routeWorst(p gateway.Price, lim Limits, c Call) (routeHold, bool, bool) {
 		if m.Count <= 0 {
 			continue
 		}
-		per, ok := unitPrice(p, m.Unit)
+		per, ok := worstUnitPrice(p, m.Unit)
 		if !ok {
 			return routeHold{}, bounded, false
 		}

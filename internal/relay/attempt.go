@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"time"
 
@@ -25,6 +26,10 @@ type exchange interface {
 	complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error
 	stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *idleTimer) *gateway.Error
 }
+
+// oneShot is an exchange that asks the upstream for a whole answer even
+// when its client streams (and writes the client's stream itself).
+type oneShot interface{ oneShot() bool }
 
 // idleTimer cancels an attempt that makes no progress: first while it
 // waits for headers, then over each gap between stream events (a stream
@@ -57,17 +62,26 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		return gerr
 	}
 	op := x.upstreamSpec().Op()
-	if limit := upstream.MaxOutputTokens(ch); limit > 0 && op == upstream.OpChat && body.Open == nil {
-		// The channel's cap on output, enforced by the provider.
+	limit := upstream.MaxOutputTokens(ch)
+	if cs.outLimit > 0 && (limit == 0 || cs.outLimit < limit) {
+		limit = cs.outLimit // what the budget hold affords
+	}
+	if limit > 0 && op == upstream.OpChat && body.Open == nil {
+		// The channel's (or the budget's) cap on output, enforced by the
+		// provider.
 		b, err := upstream.CapOutput(ch, body.Bytes, limit)
 		if err != nil {
 			return &gateway.Error{Kind: gateway.KindInvalidRequest, Message: "cannot set the output limit in the request body", Err: err}
 		}
 		body.Bytes = b
 	}
+	stream := c.Peek.Stream
+	if o, ok := x.(oneShot); ok && o.oneShot() {
+		stream = false
+	}
 	upCall := &upstream.Call{
 		Channel: ch, APIKey: cs.cand.APIKey, Model: cs.cand.UpstreamModel,
-		Op: op, Stream: c.Peek.Stream, Body: body,
+		Op: op, Stream: stream, Body: body,
 	}
 	// The client's own headers and query go to a channel of its format,
 	// whether the body passes through or was translated.
@@ -80,9 +94,23 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	if d := settingDuration(ch, "connect_timeout"); d > 0 {
 		attemptCtx = context.WithValue(attemptCtx, connectTimeoutKey{}, d)
 	}
+	// Whether the upstream has the whole request: from then on it works
+	// (and bills) even if the client leaves.
+	cs.sent.Store(false)
+	attemptCtx = httptrace.WithClientTrace(attemptCtx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			cs.sent.Store(true)
+		}
+	}})
 	hreq, err := upstream.NewRequest(attemptCtx, upCall)
 	if err != nil {
 		return &gateway.Error{Kind: gateway.KindUpstream, Message: "cannot build the upstream request", Err: err}
+	}
+	if e.Tracer != nil {
+		var end func(Attempt)
+		cs.attempt = Attempt{Channel: ch, KeyIndex: cs.cand.KeyIndex, UpstreamModel: cs.cand.UpstreamModel, PassThrough: x.passThrough()}
+		hreq, end = e.Tracer.TraceAttempt(hreq, c, cs.attempt)
+		defer func() { end(cs.attempt) }()
 	}
 	timeout := e.timeoutFor(ch)
 	firstByte := timeout
@@ -96,6 +124,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	idle := &idleTimer{t: time.AfterFunc(firstByte, cancel), gap: idleGap}
 	defer idle.t.Stop()
 	sent := time.Now()
+	cs.clock.begin(sent)
+	defer func() { cs.clock.end(time.Now()) }()
 
 	resp, err := e.Client.Do(hreq)
 	if err != nil {
@@ -119,6 +149,8 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		return gerr
 	}
 	defer resp.Body.Close()
+	cs.clock.lastRead = time.Now()
+	resp.Body = &timedBody{ReadCloser: resp.Body, clock: &cs.clock}
 
 	if upstream.IsRedirect(resp.StatusCode) {
 		// Never followed (upstream.NewClient) and never relayed: like a
@@ -136,7 +168,7 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	// Health hears of success once the answer proves usable (its first
 	// event, or a body that parses), not at a 2xx that may carry garbage.
 	e.attempted(cs, x, resp.StatusCode, nil, sent)
-	if c.Peek.Stream {
+	if stream {
 		idle.Touch()
 		if d := upstream.MaxStreamDuration(ch); d > 0 {
 			resp.Body = upstream.LimitDuration(resp.Body, d, cancel)

@@ -117,13 +117,19 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 	if out.ID == "" {
 		out.ID = c.RequestID
 	}
+	e.describeHub(c, out)
 	if c.hub != nil {
 		res.started = true
 		e.finish(ctx, t.cs, *res)
 		c.hubSink.response(out)
 		return nil
 	}
-	enc, err := t.in.EncodeChat(out, c.Peek)
+	var enc []byte
+	if ae, ok := t.in.(endpoint.AnswerEncoder); ok {
+		enc, err = ae.EncodeChatAnswer(out, c.Peek, t.encoderOptions())
+	} else {
+		enc, err = t.in.EncodeChat(out, c.Peek)
+	}
 	if err != nil {
 		return gateway.AsError(err)
 	}
@@ -140,8 +146,13 @@ func (t *chatTranslation) encoder() endpoint.ChatEncoder {
 	if c.hub != nil {
 		return c.hubSink
 	}
-	return t.in.NewChatEncoder(c.Peek, endpoint.EncoderOptions{ID: c.RequestID, Created: time.Now().Unix(),
-		EstimateInput: func() int64 { return estimateUsage(c, 0).InputTokens }})
+	return t.in.NewChatEncoder(c.Peek, t.encoderOptions())
+}
+
+func (t *chatTranslation) encoderOptions() endpoint.EncoderOptions {
+	c := t.cs.call
+	return endpoint.EncoderOptions{ID: c.RequestID, Created: time.Now().Unix(), Request: t.cs.chatReq,
+		EstimateInput: func() int64 { return estimateUsage(c, 0).InputTokens }}
 }
 
 func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *idleTimer) *gateway.Error {
@@ -169,10 +180,12 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 		upstreamErr *llm.Event
 		clientGone  bool
 		readErr     error
+		cp          = e.newStreamCheckpoint(t.cs)
 	)
 	emit := func(evs []llm.Event) bool {
 		for i := range evs {
 			ev := &evs[i]
+			e.describeHubEvent(c, ev)
 			switch ev.Type {
 			case llm.EventStart:
 				ev.Issuer = t.issuer()
@@ -235,7 +248,9 @@ func (t *chatTranslation) stream(ctx context.Context, w http.ResponseWriter, res
 			readErr = derr
 			break
 		}
-		emit(evs)
+		if emit(evs) {
+			cp.observe(&m, &counter)
+		}
 	}
 	if ctx.Err() != nil {
 		clientGone = true

@@ -15,11 +15,11 @@ package relay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"switchboard/internal/endpoint"
@@ -61,6 +61,17 @@ type Engine struct {
 	// Observer hears about every call's start, attempts, first token and
 	// end; nil observes nothing.
 	Observer Observer
+	// Tracer puts each call and attempt in a span and propagates the trace
+	// upstream; nil traces nothing.
+	Tracer Tracer
+	// Media stores images an upstream returned as bytes to a client that
+	// asked for URLs, and returns the signed path it serves them at; nil
+	// answers with data: URLs.
+	Media MediaStore
+	// ProxyMedia: media links in answers (MediaLinker) are fetched through
+	// Fetcher, stored in Media and replaced by the gateway's own, so that
+	// clients never see upstream hosts.
+	ProxyMedia bool
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec
@@ -76,12 +87,20 @@ type Engine struct {
 	DefaultTimeout time.Duration
 	// MaxResponseBytes bounds a non-streaming upstream answer (default 32 MiB).
 	MaxResponseBytes int64
-	// DefaultMaxTokens is assumed for budget reservations when the caller
-	// sets no output limit.
-	DefaultMaxTokens int64
+	// Unpriced decides calls whose price is unknown (config
+	// pricing.unpriced; "" is refuse for keys with a budget).
+	Unpriced pricing.UnpricedPolicy
+	// MinOutputTokens is the smallest output limit a budget may lower a
+	// call to (config pricing.min_output_tokens; 0: the package default).
+	MinOutputTokens int64
 	// SettleTimeout bounds the ledger and budget work done after a call
 	// ended, which must outlive the client's request (default 10s).
 	SettleTimeout time.Duration
+}
+
+// MediaStore keeps media the gateway serves (internal/mediastore).
+type MediaStore interface {
+	Put(keyID int64, contentType string, data []byte) (path string, err error)
 }
 
 // KeyChecker checks key keyIndex of ch in the background.
@@ -101,27 +120,48 @@ type Call struct {
 	// credentials and hop-by-hop headers).
 	Header http.Header
 	Query  url.Values
+	// BaseURL is the gateway's own scheme and host as the client reached
+	// it ("https://gw.example"), for URLs of media it serves.
+	BaseURL string
 
 	// hub is set for Go callers: the request is already in hub form and
 	// its answer goes to hubSink as events.
 	hub     *llm.Request
 	hubSink *hubEncoder
-	// onlyChannel, when set, is the one channel the call may use.
-	onlyChannel int64
+
+	// overhead is what the gateway added before the answer's headers
+	// (timing.go), set when they are written.
+	overhead     time.Duration
+	upstreamWait time.Duration
+	overheadSet  bool
+	// answer is what a trace records of the answer (trace.go).
+	answer Answer
+	// pin restricts routing to one channel (HubCall.ChannelID).
+	pin int64
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a
 // *gateway.Error) only when nothing was written, for the caller to render
 // in the client's shape; once an answer started, failures end it in-band.
 func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) error {
+	cs := newCallState(e, c)
+	if e.Tracer != nil {
+		var end func(*gateway.UsageRecord)
+		ctx, end = e.Tracer.TraceCall(ctx, c)
+		defer func() { end(&cs.rec) }()
+	}
 	release, gerr := e.admit(ctx, c)
 	if gerr != nil {
+		setOverhead(w.Header(), time.Since(c.Start), 0)
+		cs.rec.Status, cs.rec.ErrorMessage = gerr.HTTPStatus(), gerr.Message
 		return gerr
 	}
 	defer release()
-	cs := newCallState(e, c)
+	tw := &timedWriter{ResponseWriter: w, cs: cs}
+	w = tw
 	e.observer().Started(c)
-	if gerr := cs.hold(ctx); gerr != nil {
+	if gerr := cs.hold(ctx, w); gerr != nil {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
 		e.observer().Finished(c, &cs.rec)
@@ -129,8 +169,15 @@ func (e *Engine) Serve(ctx context.Context, w http.ResponseWriter, c *Call) erro
 	}
 	res, gerr := e.dispatch(ctx, w, cs)
 	if gerr != nil && !res.started {
+		tw.stampError()
 		cs.rec.Status = gerr.HTTPStatus()
 		cs.rec.ErrorMessage = gerr.Message
+		if ctx.Err() != nil && cs.sent.Load() && res.usage.IsZero() {
+			// The client left after the upstream had the request: the
+			// provider bills its input, and so does the gateway.
+			res.usage, res.source = estimateUsage(c, 0), gateway.UsageEstimated
+			cs.rec.ErrorMessage = appendNote(cs.rec.ErrorMessage, abandonedNote)
+		}
 		e.finish(ctx, cs, res)
 		return gerr
 	}
@@ -167,11 +214,22 @@ type callState struct {
 	rec      gateway.UsageRecord
 	free     bool
 	reserved bool
-	cand     route.Candidate
+	// sent: the current attempt's request reached the upstream whole.
+	sent atomic.Bool
+	// outLimit, when set, is the output limit sent upstream: what the
+	// key's budget hold affords.
+	outLimit  int64
+	cand      route.Candidate
+	attemptNo int // 1 for the first channel tried
 	// The client's request decoded to a hub, once per call, when some
 	// attempt translates it.
 	chatReq  *llm.Request
 	embedReq *llm.EmbedRequest
+	// clock is the time spent waiting on upstreams (overhead headers).
+	clock upstreamClock
+	// attempt is the current attempt's outcome, for its span.
+	attempt  Attempt
+	imageReq *llm.ImageRequest
 }
 
 func newCallState(e *Engine, c *Call) *callState {
@@ -180,45 +238,6 @@ func newCallState(e *Engine, c *Call) *callState {
 		RequestID: c.RequestID, Time: c.Start.UTC(), KeyID: c.Key.ID, KeyName: c.Key.Name,
 		Endpoint: c.Spec.Endpoint(), Model: c.Peek.Model, Stream: c.Peek.Stream, UsageSource: gateway.UsageMissing,
 	}}
-}
-
-// hold reserves the call's worst case against the key's budget.
-func (cs *callState) hold(ctx context.Context) *gateway.Error {
-	c := cs.call
-	if cs.free || c.Key.BudgetNanoUSD <= 0 {
-		return nil
-	}
-	e := cs.e
-	if err := e.Budget.Reserve(ctx, c.Key.ID, c.RequestID, e.estimate(c)); err != nil {
-		if errors.Is(err, gateway.ErrBudgetExceeded) {
-			return &gateway.Error{Kind: gateway.KindInsufficientQuota, Message: "this key's budget is exhausted", Code: "insufficient_quota"}
-		}
-		e.Log.Error("reserve budget", "request_id", c.RequestID, "err", err)
-		return &gateway.Error{Kind: gateway.KindInternal, Message: "could not check the key's budget", Err: err}
-	}
-	cs.reserved = true
-	return nil
-}
-
-// estimate is the worst-case cost of c, held against the key's budget.
-func (e *Engine) estimate(c *Call) int64 {
-	p, ok := e.Prices.Lookup(c.Peek.Model)
-	if !ok {
-		return 1 // unknown price: still hold something so an exhausted budget refuses
-	}
-	maxOut := c.Peek.MaxOutput
-	if maxOut <= 0 {
-		maxOut = e.DefaultMaxTokens
-		if maxOut <= 0 {
-			maxOut = 4096
-		}
-	}
-	// A text token is at least one byte, so the body's length bounds the
-	// prompt's tokens without running a tokenizer on the hot path (images
-	// bill far fewer tokens than their base64 bytes). Holds that never
-	// undershoot are what keep a budget's overdraw to one call.
-	in := c.Body.Len()
-	return max(pricing.Estimate(p, in, maxOut*int64(c.Peek.Choices())), 1)
 }
 
 // result is what dispatch learned.
@@ -245,6 +264,10 @@ func (e *Engine) attemptBudget() time.Duration {
 	return 60 * time.Second
 }
 
+// abandonedNote marks the ledger record of a call its client left before
+// any answer, after the upstream had the request: billed for its input.
+const abandonedNote = "client left before the answer; billed for the input the upstream received"
+
 // errClientGone is what a call that its client abandoned ends with.
 func errClientGone(cause error) *gateway.Error {
 	return &gateway.Error{Kind: gateway.KindInvalidRequest, Status: 499, Message: "client closed the request", Err: cause}
@@ -257,6 +280,9 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 	c := cs.call
 	now := time.Now()
 	plan := e.Router.Plan(c.Peek.Model, now)
+	if c.Peek.Affinity != "" {
+		plan.Stick(c.Peek.Affinity)
+	}
 	deadline := now.Add(e.attemptBudget())
 	var last *gateway.Error
 	skipped := false
@@ -265,7 +291,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 		if !ok {
 			break
 		}
-		if c.onlyChannel != 0 && cand.Channel.ID != c.onlyChannel {
+		if c.pin != 0 && cand.Channel.ID != c.pin {
 			continue
 		}
 		x := e.exchangeFor(cs, cand.Channel)
@@ -279,6 +305,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			break
 		}
 		res.attempts++
+		cs.attemptNo = res.attempts
 		cs.cand = cand
 		cs.rec.ChannelID = cand.Channel.ID
 		cs.rec.ChannelName = cand.Channel.Name
@@ -336,9 +363,20 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	// A body holding another provider's token in the gateway's envelope
 	// (llm.WrapToken) is translated even to a channel of its own format:
 	// the token must be dropped, which the pass-through path cannot do.
-	if cs.call.hub == nil && servesNatively(client, family, ch) && !llm.HoldsWrappedToken(cs.call.Body.JSON) {
+	_, strips := client.(endpoint.TokenStripper)
+	if cs.call.hub == nil && servesNatively(client, family, ch) && (strips || !llm.HoldsWrappedToken(cs.call.Body.JSON)) {
 		if p, ok := client.(endpoint.Passer); ok {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
+		}
+	}
+	// A call asking for images goes through the image hub when the
+	// channel's family has an image endpoint (a Gemini image request to
+	// an OpenAI image model), before any chat translation is tried.
+	if ic, ok := client.(endpoint.ImageClient); ok && cs.call.hub == nil && ic.ImageCall(cs.call.Peek) {
+		for _, up := range e.Specs {
+			if iu, ok := up.(endpoint.ImageUpstream); ok && servesNatively(up, family, ch) {
+				return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: iu}
+			}
 		}
 	}
 	for _, up := range e.Specs {
@@ -371,6 +409,13 @@ func newTranslation(e *Engine, cs *callState, client, up endpoint.Spec) exchange
 			return nil
 		}
 		return &chatTranslation{engine: e, cs: cs, in: cc, up: up, out: uc}
+	}
+	if ic, ok := client.(endpoint.ImageClient); ok {
+		uc, ok2 := up.(endpoint.ImageUpstream)
+		if !ok2 {
+			return nil
+		}
+		return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: uc}
 	}
 	if ec, ok := client.(endpoint.EmbedCodec); ok {
 		uc, ok2 := up.(endpoint.EmbedCodec)

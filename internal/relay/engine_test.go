@@ -394,7 +394,7 @@ func TestGenerate(t *testing.T) {
 		ok      bool
 	}{{1, false}, {2, true}} {
 		var failed error
-		for _, err := range e.Generate(context.Background(), HubCall{Key: benchKey, Request: req, Channel: c.channel}) {
+		for _, err := range e.Generate(context.Background(), HubCall{Key: benchKey, Request: req, ChannelID: c.channel}) {
 			if err != nil {
 				failed = err
 			}
@@ -456,6 +456,12 @@ func TestAccessLogOneLinePerCall(t *testing.T) {
 	}
 	if gjson.GetBytes(l, "status").Int() != 200 || gjson.GetBytes(l, "attempts").Int() != 2 || gjson.GetBytes(l, "input_tokens").Int() != 3 {
 		t.Errorf("line %s", l)
+	}
+	for _, field := range []string{"output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_nano_usd", "price_nano_usd",
+		"latency", "ttft", "overhead", "upstream_model", "stream"} {
+		if !gjson.GetBytes(l, field).Exists() {
+			t.Errorf("no %s in %s", field, l)
+		}
 	}
 }
 

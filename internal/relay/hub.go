@@ -23,9 +23,9 @@ type HubCall struct {
 	RequestID string // "" : one is made up
 	// Endpoint labels the call in the ledger ("" : "hub.chat").
 	Endpoint string
-	// Channel, when set, restricts routing to that channel (the console's
-	// channel test): other channels serving the model are not tried.
-	Channel int64
+	// ChannelID, when set, pins the call to that channel: no other is
+	// tried (a channel test).
+	ChannelID int64
 }
 
 // Generate runs hc through the same admission, limits, routing, failover,
@@ -57,7 +57,7 @@ func (e *Engine) Generate(ctx context.Context, hc HubCall) iter.Seq2[llm.Event, 
 		if label == "" {
 			label = "hub.chat"
 		}
-		c := &Call{Spec: hubSpec{endpoint: label}, Key: hc.Key, RequestID: id, Start: time.Now(), Peek: p, hub: &req, hubSink: sink, onlyChannel: hc.Channel}
+		c := &Call{Spec: hubSpec{endpoint: label}, Key: hc.Key, RequestID: id, Start: time.Now(), Peek: p, hub: &req, hubSink: sink, pin: hc.ChannelID}
 		if err := e.Serve(ctx, discardWriter{}, c); err != nil && !sink.stopped {
 			yield(llm.Event{}, err)
 		}

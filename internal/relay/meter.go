@@ -19,6 +19,7 @@ import (
 // so it runs on a context of its own, bounded by SettleTimeout.
 func (e *Engine) finish(ctx context.Context, cs *callState, res result) {
 	rec := &cs.rec
+	cs.measureOverhead()
 	rec.Latency = time.Since(cs.call.Start)
 	rec.TTFT = res.ttft
 	rec.Attempts = res.attempts

@@ -70,13 +70,17 @@ func (e *Engine) observer() Observer {
 }
 
 func (e *Engine) attempted(cs *callState, x exchange, status int, err *gateway.Error, sent time.Time) {
-	if e.Observer == nil {
+	if e.Observer == nil && e.Tracer == nil {
 		return
 	}
-	e.Observer.Attempted(cs.call, Attempt{
+	a := Attempt{
 		Channel: cs.cand.Channel, KeyIndex: cs.cand.KeyIndex, UpstreamModel: cs.cand.UpstreamModel,
 		PassThrough: x.passThrough(), Status: status, Err: err, Duration: time.Since(sent),
-	})
+	}
+	cs.attempt = a
+	if e.Observer != nil {
+		e.Observer.Attempted(cs.call, a)
+	}
 }
 
 // AccessLog writes one structured line per call: the first observer.
@@ -107,10 +111,16 @@ func (l AccessLog) Finished(c *Call, rec *gateway.UsageRecord) {
 		slog.Int("attempts", rec.Attempts),
 		slog.Int64("input_tokens", rec.Usage.InputTokens),
 		slog.Int64("output_tokens", rec.Usage.OutputTokens),
+		slog.Int64("cached_input_tokens", rec.Usage.CachedInputTokens),
+		slog.Int64("reasoning_tokens", rec.Usage.ReasoningTokens),
 		slog.String("usage_source", string(rec.UsageSource)),
 		slog.Int64("cost_nano_usd", rec.CostNanoUSD),
+		slog.Int64("price_nano_usd", rec.PriceNanoUSD),
 		slog.Duration("latency", rec.Latency),
 		slog.Duration("ttft", rec.TTFT),
+	}
+	if d, ok := c.Overhead(); ok {
+		attrs = append(attrs, slog.Duration("overhead", d))
 	}
 	if rec.ErrorMessage != "" {
 		attrs = append(attrs, slog.String("error", rec.ErrorMessage))

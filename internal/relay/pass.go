@@ -33,7 +33,15 @@ func (p *passThrough) passThrough() bool           { return true }
 
 func (p *passThrough) requestBody(context.Context) (upstream.Body, *gateway.Error) {
 	c := p.cs.call
-	b, err := p.pass.PassRequest(c.Peek, c.Body, p.cs.cand.UpstreamModel)
+	body := c.Body
+	if fs, ok := p.spec.(endpoint.FailoverStripper); ok && p.cs.attemptNo > 1 && body.JSON != nil {
+		stripped, err := fs.StripForFailover(body.JSON)
+		if err != nil {
+			return upstream.Body{}, gateway.AsError(err)
+		}
+		body.JSON = stripped
+	}
+	b, err := p.pass.PassRequest(c.Peek, body, p.cs.cand.UpstreamModel)
 	if err != nil {
 		return upstream.Body{}, gateway.AsError(err)
 	}
@@ -79,8 +87,13 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, body)
 	}
+	if ml, ok := p.spec.(endpoint.MediaLinker); ok && e.ProxyMedia && e.Media != nil && e.Fetcher != nil {
+		body = ml.Relink(body, func(u string) (string, bool) { return e.relink(ctx, p.cs, u) })
+	}
+	e.describeBody(c, p.spec, p.pass, body)
 	res.started = true
 	e.finish(ctx, p.cs, *res)
+	relayHeaders(w, resp, p.spec)
 	w.Header().Set("Content-Type", ct)
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(body)
@@ -109,6 +122,9 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	w.WriteHeader(resp.StatusCode)
 	res.started = true
 	rc := http.NewResponseController(w)
+	// The client learns at once that its answer started, though the
+	// first chunk waits for the second.
+	_ = rc.Flush()
 	held := buf[:n]
 	next := make([]byte, len(buf))
 	var readErr error
@@ -132,6 +148,11 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	}
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, nil)
+	}
+	if len(res.units) == 0 && c.Body.JSON != nil {
+		// Bytes report no usage and no unit metered them (speech from a
+		// token-priced model): bill the prompt as counted, and say so.
+		res.usage, res.source = estimateUsage(c, 0), gateway.UsageEstimated
 	}
 	if readErr != nil {
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = http.StatusBadGateway, "upstream answer ended abnormally"
@@ -182,6 +203,20 @@ func firstEvent(rd *sse.Reader, isError func(sse.Event) *gateway.Error) (sse.Eve
 	}
 }
 
+// relayHeaders copies the upstream response headers a spec's clients
+// need (endpoint.HeaderRelayer) to the client's answer.
+func relayHeaders(w http.ResponseWriter, resp *http.Response, spec endpoint.Spec) {
+	hr, ok := spec.(endpoint.HeaderRelayer)
+	if !ok {
+		return
+	}
+	for _, name := range hr.RelayHeaders() {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			w.Header()[http.CanonicalHeaderKey(name)] = v
+		}
+	}
+}
+
 // startStream sends a stream's headers.
 func startStream(w http.ResponseWriter, contentType string) {
 	h := w.Header()
@@ -207,6 +242,7 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 	}
 	e.accepted(p.cs)
 	sw := st.NewStreamWriter(w, c.Peek)
+	relayHeaders(w, resp, p.spec)
 	startStream(w, sw.ContentType())
 	res.started = true
 
@@ -217,8 +253,19 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		streamErr   error
 		upstreamErr *gateway.Error
 		clientGone  bool
+		cp          = e.newStreamCheckpoint(p.cs)
 	)
 	havePending, first := true, true
+	// A trace records the answer's id and finish reasons, and its text
+	// when the operator opted in.
+	var desc endpoint.Describer
+	var text endpoint.TextCounter = &counter
+	if facts, content := e.traced(); facts {
+		desc, _ = p.spec.(endpoint.Describer)
+		if content {
+			text = teeText{count: &counter, keep: &c.answer}
+		}
+	}
 	for {
 		var ev sse.Event
 		if havePending {
@@ -237,13 +284,20 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 			if u, final, ok := st.EventUsage(ev); ok {
 				m.add(u, final)
 			}
+			if desc != nil {
+				id, reason := desc.DescribeEvent(ev)
+				if c.answer.ID == "" {
+					c.answer.ID = id
+				}
+				c.answer.finish(reason)
+			}
 			if st.Terminal(ev) {
 				// A copy, so that only this event escapes to the heap.
 				term := ev
 				terminal = &term
 				break
 			}
-			if st.EventText(ev, &counter) && res.ttft == 0 {
+			if st.EventText(ev, text) && res.ttft == 0 {
 				res.ttft = time.Since(c.Start)
 				e.observer().FirstToken(c, res.ttft)
 			}
@@ -267,12 +321,16 @@ func (p *passThrough) stream(ctx context.Context, w http.ResponseWriter, resp *h
 		}
 		if ev.Data != nil {
 			first = false
+			cp.observe(&m, &counter)
 		}
 	}
 	if ctx.Err() != nil {
 		clientGone = true
 	}
 	res.usage, res.source = m.bill(c, &counter)
+	if sm, ok := p.spec.(endpoint.StreamMeter); ok {
+		res.units = sm.StreamUnits(c.Peek, c.Body, m.got)
+	}
 	switch {
 	case clientGone:
 		p.cs.rec.Status, p.cs.rec.ErrorMessage = 499, "client disconnected mid-stream"

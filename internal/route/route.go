@@ -123,6 +123,24 @@ type Plan struct {
 	used     uint64   // entries 0..63 already yielded or skipped
 	usedMore []uint64 // entries from 64 on, for unusually large tiers
 	rng      uint64
+	// sticky, when set, picks keys by stick instead of the round-robin
+	// cursor (see Stick).
+	sticky bool
+	stick  uint64
+}
+
+// Stick makes the plan's choices a function of affinity (a conversation
+// id): the same channel and key in the same order for every call of the
+// conversation while they stay healthy, so an upstream's prompt cache and
+// the opaque tokens it issued keep meeting the account that knows them.
+// Call it before the first Next.
+func (p *Plan) Stick(affinity string) {
+	h := uint64(14695981039346656037) // FNV-1a
+	for i := 0; i < len(affinity); i++ {
+		h ^= uint64(affinity[i])
+		h *= 1099511628211
+	}
+	p.rng, p.sticky, p.stick = mix(h), true, mix(h^0x5bd1e995)
 }
 
 // Next returns the next candidate, or false when the plan is exhausted.
@@ -192,7 +210,10 @@ func (p *Plan) try(e *channelEntry, now time.Time) (Candidate, bool) {
 		}
 		return Candidate{Channel: ch, UpstreamModel: ch.UpstreamModel(p.model)}, true
 	}
-	cur := e.next.Add(1) - 1
+	cur := uint32(p.stick)
+	if !p.sticky {
+		cur = e.next.Add(1) - 1
+	}
 	start := int(cur % uint32(n))
 	for j := range n {
 		idx := start + j
@@ -200,7 +221,7 @@ func (p *Plan) try(e *channelEntry, now time.Time) (Candidate, bool) {
 			idx -= n
 		}
 		if p.health.Available(ch.ID, idx, now) {
-			if j > 0 {
+			if j > 0 && !p.sticky {
 				// Move the cursor past the skipped keys too, so the key after
 				// an unavailable one does not get its turn as well as its own.
 				// Best effort: under contention another plan moved it already.

@@ -512,3 +512,45 @@ func BenchmarkPlan(b *testing.B) {
 		})
 	}
 }
+
+// A sticky plan orders channels and keys by its affinity alone: the same
+// conversation gets the same channel and key every time, different
+// conversations spread over the tier, and the order still fails over.
+func TestPlanStick(t *testing.T) {
+	r := route.New(nil)
+	c1, c2, c3 := ch(1, 0, 1, "m"), ch(2, 0, 1, "m"), ch(3, 0, 1, "m")
+	c1.APIKeys = []string{"a", "b", "c"}
+	r.SetChannels([]gateway.Channel{c1, c2, c3})
+	sticky := func(aff string) []route.Candidate {
+		p := r.Plan("m", time.Now())
+		p.Stick(aff)
+		var out []route.Candidate
+		for {
+			c, ok := p.Next(time.Now())
+			if !ok {
+				return out
+			}
+			out = append(out, c)
+		}
+	}
+	firsts := map[int64]bool{}
+	for i := range 40 {
+		aff := fmt.Sprintf("thread-%d", i)
+		want := sticky(aff)
+		if len(want) != 3 {
+			t.Fatalf("%s: %d candidates", aff, len(want))
+		}
+		for range 5 {
+			got := sticky(aff)
+			for j := range got {
+				if got[j].Channel.ID != want[j].Channel.ID || got[j].KeyIndex != want[j].KeyIndex {
+					t.Fatalf("%s: plan %v then %v", aff, want, got)
+				}
+			}
+		}
+		firsts[want[0].Channel.ID] = true
+	}
+	if len(firsts) != 3 {
+		t.Errorf("40 conversations all start on %v", firsts)
+	}
+}

@@ -32,6 +32,16 @@ const usageBatchRows = 500
 // statement.
 const usageStmtRows = 64
 
+// usageYield is how long InsertUsage gives the CPU back between chunks.
+// A 1,000-record batch is ~20 ms of SQLite work. In a process with one
+// CPU (GOMAXPROCS=1: pinned, or a small container) calls whose bytes
+// arrive meanwhile would wait for all of it, or until the runtime
+// preempts the flusher after 10 ms: a tail on the serving path's latency
+// that grows with the batch. Parking for a moment lets the scheduler poll
+// the network and run them; the transaction stays open a little longer,
+// and only the ledger's flusher writes in it.
+const usageYield = 20 * time.Microsecond
+
 // usageInsertSQL is the INSERT of rows usage rows, in ? form.
 func usageInsertSQL(rows int) string {
 	var b strings.Builder
@@ -156,6 +166,9 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 			txStmt := tx.StmtContext(ctx, stmt)
 			defer txStmt.Close()
 			for ; start+usageStmtRows <= len(recs); start += usageStmtRows {
+				if start > 0 {
+					time.Sleep(usageYield)
+				}
 				args = s.appendUsageArgs(args[:0], recs[start:start+usageStmtRows])
 				if err := collect(txStmt.QueryContext(ctx, args...)); err != nil {
 					return err
@@ -163,6 +176,9 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 			}
 		}
 		for ; start < len(recs); start += usageBatchRows {
+			if start > 0 {
+				time.Sleep(usageYield)
+			}
 			chunk := recs[start:min(start+usageBatchRows, len(recs))]
 			args = s.appendUsageArgs(args[:0], chunk)
 			// Not s.q: the statement differs per batch size, and caching

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,5 +96,45 @@ func BenchmarkUsageReports1M(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// With one CPU, a goroutine woken by a timer must get to run between the
+// chunks of a big usage batch, not only when the runtime preempts the
+// flusher (every 10 ms): InsertUsage yields after each chunk.
+func TestInsertUsageYieldsBetweenChunks(t *testing.T) {
+	s := openSQLite(t)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	recs := make([]gateway.UsageRecord, 1024) // 16 chunks of usageStmtRows
+	for i := range recs {
+		recs[i] = usageRec(fmt.Sprintf("yield-%d", i), 1, base.Add(time.Duration(i)*time.Millisecond))
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var wakeups atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(50 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				wakeups.Add(1)
+			}
+		}
+	}()
+	runtime.Gosched()
+	before := wakeups.Load()
+	if err := s.InsertUsage(context.Background(), recs); err != nil {
+		t.Fatal(err)
+	}
+	during := wakeups.Load() - before
+	close(stop)
+	<-done
+	if chunks := int64(len(recs) / usageStmtRows); during < chunks/2 {
+		t.Fatalf("the ticker ran %d times during a %d-chunk insert: the flusher does not yield", during, chunks)
 	}
 }

@@ -67,7 +67,37 @@ const (
 	OpEmbeddings Op = "embeddings"
 	// OpEmbedContent is Gemini's single-input :embedContent.
 	OpEmbedContent Op = "embedContent"
+	// OpResponses is the OpenAI Responses API, POST /v1/responses.
+	OpResponses Op = "responses"
+	// OpResponsesInputTokens is POST /v1/responses/input_tokens.
+	OpResponsesInputTokens Op = "responses/input_tokens"
+	// OpResponsesCompact is POST /v1/responses/compact.
+	OpResponsesCompact Op = "responses/compact"
+	// OpenAI's media operations (Azure serves them per deployment).
+	OpImageGenerations Op = "images/generations"
+	OpImageEdits       Op = "images/edits"
+	OpImageVariations  Op = "images/variations"
+	OpTranscriptions   Op = "audio/transcriptions"
+	OpTranslations     Op = "audio/translations"
+	OpSpeech           Op = "audio/speech"
 )
+
+// AzureResponsesAPIVersion is the api-version of Azure's Responses API
+// when a channel's settings name none (responses_api_version): the chat
+// default predates it.
+const AzureResponsesAPIVersion = "2025-04-01-preview"
+
+// SettingResponsesAPIVersion overrides AzureResponsesAPIVersion.
+const SettingResponsesAPIVersion = "responses_api_version"
+
+// mediaOp reports an OpenAI media operation, whose path is its name.
+func mediaOp(op Op) bool {
+	switch op {
+	case OpImageGenerations, OpImageEdits, OpImageVariations, OpTranscriptions, OpTranslations, OpSpeech:
+		return true
+	}
+	return false
+}
 
 // Body is an upstream request body: bytes, or a reader opened afresh for
 // every attempt (a multipart upload re-read from its spool).
@@ -138,6 +168,11 @@ func URL(c *Call) (string, error) {
 		if ver == "" {
 			ver = AzureAPIVersion
 		}
+		if c.Op == OpResponses || c.Op == OpResponsesInputTokens || c.Op == OpResponsesCompact {
+			if ver = ch.Settings[SettingResponsesAPIVersion]; ver == "" {
+				ver = AzureResponsesAPIVersion
+			}
+		}
 		q.Set("api-version", ver)
 		b := strings.TrimRight(base, "/")
 		switch c.Op {
@@ -145,8 +180,14 @@ func URL(c *Call) (string, error) {
 			u = b + "/openai/models"
 		case OpEmbeddings:
 			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/embeddings"
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/openai/" + string(c.Op) // the deployment is the body's model
 		default:
-			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + "/chat/completions"
+			path := "/chat/completions"
+			if mediaOp(c.Op) {
+				path = "/" + string(c.Op)
+			}
+			u = b + "/openai/deployments/" + url.PathEscape(c.Model) + path
 		}
 	case gateway.ChannelAnthropic:
 		b := baseWithVersion(base, "v1")
@@ -184,8 +225,14 @@ func URL(c *Call) (string, error) {
 			u = b + "/models"
 		case OpEmbeddings:
 			u = b + "/embeddings"
+		case OpResponses, OpResponsesInputTokens, OpResponsesCompact:
+			u = b + "/" + string(c.Op)
 		default:
-			u = b + "/chat/completions"
+			if mediaOp(c.Op) {
+				u = b + "/" + string(c.Op)
+			} else {
+				u = b + "/chat/completions"
+			}
 		}
 	}
 	if len(q) > 0 {

@@ -31,6 +31,16 @@ func TestURL(t *testing.T) {
 		{"gemini", gateway.Channel{Type: gateway.ChannelGemini}, "gemini-2.5-flash", OpChat, false, url.Values{"key": {"client-secret"}}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent"},
 		{"gemini stream", gateway.Channel{Type: gateway.ChannelGemini}, "gemini-2.5-flash", OpChat, true, url.Values{"alt": {"json"}}, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"},
 		{"simulator", gateway.Channel{Type: gateway.ChannelSimulator}, "sim-1", OpChat, false, nil, "simulator://local/v1/chat/completions"},
+		{"openai responses", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-5", OpResponses, true, nil, "https://api.openai.com/v1/responses"},
+		{"compatible responses", gateway.Channel{Type: gateway.ChannelOpenAICompatible, BaseURL: "https://api.x.ai/v1"}, "grok-4", OpResponses, false, nil, "https://api.x.ai/v1/responses"},
+		{"azure responses", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com", Settings: map[string]string{"api_version": "2024-10-21"}}, "d", OpResponses, false, nil, "https://r.openai.azure.com/openai/responses?api-version=" + AzureResponsesAPIVersion},
+		{"openai input tokens", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-5", OpResponsesInputTokens, false, nil, "https://api.openai.com/v1/responses/input_tokens"},
+		{"azure compact", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "d", OpResponsesCompact, false, nil, "https://r.openai.azure.com/openai/responses/compact?api-version=" + AzureResponsesAPIVersion},
+		{"azure responses version", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com", Settings: map[string]string{"responses_api_version": "preview"}}, "d", OpResponses, false, nil, "https://r.openai.azure.com/openai/responses?api-version=preview"},
+		{"openai images", gateway.Channel{Type: gateway.ChannelOpenAI}, "gpt-image-1", OpImageEdits, false, nil, "https://api.openai.com/v1/images/edits"},
+		{"openai speech", gateway.Channel{Type: gateway.ChannelOpenAICompatible, BaseURL: "http://h/v1"}, "tts-1", OpSpeech, false, nil, "http://h/v1/audio/speech"},
+		{"azure transcriptions", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "whisper", OpTranscriptions, false, nil, "https://r.openai.azure.com/openai/deployments/whisper/audio/transcriptions?api-version=" + AzureAPIVersion},
+		{"azure images", gateway.Channel{Type: gateway.ChannelAzure, BaseURL: "https://r.openai.azure.com"}, "dalle3", OpImageGenerations, false, nil, "https://r.openai.azure.com/openai/deployments/dalle3/images/generations?api-version=" + AzureAPIVersion},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

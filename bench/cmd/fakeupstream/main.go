@@ -2,6 +2,9 @@
 // answers POST /v1/chat/completions with a fixed, small response so that
 // the cost measured in front of it belongs to whatever sits in between.
 //
+// POST /v1/embeddings answers one 1,536-dimension vector, base64-encoded
+// as OpenAI SDKs ask for it by default, with usage.
+//
 // Non-streaming calls get one JSON body with usage. Streaming calls get
 // exactly 20 content chunks, a usage chunk when stream_options.include_usage
 // is true, and "data: [DONE]", each flushed on its own. A request for the
@@ -18,6 +21,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -46,6 +50,10 @@ var (
 	usageFrame  = []byte(`data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"bench-model",` +
 		`"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":20,"total_tokens":32}}` + "\n\n")
 	doneFrame = []byte("data: [DONE]\n\n")
+	// embeddingBody is one 1,536-float vector in base64 (8 KiB of floats).
+	embeddingBody = []byte(`{"object":"list","data":[{"object":"embedding","index":0,"embedding":"` +
+		base64.StdEncoding.EncodeToString(make([]byte, 4*1536)) + `"}],"model":"bench-embed",` +
+		`"usage":{"prompt_tokens":8,"total_tokens":8}}`)
 )
 
 func buildChunks() [][]byte {
@@ -186,7 +194,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.stats.serve(w)
 		return
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
+	if r.Method != http.MethodPost || (r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/embeddings") {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error"}}`, http.StatusNotFound)
 		return
 	}
@@ -201,6 +209,12 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.stats.OK.Add(1)
+	if r.URL.Path == "/v1/embeddings" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(embeddingBody)))
+		_, _ = w.Write(embeddingBody)
+		return
+	}
 	res := gjson.GetManyBytes(body, "stream", "stream_options.include_usage", "model")
 	if !res[0].Bool() {
 		w.Header().Set("Content-Type", "application/json")

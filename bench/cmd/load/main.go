@@ -74,6 +74,11 @@ func main() {
 	settle := flag.Duration("settle", 5*time.Second, "soak: idle pause before the last process sample")
 	callTimeout := flag.Duration("call-timeout", 60*time.Second, "soak: client timeout of one call")
 	countFile := flag.String("count-file", "", "soak: write the number of calls made to this file")
+	rate := flag.Int("rate", 0, "open-loop mode: send this many calls per second to each target in turn (0: the normal benchmark)")
+	rounds := flag.Int("rounds", 3, "open-loop: split each -d into this many rounds, alternating the targets")
+	embedModel := flag.String("embed-model", "bench-embed", "open-loop: model of the embeddings calls")
+	kindList := flag.String("kinds", "non-stream,stream,embeddings", "open-loop: which calls to send")
+	pinned := flag.String("pinned", "", "open-loop: how the processes are pinned, for the report (e.g. \"load on CPU 0, proxies and upstream on CPU 1\")")
 	flag.Parse()
 
 	if *soakDur > 0 {
@@ -99,6 +104,14 @@ func main() {
 		{name: "direct", base: *direct},
 		{name: "bare proxy", base: *bare, pid: *barePID},
 		{name: "Switchboard", base: *sb, pid: *sbPID},
+	}
+	if *rate > 0 {
+		ro := rateOptions{options: o, rate: *rate, rounds: max(*rounds, 1), embedModel: *embedModel, pinned: *pinned, kinds: *kindList}
+		if err := openLoop(context.Background(), targets, ro, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := benchmark(context.Background(), targets, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
@@ -299,6 +312,19 @@ func call(ctx context.Context, c *http.Client, url, key string, body []byte, str
 
 // callStatus is call that also returns the HTTP status (0: no response).
 func callStatus(ctx context.Context, c *http.Client, url, key string, body []byte, stream bool, buf []byte, acc *[]byte) (total, ttfb time.Duration, status int, err error) {
+	total, ttfb, status, err = fetch(ctx, c, url, key, body, buf, acc)
+	if err != nil {
+		return 0, 0, status, err
+	}
+	if err := checkChat(*acc, stream); err != nil {
+		return 0, 0, status, err
+	}
+	return total, ttfb, status, nil
+}
+
+// fetch posts body and reads the whole answer into acc; a status other
+// than 200 is an error.
+func fetch(ctx context.Context, c *http.Client, url, key string, body []byte, buf []byte, acc *[]byte) (total, ttfb time.Duration, status int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, 0, err
@@ -329,26 +355,31 @@ func callStatus(ctx context.Context, c *http.Client, url, key string, body []byt
 		}
 	}
 	total = time.Since(start)
-	got := *acc
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, status, fmt.Errorf("status %d: %.200s", resp.StatusCode, got)
-	}
-	if !stream {
-		if !bytes.Contains(got, []byte(`"usage"`)) || !bytes.Contains(got, []byte(`"content"`)) {
-			return 0, 0, status, fmt.Errorf("incomplete response: %.200s", got)
-		}
-		return total, ttfb, status, nil
-	}
-	if n := bytes.Count(got, []byte(`"content":"tok`)); n != expectedChunks {
-		return 0, 0, status, fmt.Errorf("stream carried %d content chunks, want %d", n, expectedChunks)
-	}
-	if !bytes.Contains(got, []byte(`"choices":[],"usage"`)) && !bytes.Contains(got, []byte(`"usage":{`)) {
-		return 0, 0, status, errors.New("stream carried no usage chunk")
-	}
-	if !bytes.HasSuffix(bytes.TrimSpace(got), []byte("data: [DONE]")) {
-		return 0, 0, status, errors.New("stream did not end with [DONE]")
+		return 0, 0, status, fmt.Errorf("status %d: %.200s", resp.StatusCode, *acc)
 	}
 	return total, ttfb, status, nil
+}
+
+// checkChat checks that a chat answer is complete: a usage-bearing JSON
+// body, or a stream with every content chunk, the usage chunk and [DONE].
+func checkChat(got []byte, stream bool) error {
+	if !stream {
+		if !bytes.Contains(got, []byte(`"usage"`)) || !bytes.Contains(got, []byte(`"content"`)) {
+			return fmt.Errorf("incomplete response: %.200s", got)
+		}
+		return nil
+	}
+	if n := bytes.Count(got, []byte(`"content":"tok`)); n != expectedChunks {
+		return fmt.Errorf("stream carried %d content chunks, want %d", n, expectedChunks)
+	}
+	if !bytes.Contains(got, []byte(`"choices":[],"usage"`)) && !bytes.Contains(got, []byte(`"usage":{`)) {
+		return errors.New("stream carried no usage chunk")
+	}
+	if !bytes.HasSuffix(bytes.TrimSpace(got), []byte("data: [DONE]")) {
+		return errors.New("stream did not end with [DONE]")
+	}
+	return nil
 }
 
 type slowResult struct {
