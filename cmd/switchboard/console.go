@@ -8,7 +8,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"switchboard/internal/admin"
+	"switchboard/internal/gateway"
 	"switchboard/internal/httpapi"
 	"switchboard/internal/relay"
 	"switchboard/internal/secret"
@@ -23,6 +26,7 @@ func (a *app) withConsole(api *admin.API, engine *relay.Engine, box *secret.Box,
 		Engine:            engine,
 		Models:            a.router.Models,
 		Prices:            a.prices,
+		Tasks:             consoleTasks{a.store},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
@@ -73,4 +77,35 @@ func (a *app) startAdminListener() (stop func(context.Context) error, err error)
 	a.log.Info("admin API and console listening", "addr", "http://"+ln.Addr().String()+"/console/")
 	a.adminAddr = ln.Addr().String()
 	return srv.Shutdown, nil
+}
+
+// recentTasks is the store's operator-wide task listing.
+type recentTasks interface {
+	RecentTasks(ctx context.Context, limit int) ([]gateway.Task, error)
+}
+
+// consoleTasks shows the task subsystem's tasks in the console's gallery.
+type consoleTasks struct{ store recentTasks }
+
+func (c consoleTasks) ConsoleTasks(ctx context.Context, limit int) ([]admin.ConsoleTask, error) {
+	ts, err := c.store.RecentTasks(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.ConsoleTask, len(ts))
+	for i, t := range ts {
+		out[i] = admin.ConsoleTask{
+			ID: t.ID, Kind: string(t.Kind), Model: t.Model, Status: string(t.Status), KeyName: t.KeyName,
+			Created: t.CreatedAt, Updated: t.UpdatedAt, Error: t.FailReason,
+		}
+		// A Midjourney result links its image; the operator may see the
+		// upstream's address (clients never do). Videos have no picture
+		// to show without a client's key.
+		if t.Kind == gateway.TaskMidjourney {
+			if u := gjson.GetBytes(t.Result, "imageUrl").Str; strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+				out[i].ResultURL = u
+			}
+		}
+	}
+	return out, nil
 }

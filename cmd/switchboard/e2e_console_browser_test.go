@@ -211,7 +211,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		{"/console/keys", "#keys", "alice"},
 		{"/console/usage", "#usage", "sim-1"},
 		{"/console/prices", "#prices", "gpt-4o"},
-		{"/console/tasks", "#no-tasks", "task subsystem"},
+		{"/console/tasks", "#tasks", "No tasks yet"},
 		{"/console/playground", "#playground-form", "sim-1"},
 	} {
 		b.page(p.path, p.sel)

@@ -131,6 +131,16 @@ func (s *Store) ListTasks(ctx context.Context, f gateway.TaskFilter) ([]gateway.
 	return s.queryTasks(ctx, "list tasks", query, args...)
 }
 
+// RecentTasks returns the newest tasks of every key, for the operator's
+// console (never for a client: clients list their own with ListTasks).
+func (s *Store) RecentTasks(ctx context.Context, limit int) ([]gateway.Task, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	query := s.q(`SELECT ` + taskCols + ` FROM tasks ORDER BY created_at DESC, id DESC LIMIT ?`)
+	return s.queryTasks(ctx, "recent tasks", query, limit)
+}
+
 func (s *Store) queryTasks(ctx context.Context, op, query string, args ...any) ([]gateway.Task, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {

@@ -110,6 +110,16 @@ func testTaskList(t *testing.T, s *Store) {
 			t.Errorf("ListTasks(%+v) = %q, want %q", tc.f, ids(got), tc.want)
 		}
 	}
+	// The operator's view spans every owner.
+	for limit, want := range map[int]string{0: "dcba", 3: "dcb"} {
+		got, err := s.RecentTasks(ctx, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids(got) != want {
+			t.Errorf("RecentTasks(%d) = %q, want %q", limit, ids(got), want)
+		}
+	}
 }
 
 func testTaskDue(t *testing.T, s *Store) {
