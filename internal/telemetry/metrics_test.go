@@ -162,3 +162,4 @@ func TestStateGauges(t *testing.T) {
 		t.Errorf("a key without a budget has budget gauges")
 	}
 }
+
