@@ -162,4 +162,3 @@ func TestStateGauges(t *testing.T) {
 		t.Errorf("a key without a budget has budget gauges")
 	}
 }
-
