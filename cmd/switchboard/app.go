@@ -25,6 +25,7 @@ import (
 	"switchboard/internal/inmem"
 	"switchboard/internal/keyprobe"
 	"switchboard/internal/ledger"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/pricing"
 	"switchboard/internal/redisstore"
 	"switchboard/internal/relay"
@@ -57,6 +58,7 @@ type appOptions struct {
 type app struct {
 	cfg     *config.Config
 	log     *slog.Logger
+	logs    *logBuffer // the log's output, flushed by a loop and on Close
 	store   *sqlstore.Store
 	ledger  *ledger.Writer
 	router  *route.Router
@@ -66,6 +68,7 @@ type app struct {
 	prices  *pricing.Table
 
 	adminTokenHash string
+	adminAddr      string // the admin listener's address, once started
 
 	keyProbe     *keyprobe.Prober
 	redis        *redisstore.Client
@@ -74,10 +77,11 @@ type app struct {
 	resetChannel func(ctx context.Context, channelID int64) error
 	enableKey    func(ctx context.Context, channelID int64, keyIndex int) error
 
-	tasks     *task.Service
-	hooks     *task.Hooks
-	stopTasks context.CancelFunc
-	telemetry telemetryState
+	tasks      *task.Service
+	taskCounts task.Counts // state changes by kind and status, for metrics
+	hooks      *task.Hooks
+	stopTasks  context.CancelFunc
+	telemetry  telemetryState
 
 	// ctx is the app's lifetime: every background loop and reload runs
 	// under it, and Close cancels it first.
@@ -109,7 +113,14 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if opts.Out == nil {
 		opts.Out = os.Stdout
 	}
-	log := newLogger(cfg)
+	logs := newLogBuffer(os.Stderr)
+	log := newLogger(cfg, logs)
+	ok := false
+	defer func() {
+		if !ok {
+			logs.Flush()
+		}
+	}()
 	dataDir := dataDirFor(cfg, opts.DataDir)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir %q: %w", dataDir, err)
@@ -132,11 +143,10 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store}
+	a := &app{cfg: cfg, log: log, logs: logs, store: store}
 	// The app outlives the start's context (a signal ends that one; the
 	// app then stops in order in Close) but keeps its values.
 	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	ok := false
 	defer func() {
 		if ok {
 			return
@@ -245,8 +255,18 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		transport = newTransport()
 	}
 	client := upstream.NewClient(transport)
-	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log})
+	a.keyProbe = keyprobe.New(health, client, a.router.Channel, keyprobe.Options{Log: log, Context: a.ctx})
+	mediaDir := cfg.Media.Dir
+	if mediaDir == "" {
+		mediaDir = filepath.Join(dataDir, "media")
+	}
+	media, err := mediastore.Open(mediaDir, mediastore.Options{TTL: cfg.Media.URLTTL, QuotaBytes: int64(cfg.Media.QuotaMB) << 20})
+	if err != nil {
+		return nil, err
+	}
+	media.Sweep()
 	rl := &relay.Engine{
+		Media: mediaPaths{media}, ProxyMedia: cfg.Media.Proxy,
 		Router: a.router, Health: health, Limiter: limiter, Budget: store, Prices: a.prices,
 		Ledger: lw, Client: client, Log: log, Keys: a.keyProbe,
 		Specs: upstreamSpecs, Observer: relay.Observers{relay.AccessLog{Log: log}, a.telemetry.metrics},
@@ -266,25 +286,36 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if err != nil {
 		return nil, fmt.Errorf("start tasks: %w", err)
 	}
+	extra, err := a.withConsole(adminAPI, rl, box, func(mux *http.ServeMux) {
+		adminAPI.Register(mux)
+		taskAPI.Register(mux)
+		a.mountTelemetry(mux, adminAPI)
+	})
+	if err != nil {
+		return nil, err
+	}
 	srv := &httpapi.Server{
 		Engine: rl, Router: a.router, Keys: a.keys, Log: log,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes(),
-		Extra: func(mux *http.ServeMux) {
-			adminAPI.Register(mux)
-			taskAPI.Register(mux)
-			a.mountTelemetry(mux, adminAPI)
-		},
+		Extra:        extra,
 		JSON:         httpapi.RoutingGuard(cfg.Server.MaxJSONDepth),
 		Shed:         shed.New(cfg.Server.MaxInflightBodyBytes(), cfg.Server.OverloadWait),
 		Responses:    &respstate.Service{Store: store, Log: log},
 		RouteMaxBody: cfg.Media.UploadLimitBytes(),
+		Media:        media,
+		PublicURL:    cfg.Media.PublicURL,
 	}
 	a.handler = a.withOperatorRoutes(srv.Handler(), adminAPI)
 	if err := a.startMetricsListener(); err != nil {
 		return nil, err
 	}
-	a.wg.Add(1)
+	a.wg.Add(2)
 	go a.refreshLoop(a.ctx)
+	go func() {
+		defer a.wg.Done()
+		logs.run(a.ctx)
+	}()
+	a.startPruner()
 	ok = true
 	return a, nil
 }
@@ -297,6 +328,8 @@ var upstreamSpecs = []endpoint.Spec{
 	openai.Chat, openai.Embeddings,
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
+	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
+	gemini.GenerateImages, openai.ImageGenerations,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:
@@ -373,12 +406,14 @@ func (simulatorRoundTripper) RoundTrip(req *http.Request) (*http.Response, error
 	return v.(*simulator.Transport).RoundTrip(req)
 }
 
-func newLogger(cfg *config.Config) *slog.Logger {
+// newLogger logs into logs (see logBuffer), flushing at once from WARN up.
+func newLogger(cfg *config.Config, logs *logBuffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	var h slog.Handler = slog.NewTextHandler(logs, opts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		h = slog.NewJSONHandler(logs, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(urgentHandler{h, logs})
 }
 
 // seedKeys upserts the config's keys and, on a fresh database, creates a
@@ -550,8 +585,9 @@ func (a *app) maintain(ctx context.Context) {
 }
 
 // Close stops the app in order: its loops (refresh, maintenance, key
-// probes, change subscriptions), then drains the ledger within ctx, then
-// closes health, Redis and the store. Calls must have finished first.
+// probes, change subscriptions, the log flusher), then drains the ledger
+// within ctx, then closes health, Redis and the store, and flushes the
+// log. Calls must have finished first.
 func (a *app) Close(ctx context.Context) error {
 	a.cancel()
 	if a.stopTasks != nil {
@@ -587,5 +623,17 @@ func (a *app) Close(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	a.logs.Flush()
 	return errors.Join(errs...)
+}
+
+// mediaPaths adapts the media store to the engine: store, then sign.
+type mediaPaths struct{ s *mediastore.Store }
+
+func (m mediaPaths) Put(keyID int64, contentType string, data []byte) (string, error) {
+	id, exp, err := m.s.Put(keyID, contentType, data)
+	if err != nil {
+		return "", err
+	}
+	return m.s.Path(keyID, id, exp), nil
 }

@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -50,27 +49,6 @@ prices:
   whisper-deploy: {same_as: whisper-1}
 `
 
-// wavHeader is the 44-byte header of a 16 kHz 16-bit mono PCM WAV whose
-// data is n bytes.
-func wavHeader(n int) []byte {
-	var b bytes.Buffer
-	b.WriteString("RIFF")
-	_ = binary.Write(&b, binary.LittleEndian, uint32(36+n))
-	b.WriteString("WAVEfmt ")
-	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)} {
-		_ = binary.Write(&b, binary.LittleEndian, v)
-	}
-	b.WriteString("data")
-	_ = binary.Write(&b, binary.LittleEndian, uint32(n))
-	return b.Bytes()
-}
-
-// wavOf is a WAV of secs seconds of silence.
-func wavOf(secs int) []byte {
-	n := secs * 32000
-	return append(wavHeader(n), make([]byte, n)...)
-}
-
 type audioEnv struct {
 	n         *node
 	up, azure *gatewaytest.Upstream
@@ -105,7 +83,7 @@ func TestAudioTranscriptions(t *testing.T) {
 
 	t.Run("whisper priced by the seconds the answer states", func(t *testing.T) {
 		resp, err := c.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
-			Model: "whisper-1", File: openai.File(bytes.NewReader(wavOf(2)), "speech.wav", "audio/wav"),
+			Model: "whisper-1", File: openai.File(bytes.NewReader(gatewaytest.WAV(2)), "speech.wav", "audio/wav"),
 			Language: openai.String("en"), TimestampGranularities: []string{"word", "segment"},
 		})
 		if err != nil {
@@ -141,7 +119,7 @@ func TestAudioTranscriptions(t *testing.T) {
 
 	t.Run("gpt-4o-transcribe priced by tokens", func(t *testing.T) {
 		resp, err := c.Audio.Transcriptions.New(ctx, openai.AudioTranscriptionNewParams{
-			Model: "gpt-4o-transcribe", File: openai.File(bytes.NewReader(wavOf(1)), "a.wav", "audio/wav"),
+			Model: "gpt-4o-transcribe", File: openai.File(bytes.NewReader(gatewaytest.WAV(1)), "a.wav", "audio/wav"),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +136,7 @@ func TestAudioTranscriptions(t *testing.T) {
 
 	t.Run("stream with usage", func(t *testing.T) {
 		st := c.Audio.Transcriptions.NewStreaming(ctx, openai.AudioTranscriptionNewParams{
-			Model: "gpt-4o-transcribe", File: openai.File(bytes.NewReader(wavOf(1)), "a.wav", "audio/wav"),
+			Model: "gpt-4o-transcribe", File: openai.File(bytes.NewReader(gatewaytest.WAV(1)), "a.wav", "audio/wav"),
 		})
 		var text strings.Builder
 		var done bool
@@ -192,7 +170,7 @@ func TestAudioTranscriptions(t *testing.T) {
 		{"vtt", "text/vtt", "WEBVTT"},
 	} {
 		t.Run("raw "+tc.format+" measured from the upload", func(t *testing.T) {
-			body, ct := multipartBody(t, map[string]string{"model": "ears", "response_format": tc.format}, wavOf(3), "clip.wav")
+			body, ct := multipartBody(t, map[string]string{"model": "ears", "response_format": tc.format}, gatewaytest.WAV(3), "clip.wav")
 			resp := e.n.post(t, "/v1/audio/transcriptions", testKey, body, map[string]string{"Content-Type": ct})
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -210,8 +188,9 @@ func TestAudioTranscriptions(t *testing.T) {
 	}
 
 	t.Run("translation on azure", func(t *testing.T) {
+		//lint:ignore SA1019 deprecated by OpenAI, still served by the platform and its clients
 		resp, err := c.Audio.Translations.New(ctx, openai.AudioTranslationNewParams{
-			Model: "azure-whisper", File: openai.File(bytes.NewReader(wavOf(1)), "de.wav", "audio/wav"),
+			Model: "azure-whisper", File: openai.File(bytes.NewReader(gatewaytest.WAV(1)), "de.wav", "audio/wav"),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -234,7 +213,7 @@ func TestAudioTranscriptions(t *testing.T) {
 			{map[string]string{"model": "whisper-1", "response_format": "mp3"}, "response_format"},
 			{map[string]string{"model": "whisper-1", "stream": "maybe"}, "stream"},
 		} {
-			body, ct := multipartBody(t, tc.fields, wavOf(1), "a.wav")
+			body, ct := multipartBody(t, tc.fields, gatewaytest.WAV(1), "a.wav")
 			resp := e.n.post(t, "/v1/audio/transcriptions", testKey, body, map[string]string{"Content-Type": ct})
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -450,7 +429,7 @@ func uploadAllocs(t *testing.T, gw *node, n int64) uint64 {
 	go func() {
 		_ = mw.WriteField("model", "whisper-1")
 		fw, _ := mw.CreateFormFile("file", "long.wav")
-		_, _ = fw.Write(wavHeader(int(n)))
+		_, _ = fw.Write(gatewaytest.WAVHeader(int(n)))
 		_, _ = io.Copy(fw, &zeroReader{n: n})
 		_ = pw.CloseWithError(mw.Close())
 	}()

@@ -102,18 +102,8 @@ func TestCancelledStreamBilledForWhatWasProduced(t *testing.T) {
 			c := anthropic.NewClient(aoption.WithoutEnvironmentDefaults(), aoption.WithBaseURL(n.srv.URL), aoption.WithAPIKey(testKey), aoption.WithMaxRetries(0))
 			s := c.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: 10000,
 				Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("go on"))}})
-			got := 0
-			for s.Next() {
-				if s.Current().Type == "content_block_delta" {
-					got++
-				}
-				if got == want {
-					cancel()
-					break
-				}
-			}
-			_ = s.Close()
-			return got
+			defer s.Close()
+			return readDeltas(s.Next, func() bool { return s.Current().Type == "content_block_delta" }, cancel, want)
 		}},
 		{"openai client, anthropic upstream", "claude-sonnet-4-5", openAIReadUntil(n, want)},
 		{"openai client, gemini upstream", "gemini-2.5-flash", openAIReadUntil(n, want)},
@@ -139,24 +129,30 @@ func openAIReadUntil(n *node, want int) func(ctx context.Context, cancel context
 	return func(ctx context.Context, cancel context.CancelFunc, model string) int {
 		c := n.client(testKey, "/v1")
 		s := c.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: model, Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("go on")}})
-		got := 0
-		for s.Next() {
-			if ch := s.Current().Choices; len(ch) > 0 && ch[0].Delta.Content != "" {
-				got++
-			}
-			if got == want {
-				cancel()
-				break
-			}
-		}
-		_ = s.Close()
-		return got
+		defer s.Close()
+		return readDeltas(s.Next, func() bool {
+			ch := s.Current().Choices
+			return len(ch) > 0 && ch[0].Delta.Content != ""
+		}, cancel, want)
 	}
+}
+
+// readDeltas reads a stream until want deltas arrived, then cancels it; it
+// returns how many arrived.
+func readDeltas(next, isDelta func() bool, cancel context.CancelFunc, want int) int {
+	got := 0
+	for got < want && next() {
+		if isDelta() {
+			got++
+		}
+	}
+	cancel()
+	return got
 }
 
 // A non-streaming call its client abandons after the upstream had the
 // request is billed for its input (the provider bills it), marked as such
-// in the ledger; an abandoned call that never reached the upstream is not.
+// in the ledger.
 func TestAbandonedCallBilledForInput(t *testing.T) {
 	t.Parallel()
 	var got atomic.Int32

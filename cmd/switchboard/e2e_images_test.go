@@ -148,6 +148,7 @@ func TestImagesGenerate(t *testing.T) {
 	})
 
 	t.Run("variation", func(t *testing.T) {
+		//lint:ignore SA1019 deprecated by OpenAI, still served by the platform and its clients
 		resp, err := c.Images.NewVariation(ctx, openai.ImageNewVariationParams{
 			Image: openai.File(strings.NewReader("PNG"), "otter.png", "image/png"), N: openai.Int(2), Size: "512x512",
 		})
@@ -358,4 +359,52 @@ func TestImagesEditUpload(t *testing.T) {
 			t.Error("an oversized upload reached the upstream")
 		}
 	})
+}
+
+// With media.proxy on, the upstream's image URLs are fetched, stored and
+// answered as the gateway's own signed URLs.
+func TestImagesProxiedURLs(t *testing.T) {
+	t.Parallel()
+	imgHost := gatewaytest.NewUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		_, _ = w.Write(gatewaytest.ImageBytes(r.URL.Path, 0, 0))
+	})
+	up := gatewaytest.NewUpstream(t, gatewaytest.OpenAIImages{URLBase: imgHost.URL}.Handler())
+	n := startNode(t, `
+channels:
+  - name: img
+    type: openai
+    base_url: %s
+    api_keys: [k]
+    models: [dall-e-3]
+keys:
+  - name: alice
+    key: `+testKey+`
+    models: ["*"]
+media:
+  proxy: true
+  url_ttl: 10m
+`, up.URL)
+	c := n.client(testKey, "/v1")
+	resp, err := c.Images.Generate(context.Background(), openai.ImageGenerateParams{Model: "dall-e-3", Prompt: "x", N: openai.Int(2), ResponseFormat: "url"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range resp.Data {
+		if !strings.HasPrefix(d.URL, n.srv.URL+"/v1/media/") || strings.Contains(d.URL, imgHost.URL) {
+			t.Fatalf("url %d = %q", i, d.URL)
+		}
+		got, err := http.Get(d.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(got.Body)
+		got.Body.Close()
+		if want := gatewaytest.ImageBytes("/img/"+string(rune('0'+i))+".png", 0, 0); !bytes.Equal(b, want) {
+			t.Errorf("image %d: %q", i, b)
+		}
+	}
+	if imgHost.Count() != 2 {
+		t.Errorf("the image host was asked %d times", imgHost.Count())
+	}
 }

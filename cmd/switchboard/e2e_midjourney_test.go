@@ -14,6 +14,7 @@ import (
 
 	"switchboard/internal/gateway"
 	"switchboard/internal/gatewaytest"
+	"switchboard/internal/task"
 )
 
 const mjConfig = `
@@ -201,7 +202,7 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 	if act.Code != 1 || act.Result == nil {
 		t.Fatalf("action: %+v", act)
 	}
-	last := up.Requests()[len(up.Requests())-1]
+	last := lastSubmit(up)
 	if last.Path != "/mj/submit/action" || gjson.GetBytes(last.Body, "taskId").String() != up.TaskIDs()[0] {
 		t.Fatalf("upstream action request %s %s", last.Path, last.Body)
 	}
@@ -241,6 +242,11 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 		if len(recs) != 1 || recs[0].PriceNanoUSD != gateway.NanoUSD(tc.price) || recs[0].Status != 200 {
 			t.Fatalf("ledger of %s: %+v", tc.id, recs)
 		}
+	}
+	// Observers heard every state change.
+	counts := n.app.taskCounts.Snapshot()
+	if counts["midjourney/succeeded"] != 3 || counts["midjourney/modal"] != 1 || counts["midjourney/in_progress"] < 1 {
+		t.Fatalf("task state counts %v", counts)
 	}
 }
 
@@ -349,7 +355,7 @@ func TestMidjourneyModes(t *testing.T) {
 		if res := mjSubmit(t, n, tc.path, testKey, tc.body); res.Code != 1 {
 			t.Fatalf("%s: %+v", tc.path, res)
 		}
-		last := up.Requests()[len(up.Requests())-1]
+		last := lastSubmit(up)
 		got := gjson.GetBytes(last.Body, "accountFilter.modes.0").String()
 		if got != tc.want || gjson.GetBytes(last.Body, "mode").Exists() || last.Path != "/mj/submit/imagine" {
 			t.Errorf("%s %s → upstream %s %s, want mode %q", tc.path, tc.body, last.Path, last.Body, tc.want)
@@ -403,17 +409,32 @@ func TestMidjourneyRestartMidTask(t *testing.T) {
 	}
 }
 
-// Two nodes on one PostgreSQL database: one polls, and when it stops the
-// other takes over.
+// Two nodes on one PostgreSQL database (the lease in the database, or in
+// Redis when they share one): one polls, and when it stops the other takes
+// over.
 func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping two-node test in -short mode")
 	}
+	for _, withRedis := range []bool{false, true} {
+		name := "postgres"
+		if withRedis {
+			name = "postgres+redis"
+		}
+		t.Run(name, func(t *testing.T) { testTwoNodesOnePoller(t, withRedis) })
+	}
+}
+
+func testTwoNodesOnePoller(t *testing.T, withRedis bool) {
 	dsn := e2ePostgresDB(t)
+	storage := "\nstorage:\n  database: " + dsn + "\n"
+	if withRedis {
+		storage += e2eRedisStorage(t) + "\n"
+	}
 	up := gatewaytest.NewMidjourney(t, "mj-upstream-secret", 1500*time.Millisecond)
 	// A long lease: under load a renewal must not lapse mid-test (a
 	// stopping node gives its lease up at once).
-	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + "\nstorage:\n  database: " + dsn + "\n"
+	cfg := strings.Replace(fmt.Sprintf(mjConfig, up.URL), "lease_ttl: 1s", "lease_ttl: 10s", 1) + storage
 	a := startTaskNode(t, t.TempDir(), cfg)
 	b := startTaskNode(t, t.TempDir(), cfg)
 	sub := mjSubmit(t, a, "/mj/submit/imagine", testKey, `{"prompt":"two nodes"}`)
@@ -424,6 +445,11 @@ func TestMidjourneyTwoNodesOnePoller(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the poller to poll", func() bool { return a.calls(fetch)+b.calls(fetch) >= 3 })
 	if a.calls(fetch) > 0 && b.calls(fetch) > 0 {
 		t.Fatalf("both nodes polled: %d and %d", a.calls(fetch), b.calls(fetch))
+	}
+	// The lease is where it should be: with Redis the database's is free.
+	probe, err := a.app.store.AcquireLease(context.Background(), task.PollerLease, "probe", time.Millisecond)
+	if err != nil || probe != withRedis {
+		t.Fatalf("database lease free = %v (%v), want %v", probe, err, withRedis)
 	}
 	poller, other := a, b
 	if b.calls(fetch) > 0 {
@@ -545,8 +571,9 @@ keys:
 	}
 }
 
-// lastSubmit is the last submission an upstream received.
-func lastSubmit(u *gatewaytest.Midjourney) gatewaytest.Recorded {
+// lastSubmit is the last submission (POST) an upstream received; polls
+// may come after it.
+func lastSubmit(u interface{ Requests() []gatewaytest.Recorded }) gatewaytest.Recorded {
 	reqs := u.Requests()
 	for i := len(reqs) - 1; i >= 0; i-- {
 		if reqs[i].Method == http.MethodPost {

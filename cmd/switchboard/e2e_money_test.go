@@ -25,6 +25,7 @@ import (
 	"google.golang.org/genai"
 
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
 	"switchboard/internal/pricing"
 	"switchboard/internal/relay"
 )
@@ -68,11 +69,11 @@ func (f *fairProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !gjson.GetBytes(body, "stream").Bool() {
 		var choices []any
 		for i := range n {
-			choices = append(choices, map[string]any{"index": i, "message": map[string]any{"role": "assistant", "content": "a long answer"}, "logprobs": nil, "finish_reason": finish})
+			choices = append(choices, map[string]any{"index": i, "message": map[string]any{"role": "assistant", "content": "a long answer", "refusal": nil}, "logprobs": nil, "finish_reason": finish})
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"id": "chatcmpl-fair", "object": "chat.completion", "created": 1700000000,
-			"model": model, "choices": choices, "usage": usage})
+			"model": model, "choices": choices, "usage": usage, "system_fingerprint": "fp_fair"})
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -123,7 +124,9 @@ type moneyClass struct {
 	channels string
 	budget   string
 	answer   int64 // the fair provider's answer length when unbounded
-	params   func(i int) openai.ChatCompletionNewParams
+	// call sends call i to the node at base and returns its status, the
+	// answer's headers and any failure other than an error status.
+	call func(base string, i int) (int, http.Header, error)
 	// wantLowered: some calls must have had their output limit lowered.
 	wantLowered bool
 }
@@ -147,41 +150,94 @@ var moneyClasses = []moneyClass{
 		// and a budget of three such holds lowers the later calls.
 		name: "no max_tokens, long answer", answer: 1 << 30, budget: "0.03", wantLowered: true,
 		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "gpt-4o-mini", Messages: moneyUser(openai.TextContentPart("write a very long story"))}
-		},
+		}),
 	},
 	{
 		// A client-facing alias served as gpt-4o-mini by one channel and
 		// as gpt-4o (17× dearer) by another: holds price gpt-4o.
 		name: "alias to priced upstream models", answer: 1 << 30, budget: "0.02",
 		channels: moneyChannel("cheap", "[house-model]", "{house-model: gpt-4o-mini}") + moneyChannel("dear", "[house-model]", "{house-model: gpt-4o}"),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "house-model", MaxCompletionTokens: openai.Int(1000),
 				Messages: moneyUser(openai.TextContentPart("hello"))}
-		},
+		}),
 	},
 	{
 		name: "n: 4", answer: 1 << 30, budget: "0.01",
 		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			return openai.ChatCompletionNewParams{Model: "gpt-4o-mini", N: openai.Int(4), MaxCompletionTokens: openai.Int(800),
 				Messages: moneyUser(openai.TextContentPart("four stories"))}
-		},
+		}),
 	},
 	{
 		// Twenty small images each billed at gpt-4o's published worst
 		// case: the prompt costs far more than its bytes.
 		name: "image-heavy prompt", answer: 50, budget: "0.5",
 		channels: moneyChannel("oa", "[gpt-4o]", ""),
-		params: func(int) openai.ChatCompletionNewParams {
+		call: openAIMoneyCall(func() openai.ChatCompletionNewParams {
 			parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart("compare these")}
 			for range 20 {
 				parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/png;base64," + mxPngB64, Detail: "high"}))
 			}
 			return openai.ChatCompletionNewParams{Model: "gpt-4o", MaxCompletionTokens: openai.Int(100), Messages: moneyUser(parts...)}
+		}),
+	},
+	{
+		// A Gemini client asking for 4 candidates without an output limit,
+		// translated to an OpenAI upstream: held at 4 × the model's
+		// maximum output, lowered in the upstream's own field.
+		name: "gemini client, candidateCount 4, no limit", answer: 1 << 30, budget: "0.05", wantLowered: true,
+		channels: moneyChannel("oa", "[gpt-4o-mini]", ""),
+		call: func(base string, i int) (int, http.Header, error) {
+			c, err := genai.NewClient(context.Background(), &genai.ClientConfig{APIKey: e2eMoneyKey, Backend: genai.BackendGeminiAPI,
+				HTTPOptions: genai.HTTPOptions{BaseURL: base, APIVersion: "v1beta"}})
+			if err != nil {
+				return 0, nil, err
+			}
+			resp, err := c.Models.GenerateContent(context.Background(), "gpt-4o-mini", genai.Text("four long stories"),
+				&genai.GenerateContentConfig{CandidateCount: 4})
+			var apiErr genai.APIError
+			switch {
+			case errors.As(err, &apiErr):
+				return apiErr.Code, nil, nil
+			case err != nil:
+				return 0, nil, err
+			case resp.SDKHTTPResponse == nil:
+				return http.StatusOK, nil, nil
+			}
+			return http.StatusOK, resp.SDKHTTPResponse.Headers, nil
 		},
 	},
+}
+
+// openAIMoneyCall sends params with the OpenAI SDK, streaming every other
+// call.
+func openAIMoneyCall(params func() openai.ChatCompletionNewParams) func(base string, i int) (int, http.Header, error) {
+	return func(base string, i int) (int, http.Header, error) {
+		c := openai.NewClient(option.WithBaseURL(base+"/v1"), option.WithAPIKey(e2eMoneyKey), option.WithMaxRetries(0))
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			_, err = c.Chat.Completions.New(context.Background(), params(), option.WithResponseInto(&resp))
+		} else {
+			s := c.Chat.Completions.NewStreaming(context.Background(), params(), option.WithResponseInto(&resp))
+			for s.Next() {
+			}
+			err = s.Err()
+			_ = s.Close()
+		}
+		var apiErr *openai.Error
+		if errors.As(err, &apiErr) {
+			return apiErr.StatusCode, nil, nil
+		}
+		if err != nil || resp == nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, resp.Header, nil
+	}
 }
 
 // TestBudgetNeverOverdrawn fires 60 concurrent calls of each input class
@@ -210,33 +266,17 @@ func TestBudgetNeverOverdrawn(t *testing.T) {
 				for i := range calls {
 					wg.Go(func() {
 						<-start
-						n := procs[i%len(procs)]
-						c := openai.NewClient(option.WithBaseURL(n.URL()+"/v1"), option.WithAPIKey(e2eMoneyKey), option.WithMaxRetries(0))
-						var resp *http.Response
-						status := http.StatusOK
-						var err error
-						if i%2 == 0 {
-							_, err = c.Chat.Completions.New(context.Background(), mc.params(i), option.WithResponseInto(&resp))
-						} else {
-							s := c.Chat.Completions.NewStreaming(context.Background(), mc.params(i), option.WithResponseInto(&resp))
-							for s.Next() {
-							}
-							err = s.Err()
-							_ = s.Close()
-						}
-						var apiErr *openai.Error
-						if errors.As(err, &apiErr) {
-							status = apiErr.StatusCode
-						} else if err != nil {
+						status, hdr, err := mc.call(procs[i%len(procs)].URL(), i)
+						if err != nil {
 							status = -1
 							t.Errorf("call %d: %v", i, err)
 						}
 						mu.Lock()
 						defer mu.Unlock()
 						statuses[status]++
-						if status == http.StatusOK && resp != nil && resp.Header.Get(relay.HeaderMaxTokensLowered) != "" {
-							if v, err := strconv.Atoi(resp.Header.Get(relay.HeaderMaxTokensLowered)); err != nil || v < pricing.DefaultMinOutput {
-								t.Errorf("call %d: %s: %q", i, relay.HeaderMaxTokensLowered, resp.Header.Get(relay.HeaderMaxTokensLowered))
+						if h := hdr.Get(relay.HeaderMaxTokensLowered); status == http.StatusOK && h != "" {
+							if v, err := strconv.Atoi(h); err != nil || v < pricing.DefaultMinOutput {
+								t.Errorf("call %d: %s: %q", i, relay.HeaderMaxTokensLowered, h)
 							}
 							lowered++
 						}
@@ -424,4 +464,47 @@ func TestUnpricedModelsWarnedAtStart(t *testing.T) {
 	if strings.Contains(out, "model=gpt-4o-mini") {
 		t.Errorf("a priced model was warned about:\n%s", out)
 	}
+}
+
+// The ledger keeps cost and price apart: cost is the upstream model's list
+// price times the channel's multiplier, price is the operator's price for
+// the client-facing alias, and the key's budget is charged the price.
+func TestAliasPriceIsWhatTheKeyPays(t *testing.T) {
+	t.Parallel()
+	up := &fairProvider{answer: 1000}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	n := startNode(t, `
+prices:
+  house: {input_per_mtok: 5, output_per_mtok: 20}
+channels:
+  - name: oa
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream]
+    models: [house]
+    model_map: {house: gpt-4o-mini}
+    price_multiplier: 0.5
+keys:
+  - name: money
+    key: `+e2eMoneyKey+`
+    budget_usd: 10
+`, srv.URL)
+	c := n.client(e2eMoneyKey, "/v1")
+	resp, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "house", MaxCompletionTokens: openai.Int(2000),
+		Messages: moneyUser(openai.TextContentPart("hello"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := resp.Usage.PromptTokens, resp.Usage.CompletionTokens
+	rec := n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "house" })
+	wantCost := (in*150 + out*600) / 2 // gpt-4o-mini's list price, halved
+	wantPrice := in*5000 + out*20000
+	if rec.UpstreamModel != "gpt-4o-mini" || rec.CostNanoUSD != wantCost || rec.PriceNanoUSD != wantPrice {
+		t.Errorf("%s as %s: cost %d, price %d; want %d and %d", rec.Model, rec.UpstreamModel, rec.CostNanoUSD, rec.PriceNanoUSD, wantCost, wantPrice)
+	}
+	gatewaytest.WaitFor(t, 5*time.Second, "spend settled", func() bool {
+		k, err := n.app.store.KeyByHash(context.Background(), hashOf(e2eMoneyKey))
+		return err == nil && k.SpentNanoUSD == wantPrice && k.ReservedNanoUSD == 0
+	})
 }

@@ -119,6 +119,13 @@ func TestResponsesState(t *testing.T) {
 		}
 	})
 
+	t.Run("previous_response_id given twice", func(t *testing.T) {
+		status, b := e.n.do(t, http.MethodPost, "/v1/responses", testKey, `{"model":"gpt-5","previous_response_id":"`+second.ID+`","previous_response_id":"resp_someone_elses","input":"x"}`)
+		if status != 400 || gjson.GetBytes(b, "error.code").Str != "duplicate_field" {
+			t.Errorf("%d %s", status, b)
+		}
+	})
+
 	t.Run("store false keeps nothing", func(t *testing.T) {
 		status, b := e.n.do(t, http.MethodPost, "/v1/responses", testKey, `{"model":"llama-3","store":false,"input":"hi"}`)
 		if status != 200 || gjson.GetBytes(b, "store").Bool() {

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -238,7 +239,8 @@ func TestResponsesTranslatedRefusals(t *testing.T) {
 	e := startResponsesTranslate(t)
 	cases := []struct{ name, body, param, inMessage string }{
 		{"custom tool", `{"model":"claude-sonnet-4","input":"hi","tools":[{"type":"custom","name":"apply_patch","format":{"type":"grammar","syntax":"lark","definition":"start: /.+/"}}]}`, "tools[0]", `"apply_patch"`},
-		{"namespace tool", `{"model":"gemini-2.5-pro","input":"hi","tools":[{"type":"namespace","name":"shell","tools":[]}]}`, "tools[0]", `"shell"`},
+		{"empty namespace", `{"model":"gemini-2.5-pro","input":"hi","tools":[{"type":"namespace","name":"shell","tools":[]}]}`, "tools[0].tools", `"shell"`},
+		{"custom tool in a namespace", `{"model":"gemini-2.5-pro","input":"hi","tools":[{"type":"namespace","name":"shell","description":"d","tools":[{"type":"custom","name":"patch"}]}]}`, "tools[0].tools[0]", `"patch"`},
 		{"tool_search", `{"model":"llama-3","input":"hi","tools":[{"type":"tool_search","execution":"server"}]}`, "tools[0]", `"tool_search"`},
 		{"web search built-in", `{"model":"llama-3","input":"hi","tools":[{"type":"web_search_preview"}]}`, "tools[0]", `"web_search_preview"`},
 		{"unknown item", `{"model":"claude-sonnet-4","input":[{"type":"additional_tools","tools":[]}]}`, "input[0].type", `"additional_tools"`},
@@ -294,5 +296,42 @@ func TestResponsesReasoningRoundTrip(t *testing.T) {
 	turn := gjson.GetBytes(got, "messages.1")
 	if turn.Get("content.0.type").Str != "thinking" || turn.Get("content.0.signature").Str != "sig-claude-1" || turn.Get("content.1.id").Str != callID {
 		t.Errorf("assistant turn sent to Anthropic: %s", turn.Raw)
+	}
+}
+
+// A namespace's functions reach the upstream as namespace__function and
+// its calls come back with their namespace, and a call sent back with
+// its namespace reaches the upstream under the same flat name.
+func TestResponsesNamespaceTools(t *testing.T) {
+	t.Parallel()
+	e := startResponsesTranslate(t)
+	e.claude.SetHandler(gatewaytest.Anthropic{ToolCalls: []gatewaytest.ToolCall{{ID: "toolu_ns", Name: "shell__exec", Arguments: `{"cmd":"ls"}`}}, InputTokens: 5, OutputTokens: 3}.Handler())
+	tools := `"tools":[{"type":"namespace","name":"shell","description":"Shell tools.","tools":[{"type":"function","name":"exec","description":"Run a command.","parameters":{"type":"object","properties":{"cmd":{"type":"string"}}}}]}]`
+	for _, stream := range []string{"false", "true"} {
+		resp := e.n.post(t, "/v1/responses", testKey, `{"model":"claude-sonnet-4","stream":`+stream+`,"input":"ls",`+tools+`}`, nil)
+		var out gjson.Result
+		if stream == "true" {
+			out = sseResponse(t, resp.Body)
+		} else {
+			b, _ := io.ReadAll(resp.Body)
+			out = gjson.ParseBytes(b)
+		}
+		resp.Body.Close()
+		call := out.Get(`output.#(type=="function_call")`)
+		if call.Get("name").Str != "exec" || call.Get("namespace").Str != "shell" || out.Get("tools.0.type").Str != "namespace" {
+			t.Errorf("stream %s: %s", stream, out.Raw)
+		}
+		if got := gjson.GetBytes(e.claude.Last(t).Body, "tools.0"); got.Get("name").Str != "shell__exec" || !strings.Contains(got.Get("description").Str, "Run a command.") {
+			t.Errorf("Claude got tool %s", got.Raw)
+		}
+	}
+	e.claude.SetHandler(gatewaytest.Anthropic{Text: "done", InputTokens: 5, OutputTokens: 1}.Handler())
+	status, b := e.n.do(t, http.MethodPost, "/v1/responses", testKey, `{"model":"claude-sonnet-4",`+tools+`,"input":[{"role":"user","content":"ls"},`+
+		`{"type":"function_call","call_id":"toolu_ns","namespace":"shell","name":"exec","arguments":"{\"cmd\":\"ls\"}"},{"type":"function_call_output","call_id":"toolu_ns","output":"a.go"}]}`)
+	if status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	if got := gjson.GetBytes(e.claude.Last(t).Body, "messages.1.content.0"); got.Get("name").Str != "shell__exec" {
+		t.Errorf("Claude got %s", got.Raw)
 	}
 }

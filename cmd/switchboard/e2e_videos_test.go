@@ -192,7 +192,7 @@ func TestVideosOpenAIPassThrough(t *testing.T) {
 	if remix.RemixedFromVideoID != v.ID || remix.ID == v.ID {
 		t.Fatalf("remix %s", remix.RawJSON())
 	}
-	if last := up.Requests()[len(up.Requests())-1]; last.Path != "/v1/videos/video_up_1/remix" {
+	if last := lastSubmit(up); last.Path != "/v1/videos/video_up_1/remix" {
 		t.Fatalf("upstream remix path %s", last.Path)
 	}
 	if r, _ := waitVideo(t, alice, remix.ID); r.Status != openai.VideoStatusCompleted {
@@ -306,7 +306,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("create → %d %s", status, raw)
 	}
-	if gjson.GetBytes(up.Requests()[len(up.Requests())-1].Body, "callback_url").Exists() {
+	if gjson.GetBytes(lastSubmit(up).Body, "callback_url").Exists() {
 		t.Fatal("the callback URL reached the upstream")
 	}
 	id := gjson.GetBytes(raw, "id").String()

@@ -34,10 +34,12 @@ type Main struct {
 	srv      *http.Server
 	pprof    *http.Server
 	pprofEnd chan struct{}
-	served   chan struct{} // closed when the public server stops
-	serveErr error         // why it stopped
-	addr     string        // scheme://host:port once Run returned
-	closed   bool
+	// stopAdmin stops the separate admin listener (admin.addr), if any.
+	stopAdmin func(context.Context) error
+	served    chan struct{} // closed when the public server stops
+	serveErr  error         // why it stopped
+	addr      string        // scheme://host:port once Run returned
+	closed    bool
 }
 
 // NewMain returns a Main for cfg; nothing runs until Run.
@@ -93,6 +95,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		_ = ln.Close()
 		return err
 	}
+	if m.stopAdmin, err = a.startAdminListener(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	m.srv = srv
 	m.addr = scheme + "://" + ln.Addr().String()
 	go func() {
@@ -135,6 +141,13 @@ func (m *Main) Close() error {
 		if err := m.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, fmt.Errorf("serve: %w", err))
 		}
+	}
+	if m.stopAdmin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.Server.ShutdownTimeout)
+		if err := m.stopAdmin(ctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+		}
+		cancel()
 	}
 	if m.pprof != nil {
 		_ = m.pprof.Close()

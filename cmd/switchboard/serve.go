@@ -89,6 +89,7 @@ func serve(ctx context.Context, cfg *config.Config, opts appOptions) error {
 		return err
 	}
 	m.app.log.Info("stopped cleanly")
+	m.app.logs.Flush()
 	return nil
 }
 

@@ -54,15 +54,22 @@ func (a *app) startTasks(ctx context.Context, client *http.Client, limiter gatew
 			gateway.TaskVideo:      task.VideoAdapter{Client: client},
 		},
 	}
+	a.tasks.Subscribe(&a.taskCounts)
 	a.tasks.Subscribe(task.ObserverFunc(func(e task.Event) {
 		a.log.Debug("task", "id", e.Task.ID, "kind", e.Task.Kind, "from", e.From, "to", e.Task.Status, "progress", e.Task.Progress)
 	}))
 	pctx, cancel := context.WithCancel(context.Background())
 	a.stopTasks = cancel
 	a.wg.Add(1)
+	// One node polls at a time: the lease lives in Redis when the nodes
+	// share one (its clock judges expiry), else in the database.
+	var lease gateway.Leaser = a.store
+	if a.redis != nil {
+		lease = a.redis
+	}
 	go func() {
 		defer a.wg.Done()
-		a.tasks.Run(pctx, a.store, nodeID)
+		a.tasks.Run(pctx, lease, nodeID)
 	}()
 	return &task.API{
 		Service: a.tasks, Router: a.router, Client: client, Keys: a.keys.Lookup, Health: a.health, Limiter: limiter, Log: a.log,

@@ -44,6 +44,8 @@ type usageJSON struct {
 	Unpriced      bool       `json:"unpriced"`
 	Attempts      int        `json:"attempts"`
 	ErrorMessage  string     `json:"error_message,omitempty"`
+	// Tried lists the failed attempts, "channel: status message" each.
+	Tried []string `json:"tried,omitempty"`
 }
 
 type unitJSON struct {
@@ -88,7 +90,7 @@ func toUsageJSON(r *gateway.UsageRecord) usageJSON {
 		Usage: toTokenJSON(r.Usage), UsageSource: string(r.UsageSource),
 		CostNanoUSD: r.CostNanoUSD, CostUSD: usd(r.CostNanoUSD), CostUnknown: r.CostUnknown,
 		PriceNanoUSD: r.PriceNanoUSD, PriceUSD: usd(r.PriceNanoUSD), Unpriced: r.Unpriced,
-		Attempts: r.Attempts, ErrorMessage: r.ErrorMessage,
+		Attempts: r.Attempts, ErrorMessage: r.ErrorMessage, Tried: r.Tried,
 	}
 	for _, u := range r.Units {
 		out.Units = append(out.Units, unitJSON{Unit: u.Unit, Count: u.Count})

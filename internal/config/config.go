@@ -66,6 +66,7 @@ type Config struct {
 	Pricing      Pricing
 	Tasks        Tasks
 	Telemetry    Telemetry
+	Ledger       Ledger
 	// Media is the `media` section (extension of issue 11).
 	Media Media
 }
@@ -76,7 +77,24 @@ type Media struct {
 	// endpoint label ("audio.transcriptions": 25); unset routes keep their
 	// own (see UploadRoutes).
 	UploadLimitsMB map[string]int
+	// Dir is where the media the gateway serves is stored ("": media/ in
+	// the data directory); URLTTL is how long an object and its signed
+	// URL live; QuotaMB bounds each key's live objects; PublicURL is the
+	// scheme and host the URLs name ("": the host the client called).
+	Dir       string
+	URLTTL    time.Duration
+	QuotaMB   int
+	PublicURL string
+	// Proxy: media links in upstream answers (OpenAI image URLs) are
+	// fetched, stored and replaced by the gateway's own signed URLs.
+	Proxy bool
 }
+
+// Defaults of the media store.
+const (
+	DefaultMediaTTL     = 24 * time.Hour
+	DefaultMediaQuotaMB = 1024
+)
 
 // UploadRoutes are the endpoints media.upload_limits_mb may name (their
 // own limits are in docs/configuration.md).
@@ -93,6 +111,21 @@ func (m Media) UploadLimitBytes() map[string]int64 {
 	}
 	return out
 }
+
+// Ledger is the `ledger` section (extension): how long each layer of the
+// usage ledger is kept (0 = for ever) and how often the pruner runs.
+type Ledger struct {
+	Retention       time.Duration // raw usage rows (the usage log)
+	HourlyRetention time.Duration // per-hour totals
+	DailyRetention  time.Duration // per-day totals
+	PruneInterval   time.Duration
+}
+
+// DefaultPruneInterval is how often the ledger pruner runs.
+const DefaultPruneInterval = time.Hour
+
+// DefaultSessionTTL is how long a console login lasts.
+const DefaultSessionTTL = 12 * time.Hour
 
 // Pricing is the `pricing` section (extension) and what its files held
 // once Load read them.
@@ -167,6 +200,13 @@ type Admin struct {
 	// disable channels and keys, create keys, test channels); off, it is
 	// read-only. Extension of issue 12.
 	MCPWrites bool
+	// ViewerTokens log in to the console read-only (extension).
+	ViewerTokens []string
+	// SessionTTL is how long a console login lasts (extension).
+	SessionTTL time.Duration
+	// Addr, when set, is a second listener serving only the admin API and
+	// the console (extension); they stay on the main listener too.
+	Addr string
 }
 
 // Log configures the process logger.
@@ -238,6 +278,8 @@ func Default() *Config {
 		Log:     Log{Level: slog.LevelInfo, Format: "text"},
 		Prices:  map[string]gateway.Price{},
 		Pricing: Pricing{Unpriced: pricing.UnpricedRefuse, MinOutputTokens: pricing.DefaultMinOutput},
+		Ledger:  Ledger{PruneInterval: DefaultPruneInterval},
+		Admin:   Admin{SessionTTL: DefaultSessionTTL},
 	}
 }
 

@@ -78,7 +78,13 @@ func TestResponsesSetting(t *testing.T) {
 	if got := cfg.Channels()[0].Settings["responses"]; got != "native" {
 		t.Errorf("setting %q", got)
 	}
-	for _, tc := range []struct{ typ, val string }{{"openai-compatible", "yes"}, {"anthropic", "native"}} {
+	for _, typ := range []string{"openai", "azure", "openai-compatible"} {
+		cfg := mustParse(t, "channels:\n  - name: x\n    type: "+typ+"\n    base_url: https://h\n    api_keys: [k]\n    models: [gpt-5-codex]\n    settings: {responses: only}\n", env())
+		if got := cfg.Channels()[0].Settings["responses"]; got != "only" {
+			t.Errorf("%s: setting %q", typ, got)
+		}
+	}
+	for _, tc := range []struct{ typ, val string }{{"openai-compatible", "yes"}, {"anthropic", "native"}, {"openai", "native"}, {"gemini", "only"}} {
 		_, err := Parse("s.yaml", []byte("channels:\n  - name: x\n    type: "+tc.typ+"\n    base_url: https://h\n    api_keys: [k]\n    models: [m]\n    settings: {responses: "+tc.val+"}\n"), env())
 		if err == nil || !strings.Contains(err.Error(), "channels[0].settings.responses") {
 			t.Errorf("%s %s: error %v", tc.typ, tc.val, err)

@@ -86,10 +86,24 @@ type rawConfig struct {
 	Telemetry rawTelemetry `yaml:"telemetry"`
 	// Media extends DESIGN.md §4 (issue 11).
 	Media rawMedia `yaml:"media"`
+	// Ledger extends DESIGN.md §4 (issue 12: retention).
+	Ledger rawLedger `yaml:"ledger"`
 }
 
 type rawMedia struct {
 	UploadLimitsMB map[string]scalar `yaml:"upload_limits_mb"`
+	Dir            scalar            `yaml:"dir"`
+	URLTTL         scalar            `yaml:"url_ttl"`
+	QuotaMB        scalar            `yaml:"quota_mb"`
+	PublicURL      scalar            `yaml:"public_url"`
+	Proxy          scalar            `yaml:"proxy"`
+}
+
+type rawLedger struct {
+	Retention       scalar `yaml:"retention"`
+	HourlyRetention scalar `yaml:"hourly_retention"`
+	DailyRetention  scalar `yaml:"daily_retention"`
+	PruneInterval   scalar `yaml:"prune_interval"`
 }
 
 type rawPricing struct {
@@ -132,6 +146,10 @@ type rawAdmin struct {
 	Token scalar `yaml:"token"`
 	// MCPWrites extends DESIGN.md §4 (issue 12).
 	MCPWrites scalar `yaml:"mcp_writes"`
+	// Extensions of issue 12 (console).
+	ViewerTokens []scalar `yaml:"viewer_tokens"`
+	SessionTTL   scalar   `yaml:"session_ttl"`
+	Addr         scalar   `yaml:"addr"`
 }
 
 type rawLog struct {

@@ -180,6 +180,45 @@ func (c *converter) convert(raw *rawConfig, cfg *Config) {
 	c.pricing(&raw.Pricing, &cfg.Pricing)
 	c.tasks(&raw.Tasks, &cfg.Tasks)
 	c.operator(raw, cfg)
+	c.ledger(&raw.Ledger, &cfg.Ledger)
+	c.console(&raw.Admin, &cfg.Admin)
+}
+
+func (c *converter) ledger(r *rawLedger, l *Ledger) {
+	l.Retention = c.duration(r.Retention, "ledger.retention", l.Retention, false)
+	l.HourlyRetention = c.duration(r.HourlyRetention, "ledger.hourly_retention", l.HourlyRetention, false)
+	l.DailyRetention = c.duration(r.DailyRetention, "ledger.daily_retention", l.DailyRetention, false)
+	l.PruneInterval = c.duration(r.PruneInterval, "ledger.prune_interval", l.PruneInterval, true)
+	// Each layer answers for the range the finer one has let go.
+	if l.Retention > 0 && l.HourlyRetention > 0 && l.HourlyRetention < l.Retention {
+		c.fail("ledger.hourly_retention", r.HourlyRetention.line(), "must be at least ledger.retention (%s), or 0 to keep hourly totals for ever", l.Retention)
+	}
+	if l.DailyRetention > 0 && (l.DailyRetention < l.HourlyRetention || l.DailyRetention < l.Retention || l.HourlyRetention == 0) {
+		c.fail("ledger.daily_retention", r.DailyRetention.line(), "must be at least ledger.retention and ledger.hourly_retention (which must then be set), or 0 to keep daily totals for ever")
+	}
+}
+
+func (c *converter) console(r *rawAdmin, a *Admin) {
+	for i, v := range r.ViewerTokens {
+		tok, ok := v.text()
+		if !ok {
+			continue
+		}
+		field := fmt.Sprintf("admin.viewer_tokens[%d]", i)
+		if err := rules.AdminToken(tok); err != nil {
+			c.fail(field, v.line(), "%v", err)
+		}
+		if tok == a.Token {
+			c.fail(field, v.line(), "must differ from admin.token")
+		}
+		a.ViewerTokens = append(a.ViewerTokens, tok)
+	}
+	a.SessionTTL = c.duration(r.SessionTTL, "admin.session_ttl", a.SessionTTL, true)
+	if a.Addr = c.str(r.Addr, ""); a.Addr != "" {
+		if msg := addrProblem(a.Addr); msg != "" {
+			c.fail("admin.addr", r.Addr.line(), "%s", msg)
+		}
+	}
 }
 
 // prices converts a prices mapping (of the config or of the price file)
@@ -244,6 +283,16 @@ func (c *converter) media(r *rawMedia, m *Media) {
 			m.UploadLimitsMB = map[string]int{}
 		}
 		m.UploadLimitsMB[route] = int(c.integer(r.UploadLimitsMB[route], f, 0, 1, 4096))
+	}
+	m.Dir = c.str(r.Dir, "")
+	m.URLTTL = c.duration(r.URLTTL, "media.url_ttl", DefaultMediaTTL, true)
+	m.QuotaMB = int(c.integer(r.QuotaMB, "media.quota_mb", DefaultMediaQuotaMB, 1, 1<<24))
+	m.PublicURL = c.str(r.PublicURL, "")
+	m.Proxy = c.boolean(r.Proxy, "media.proxy", false)
+	if m.PublicURL != "" {
+		if err := rules.CheckURL(m.PublicURL); err != nil {
+			c.fail("media.public_url", r.PublicURL.line(), "%v (e.g. https://gateway.example.com)", err)
+		}
 	}
 }
 

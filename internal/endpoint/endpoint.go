@@ -240,6 +240,37 @@ type EmbedCodec interface {
 	DecodeEmbedResponse(body []byte, req *llm.EmbedRequest) (*llm.EmbedResponse, error)
 }
 
+// ImageClient is an image spec whose calls may be translated through the
+// image hub, as the client's side.
+type ImageClient interface {
+	// ImageCall reports whether the call asks for images (a chat-like
+	// spec's call may ask for text instead).
+	ImageCall(p Peek) bool
+	DecodeImage(p Peek, body payload.Body) (*llm.ImageRequest, error)
+	EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error)
+	// ImageStreamType is the Content-Type of the stream EncodeImageEvents
+	// writes for the call.
+	ImageStreamType(p Peek) string
+	// EncodeImageEvents writes the answer of a client that asked for a
+	// stream, as the events of its format.
+	EncodeImageEvents(w *sse.Writer, p Peek, resp *llm.ImageResponse, req *llm.ImageRequest) error
+}
+
+// ImageUpstream is a spec that can carry an image call of the hub to its
+// channels (the upstream's side).
+type ImageUpstream interface {
+	EncodeImageRequest(req *llm.ImageRequest) ([]byte, error)
+	DecodeImageResponse(body []byte) (*llm.ImageResponse, error)
+}
+
+// MediaLinker is a spec whose answers may link media at the upstream's
+// hosts (OpenAI's image URLs), which the gateway can re-serve itself when
+// its operator says so: Relink replaces each link the answer holds by what
+// relink returns for it (the link unchanged when relink fails).
+type MediaLinker interface {
+	Relink(answer []byte, relink func(url string) (string, bool)) []byte
+}
+
 // Meter is a spec whose calls are priced by units as well as tokens
 // (images, seconds, characters). It reads them from the call and its
 // complete answer.

@@ -181,6 +181,9 @@ type UsageRecord struct {
 	Unpriced     bool
 	Attempts     int
 	ErrorMessage string
+	// Tried lists the attempts that failed, in order,
+	// as "channel: status message" (the usage log's "channels tried").
+	Tried []string `json:",omitempty"`
 }
 
 // Price is what a model costs, in nano-USD per million tokens (so one token
@@ -368,6 +371,8 @@ type LedgerFilter struct {
 	StatusMin, StatusMax int
 	// Cursor continues a listing after the last record of a UsagePage.
 	Cursor string
+	// RequestID, when set, matches that one call's record.
+	RequestID string
 }
 
 // UsagePage is one page of usage records, newest first. Next, when not
@@ -401,6 +406,10 @@ type UsageTotals struct {
 	Estimated         int64 // counted by the tokenizer or from a checkpoint
 	Unpriced          int64 // charged nothing: no price known
 	CostUnknown       int64 // margin unknown: no upstream price known
+	// Latency (whole call) and TTFT (streams that produced a first token)
+	// as histograms: their quantiles are the dashboard's p50 and p99.
+	Latency LatencyHistogram
+	TTFT    LatencyHistogram
 }
 
 // UsageGroup is the totals of one group; only the fields of the grouped

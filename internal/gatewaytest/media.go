@@ -3,6 +3,7 @@ package gatewaytest
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -251,4 +252,67 @@ func (o OpenAIAudio) speech(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// GeminiImageUsage is the usageMetadata the fake Gemini image upstream
+// reports per call.
+var GeminiImageUsage = map[string]any{"promptTokenCount": 12, "candidatesTokenCount": 1300, "totalTokenCount": 1312,
+	"promptTokensDetails":     []any{map[string]any{"modality": "TEXT", "tokenCount": 12}},
+	"candidatesTokensDetails": []any{map[string]any{"modality": "TEXT", "tokenCount": 10}, map[string]any{"modality": "IMAGE", "tokenCount": 1290}}}
+
+// GeminiImages is a fake Gemini image model (generateContent with image
+// output): for each of candidateCount candidates, a text part and an
+// image part (ImageBytes of the prompt's text, with the thoughtSignature
+// "sig-<i>" in base64); streamed as one SSE chunk for :streamGenerateContent.
+func GeminiImages() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body := readAll(r)
+		var prompt []string
+		gjson.GetBytes(body, "contents.@reverse.0.parts").ForEach(func(_, p gjson.Result) bool {
+			if t := p.Get("text"); t.Exists() {
+				prompt = append(prompt, t.Str)
+			}
+			return true
+		})
+		n := max(int(gjson.GetBytes(body, "generationConfig.candidateCount").Int()), 1)
+		cands := make([]any, n)
+		for i := range n {
+			cands[i] = map[string]any{"index": i, "finishReason": "STOP", "content": map[string]any{"role": "model", "parts": []any{
+				map[string]any{"text": "Here is your image."},
+				map[string]any{"inlineData": map[string]any{"mimeType": "image/png", "data": base64.StdEncoding.EncodeToString(ImageBytes(strings.Join(prompt, " "), i, 0))},
+					"thoughtSignature": base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "sig-%d", i))},
+			}}}
+		}
+		resp, _ := json.Marshal(map[string]any{"candidates": cands, "usageMetadata": GeminiImageUsage, "modelVersion": "gemini-2.5-flash-image"})
+		if strings.Contains(r.URL.Path, ":streamGenerateContent") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: %s\r\n\r\n", resp)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(resp)
+	}
+}
+
+// WAVHeader is the 44-byte header of a 16 kHz 16-bit mono PCM WAV file
+// whose data is n bytes.
+func WAVHeader(n int) []byte {
+	b := []byte("RIFF")
+	b = binary.LittleEndian.AppendUint32(b, uint32(36+n))
+	b = append(b, "WAVEfmt "...)
+	b = binary.LittleEndian.AppendUint32(b, 16)
+	b = binary.LittleEndian.AppendUint16(b, 1)     // PCM
+	b = binary.LittleEndian.AppendUint16(b, 1)     // mono
+	b = binary.LittleEndian.AppendUint32(b, 16000) // sample rate
+	b = binary.LittleEndian.AppendUint32(b, 32000) // byte rate
+	b = binary.LittleEndian.AppendUint16(b, 2)     // block align
+	b = binary.LittleEndian.AppendUint16(b, 16)    // bits per sample
+	b = append(b, "data"...)
+	return binary.LittleEndian.AppendUint32(b, uint32(n))
+}
+
+// WAV is secs seconds of 16 kHz 16-bit mono silence.
+func WAV(secs int) []byte {
+	n := secs * 32000
+	return append(WAVHeader(n), make([]byte, n)...)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,9 +103,22 @@ func (s *Server) responsesSocket(w http.ResponseWriter, r *http.Request) error {
 		return nil // Accept answered the handshake itself
 	}
 	conn.SetReadLimit(s.MaxBodyBytes)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), WSMaxLifetime)
-	defer cancel()
+	// The handshake's request context ends with this handler; the socket's
+	// lives on until the client leaves or its hour is up.
+	ctx := context.WithoutCancel(r.Context())
 	sess := &wsSession{srv: s, conn: conn, key: k, header: r.Header.Clone(), requestID: RequestID(r.Context())}
+	lifetime := s.ResponsesSocketLifetime
+	if lifetime <= 0 {
+		lifetime = WSMaxLifetime
+	}
+	limit := time.AfterFunc(lifetime, func() {
+		// Said before the close (a cancelled Read would drop the socket
+		// without a word).
+		sess.sendError(ctx, http.StatusBadRequest, "websocket_connection_limit_reached",
+			"Responses websocket connection limit reached (60 minutes). Create a new websocket connection to continue.", "")
+		_ = conn.Close(websocket.StatusNormalClosure, "connection limit reached")
+	})
+	defer limit.Stop()
 	sess.run(ctx)
 	return nil
 }
@@ -136,11 +148,6 @@ func (ws *wsSession) run(ctx context.Context) {
 		if err != nil {
 			cancelTurns()
 			ws.turns.Wait()
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				ws.sendError(context.Background(), http.StatusBadRequest, "websocket_connection_limit_reached",
-					"Responses websocket connection limit reached (60 minutes). Create a new websocket connection to continue.", "")
-				ws.conn.Close(websocket.StatusNormalClosure, "connection limit reached")
-			}
 			return
 		}
 		if typ != websocket.MessageText {
@@ -255,7 +262,7 @@ func (ws *wsSession) turn(ctx context.Context, frame []byte) {
 		return
 	}
 	pb := payload.Body{JSON: t.Body}
-	p, err := openai.Responses.Peek(nil, pb)
+	p, err := openai.Responses.Peek(&http.Request{Header: ws.header}, pb) // the handshake's session headers pin the conversation
 	if err != nil {
 		ws.finish(nil)
 		ws.sendGatewayError(ctx, gateway.AsError(err))

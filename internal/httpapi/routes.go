@@ -48,6 +48,7 @@ func (s *Server) routes() []endpointRoute {
 		endpointRoute{"GET /v1beta/models", gemini.WriteError, s.geminiListModels},
 		endpointRoute{"GET /v1beta/models/{model}", gemini.WriteError, s.geminiGetModel},
 		endpointRoute{"GET /v1/models/{model}", openai.WriteError, s.getModelEitherShape},
+		endpointRoute{"GET /v1/media/{key}/{id}", openai.WriteError, s.media},
 	)
 	return rs
 }

@@ -12,13 +12,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
 	"switchboard/internal/jsonguard"
+	"switchboard/internal/mediastore"
 	"switchboard/internal/payload"
 	"switchboard/internal/relay"
 	"switchboard/internal/respstate"
@@ -53,6 +57,52 @@ type Server struct {
 	// "audio.transcriptions"), replacing MaxBodyBytes and the spec's own
 	// limit (endpoint.BodyLimiter) for it.
 	RouteMaxBody map[string]int64
+	// ResponsesSocketLifetime bounds a Responses WebSocket (0: WSMaxLifetime).
+	ResponsesSocketLifetime time.Duration
+	// Media serves the objects of the media store at their signed URLs
+	// (GET /v1/media/{key}/{id}); nil serves none. PublicURL, when set,
+	// is the scheme and host those URLs name instead of the request's.
+	Media     *mediastore.Store
+	PublicURL string
+}
+
+// baseURL is the gateway's scheme and host as the client reached it.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// media serves one stored object to whoever holds its signed URL.
+func (s *Server) media(w http.ResponseWriter, r *http.Request) error {
+	if s.Media == nil {
+		return gateway.Errorf(gateway.KindNotFound, "this gateway stores no media").WithCode("not_found")
+	}
+	obj, err := s.Media.Open(r.PathValue("key"), r.PathValue("id"), r.URL.Query().Get("exp"), r.URL.Query().Get("sig"))
+	switch {
+	case errors.Is(err, mediastore.ErrBadSignature):
+		return gateway.Errorf(gateway.KindPermission, "the media link's signature does not match").WithCode("invalid_signature")
+	case errors.Is(err, mediastore.ErrExpired):
+		return &gateway.Error{Kind: gateway.KindNotFound, Status: http.StatusGone, Message: "the media link has expired", Code: "expired"}
+	case err != nil:
+		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
+	}
+	f, err := os.Open(obj.Path)
+	if err != nil {
+		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", obj.ContentType)
+	w.Header().Set("Cache-Control", "private, max-age=3600")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
+	_, _ = io.Copy(w, f)
+	return nil
 }
 
 // maxBody is the body limit of spec's route.
@@ -136,7 +186,7 @@ func (s *Server) call(spec endpoint.Spec) handler {
 		}
 		c := &relay.Call{
 			Spec: spec, Key: k, RequestID: RequestID(r.Context()), Start: time.Now(),
-			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(),
+			Peek: p, Body: body, Header: r.Header, Query: r.URL.Query(), BaseURL: s.baseURL(r),
 		}
 		return s.Engine.Serve(r.Context(), w, c)
 	}
@@ -266,6 +316,9 @@ func RoutingGuard(maxDepth int) *jsonguard.Guard {
 		"generationConfig|generation_config.maxOutputTokens|max_output_tokens",
 		"generationConfig|generation_config.candidateCount|candidate_count",
 		"generateContentRequest", "requests", "content",
+		// A second previous_response_id would survive the expansion of the
+		// first and reach the upstream: another tenant's stored response.
+		"previous_response_id",
 	}})
 }
 

@@ -30,6 +30,9 @@ type Options struct {
 	// Every is the period of the re-check of disabled keys (default 5m).
 	Every time.Duration
 	Log   *slog.Logger
+	// Context is the lifetime of the Prober's goroutines (default: until
+	// Close); ending it stops them as Close does.
+	Context context.Context
 }
 
 // Prober checks keys and reports what it learns to a gateway.Health. Its
@@ -70,7 +73,10 @@ func New(health gateway.Health, client *http.Client, channel func(id int64) (*ga
 		opts.Log = slog.Default()
 	}
 	p := &Prober{health: health, client: client, channel: channel, opts: opts, last: map[keyRef]time.Time{}}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
+	if opts.Context == nil {
+		opts.Context = context.Background()
+	}
+	p.ctx, p.cancel = context.WithCancel(opts.Context)
 	p.wg.Add(1)
 	go p.loop()
 	return p

@@ -1,6 +1,7 @@
 package keyprobe
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,4 +101,28 @@ func TestRecheckRestoresKeys(t *testing.T) {
 	}
 	up.good.Store("sk-k") // the operator fixed the upstream account
 	wait(t, "the key back in rotation", func() bool { return h.Available(3, 0, time.Now()) })
+}
+
+// Ending Options.Context stops the Prober as Close does: its loop ends
+// and it checks no more keys.
+func TestContextEndsTheProber(t *testing.T) {
+	f := newFake(t, "good")
+	h := inmem.NewHealth(inmem.HealthConfig{})
+	ch := &gateway.Channel{ID: 1, Type: gateway.ChannelOpenAI, BaseURL: f.URL, APIKeys: []string{"bad"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := New(h, upstream.NewClient(http.DefaultTransport), func(int64) (*gateway.Channel, bool) { return ch, true },
+		Options{Context: ctx, Every: time.Millisecond})
+	cancel()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Prober's loop outlived its context")
+	}
+	p.Suspect(ch, 0)
+	p.Close()
+	if n := f.calls.Load(); n != 0 {
+		t.Fatalf("%d checks after the context ended", n)
+	}
 }

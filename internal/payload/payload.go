@@ -169,15 +169,25 @@ func (f *Form) read(r io.Reader, boundary string, lim Limits) error {
 	return nil
 }
 
+// fileMemBytes is the most of one file part kept in memory: a larger
+// file goes to the spool after its first fileMemBytes, so that an upload
+// does not first grow a buffer to the whole memory budget only to copy it
+// out (text fields may use the whole budget).
+const fileMemBytes = 64 << 10
+
 // readPart keeps a part's content in memory while the budget lasts and
 // moves it to the spool file the moment it would not.
 func (f *Form) readPart(p *Part, r io.Reader, memLeft *int64, dir string) error {
+	keep := *memLeft
+	if p.IsFile() {
+		keep = min(keep, fileMemBytes)
+	}
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, *memLeft+1))
+	n, err := io.Copy(&buf, io.LimitReader(r, keep+1))
 	if err != nil {
 		return fmt.Errorf("read part %q: %w", p.Name, err)
 	}
-	if n <= *memLeft {
+	if n <= keep {
 		*memLeft -= n
 		p.mem, p.size = buf.Bytes(), n
 		return nil

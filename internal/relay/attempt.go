@@ -27,6 +27,10 @@ type exchange interface {
 	stream(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result, idle *idleTimer) *gateway.Error
 }
 
+// oneShot is an exchange that asks the upstream for a whole answer even
+// when its client streams (and writes the client's stream itself).
+type oneShot interface{ oneShot() bool }
+
 // idleTimer cancels an attempt that makes no progress: first while it
 // waits for headers, then over each gap between stream events (a stream
 // is alive as long as it moves), or over the rest of a non-streaming call.
@@ -71,9 +75,13 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 		}
 		body.Bytes = b
 	}
+	stream := c.Peek.Stream
+	if o, ok := x.(oneShot); ok && o.oneShot() {
+		stream = false
+	}
 	upCall := &upstream.Call{
 		Channel: ch, APIKey: cs.cand.APIKey, Model: cs.cand.UpstreamModel,
-		Op: op, Stream: c.Peek.Stream, Body: body,
+		Op: op, Stream: stream, Body: body,
 	}
 	// The client's own headers and query go to a channel of its format,
 	// whether the body passes through or was translated.
@@ -160,7 +168,7 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	// Health hears of success once the answer proves usable (its first
 	// event, or a body that parses), not at a 2xx that may carry garbage.
 	e.attempted(cs, x, resp.StatusCode, nil, sent)
-	if c.Peek.Stream {
+	if stream {
 		idle.Touch()
 		if d := upstream.MaxStreamDuration(ch); d > 0 {
 			resp.Body = upstream.LimitDuration(resp.Body, d, cancel)

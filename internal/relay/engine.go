@@ -64,6 +64,14 @@ type Engine struct {
 	// Tracer puts each call and attempt in a span and propagates the trace
 	// upstream; nil traces nothing.
 	Tracer Tracer
+	// Media stores images an upstream returned as bytes to a client that
+	// asked for URLs, and returns the signed path it serves them at; nil
+	// answers with data: URLs.
+	Media MediaStore
+	// ProxyMedia: media links in answers (MediaLinker) are fetched through
+	// Fetcher, stored in Media and replaced by the gateway's own, so that
+	// clients never see upstream hosts.
+	ProxyMedia bool
 
 	// Specs are the upstream sides the engine may translate to, in order
 	// of preference: for a channel that does not serve the client's spec
@@ -90,6 +98,11 @@ type Engine struct {
 	SettleTimeout time.Duration
 }
 
+// MediaStore keeps media the gateway serves (internal/mediastore).
+type MediaStore interface {
+	Put(keyID int64, contentType string, data []byte) (path string, err error)
+}
+
 // KeyChecker checks key keyIndex of ch in the background.
 type KeyChecker interface {
 	Suspect(ch *gateway.Channel, keyIndex int)
@@ -107,6 +120,9 @@ type Call struct {
 	// credentials and hop-by-hop headers).
 	Header http.Header
 	Query  url.Values
+	// BaseURL is the gateway's own scheme and host as the client reached
+	// it ("https://gw.example"), for URLs of media it serves.
+	BaseURL string
 
 	// hub is set for Go callers: the request is already in hub form and
 	// its answer goes to hubSink as events.
@@ -212,7 +228,8 @@ type callState struct {
 	// clock is the time spent waiting on upstreams (overhead headers).
 	clock upstreamClock
 	// attempt is the current attempt's outcome, for its span.
-	attempt Attempt
+	attempt  Attempt
+	imageReq *llm.ImageRequest
 }
 
 func newCallState(e *Engine, c *Call) *callState {
@@ -299,6 +316,7 @@ func (e *Engine) dispatch(ctx context.Context, w http.ResponseWriter, cs *callSt
 			return res, gerr
 		}
 		last = gerr
+		cs.rec.Tried = append(cs.rec.Tried, fmt.Sprintf("%s: %d %s", cand.Channel.Name, gerr.HTTPStatus(), gerr.Message))
 		// Retry-After is honoured by health: the channel or key cools down
 		// for that long, and the next candidate is another channel.
 		if ctx.Err() != nil || !gerr.Failover() {
@@ -351,6 +369,16 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 			return &passThrough{engine: e, cs: cs, spec: client, pass: p}
 		}
 	}
+	// A call asking for images goes through the image hub when the
+	// channel's family has an image endpoint (a Gemini image request to
+	// an OpenAI image model), before any chat translation is tried.
+	if ic, ok := client.(endpoint.ImageClient); ok && cs.call.hub == nil && ic.ImageCall(cs.call.Peek) {
+		for _, up := range e.Specs {
+			if iu, ok := up.(endpoint.ImageUpstream); ok && servesNatively(up, family, ch) {
+				return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: iu}
+			}
+		}
+	}
 	for _, up := range e.Specs {
 		if !servesNatively(up, family, ch) {
 			continue
@@ -381,6 +409,13 @@ func newTranslation(e *Engine, cs *callState, client, up endpoint.Spec) exchange
 			return nil
 		}
 		return &chatTranslation{engine: e, cs: cs, in: cc, up: up, out: uc}
+	}
+	if ic, ok := client.(endpoint.ImageClient); ok {
+		uc, ok2 := up.(endpoint.ImageUpstream)
+		if !ok2 {
+			return nil
+		}
+		return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: uc}
 	}
 	if ec, ok := client.(endpoint.EmbedCodec); ok {
 		uc, ok2 := up.(endpoint.EmbedCodec)

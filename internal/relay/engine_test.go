@@ -353,7 +353,8 @@ func TestGenerate(t *testing.T) {
 	if strings.Count(text.String(), "word") != 50 || stop == nil || usage == nil || usage.OutputTokens != 50 {
 		t.Fatalf("text %q stop %v usage %+v", text.String(), stop, usage)
 	}
-	if rec := led.recs[0]; rec.Endpoint != "playground" || rec.Attempts != 2 || rec.Usage.OutputTokens != 50 || rec.UsageSource != gateway.UsageFromUpstream {
+	if rec := led.recs[0]; rec.Endpoint != "playground" || rec.Attempts != 2 || rec.Usage.OutputTokens != 50 || rec.UsageSource != gateway.UsageFromUpstream ||
+		len(rec.Tried) != 1 || !strings.HasPrefix(rec.Tried[0], "a: 503 ") {
 		t.Errorf("ledger %+v", rec)
 	}
 
@@ -384,6 +385,27 @@ func TestGenerate(t *testing.T) {
 	}
 	if errs != 1 {
 		t.Errorf("%d errors", errs)
+	}
+
+	// Pinned to a channel, a call tries that one only: the failing
+	// channel's error comes back, and the healthy one answers alone.
+	for _, c := range []struct {
+		channel int64
+		ok      bool
+	}{{1, false}, {2, true}} {
+		var failed error
+		for _, err := range e.Generate(context.Background(), HubCall{Key: benchKey, Request: req, ChannelID: c.channel}) {
+			if err != nil {
+				failed = err
+			}
+		}
+		if (failed == nil) != c.ok {
+			t.Fatalf("pinned to channel %d: err %v", c.channel, failed)
+		}
+		recs := led.snapshot()
+		if rec := recs[len(recs)-1]; rec.Attempts != 1 || rec.ChannelID != c.channel {
+			t.Errorf("pinned to channel %d: ledger %+v", c.channel, rec)
+		}
 	}
 }
 

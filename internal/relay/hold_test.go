@@ -15,8 +15,10 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/endpoint"
 	"switchboard/internal/format/openai"
 	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
 	"switchboard/internal/payload"
 	"switchboard/internal/pricing"
 	"switchboard/internal/route"
@@ -240,4 +242,88 @@ func TestServerToolsBound(t *testing.T) {
 	if passes != 1 || len(units) != 1 || units[0].Unit != gateway.UnitGroundedPrompt || units[0].Count != 2 {
 		t.Errorf("gemini: units %+v passes %d", units, passes)
 	}
+}
+
+// boundedChat is a chat spec that bounds its worst case itself.
+type boundedChat struct{ endpoint.Spec }
+
+func (boundedChat) Worst(p endpoint.Peek, _ payload.Body) endpoint.Worst {
+	return endpoint.Worst{InputTokens: 100, OutputTokens: 10, Units: []gateway.Metered{{Unit: gateway.UnitImage, Count: int64(p.Choices())}}}
+}
+
+// A spec that bounds its worst case itself has its units in the hold.
+func TestHoldCoversStatedUnits(t *testing.T) {
+	t.Parallel()
+	b := &grantingBudget{}
+	e, _, _ := holdEngine(t, b)
+	const perImage = 40_000_000 // $0.04
+	e.Prices = pricing.New(map[string]gateway.Price{"gpt-4o-mini": {InputPerMTok: 1000, OutputPerMTok: 1000,
+		Units: []gateway.UnitPrice{{Unit: gateway.UnitImage, PerMUnits: perImage * 1_000_000}}}})
+	body := `{"model":"gpt-4o-mini","n":3,"max_tokens":10,"messages":[{"role":"user","content":"draw"}]}`
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+	pb := payload.Body{JSON: []byte(body)}
+	p, err := openai.Chat.Peek(req, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Call{Spec: boundedChat{openai.Chat}, Key: budgetKey, RequestID: "req_units", Start: time.Now(), Peek: p, Body: pb, Header: http.Header{}}
+	h := e.Prices.Hold(e.holdCall(c))
+	if h.Amount < 3*perImage {
+		t.Errorf("held %d, less than the 3 images asked for (%d)", h.Amount, 3*perImage)
+	}
+	plain := e.Prices.Hold(e.holdCall(&Call{Spec: openai.Chat, Key: budgetKey, Peek: p, Body: pb}))
+	if plain.Amount >= perImage {
+		t.Errorf("without stated units the hold is %d", plain.Amount)
+	}
+}
+
+// A Go caller's request is described by its parts like a body.
+func TestHubPromptParts(t *testing.T) {
+	t.Parallel()
+	data := strings.Repeat("QUJD", 1000)
+	r := &llm.Request{
+		System: []llm.Part{{Type: llm.PartText, Text: "be brief", CacheControl: &llm.CacheControl{}}},
+		Messages: []llm.Message{{Role: llm.RoleUser, Parts: []llm.Part{
+			{Type: llm.PartText, Text: "what is this"},
+			{Type: llm.PartImage, MediaType: "image/png", Data: data},
+			{Type: llm.PartToolResult, Content: []llm.Part{{Type: llm.PartImage, URL: "https://x.test/a.png"}}},
+			{Type: llm.PartAudio, MediaType: "audio/wav", Data: data},
+		}}},
+	}
+	p := hubPrompt(r)
+	if p.Images != 2 || p.OtherMedia != 1 || !p.CacheWrites {
+		t.Errorf("parts %+v", p)
+	}
+	if p.TextBytes <= 0 || p.TextBytes > 2000 {
+		t.Errorf("text bytes %d: the inline payloads (%d bytes each) must not count", p.TextBytes, len(data))
+	}
+}
+
+// Any body, however malformed or deep, describes a prompt no larger than
+// itself, and server tools never hold a negative count.
+func FuzzJSONPrompt(f *testing.F) {
+	for _, s := range []string{
+		`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}]}`,
+		`{"contents":[{"parts":[{"inlineData":{"mimeType":"audio/wav","data":"AAAA"}}]}],"tools":[{"googleSearch":{}}]}`,
+		`{"tools":[{"type":"web_search_20250305","max_uses":-3}],"system":[{"cache_control":{}}]}`,
+		`{"tools":[{"type":"web_search","max_uses":9223372036854775807},{"type":"web_search","max_uses":9223372036854775807}]}`,
+		`[[[[[[[[[[]]]]]]]]]]`, `{"type":"image"`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := jsonPrompt(body)
+		if p.TextBytes < 0 || p.TextBytes > int64(len(body)) || p.Images < 0 || p.OtherMedia < 0 {
+			t.Fatalf("prompt %+v of a %d-byte body", p, len(body))
+		}
+		units, passes := serverTools(body, 1)
+		if passes < 1 {
+			t.Fatalf("passes %d", passes)
+		}
+		for _, u := range units {
+			if u.Count <= 0 {
+				t.Fatalf("units %+v", units)
+			}
+		}
+	})
 }

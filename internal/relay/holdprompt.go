@@ -16,6 +16,9 @@ import (
 // text: payloads are billed per part, not per byte.
 const inlineMin = 256
 
+// maxServerSearches bounds the searches a request's tools may claim.
+const maxServerSearches = 1 << 20
+
 // maxScanDepth bounds the walk over a request body (jsonguard bounds the
 // nesting of what reaches the relay far below this anyway).
 const maxScanDepth = 64
@@ -165,7 +168,9 @@ func serverTools(body []byte, n int64) ([]gateway.Metered, int64) {
 			if uses <= 0 {
 				uses = defaultServerSearches
 			}
-			searches += uses
+			// Bounded, so that sums cannot overflow; no model pass
+			// searches a million times.
+			searches = min(searches+min(uses, maxServerSearches), maxServerSearches)
 		case t.Get("googleSearch").Exists() || t.Get("google_search").Exists() ||
 			t.Get("googleSearchRetrieval").Exists() || t.Get("google_search_retrieval").Exists():
 			grounded = n

@@ -87,6 +87,9 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	if m, ok := p.spec.(endpoint.Meter); ok {
 		res.units = m.Units(c.Peek, c.Body, body)
 	}
+	if ml, ok := p.spec.(endpoint.MediaLinker); ok && e.ProxyMedia && e.Media != nil && e.Fetcher != nil {
+		body = ml.Relink(body, func(u string) (string, bool) { return e.relink(ctx, p.cs, u) })
+	}
 	e.describeBody(c, p.spec, p.pass, body)
 	res.started = true
 	e.finish(ctx, p.cs, *res)

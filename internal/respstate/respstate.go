@@ -115,6 +115,9 @@ func (s *Service) Begin(ctx context.Context, key *gateway.Key, body []byte, loca
 		prev, ok = local(prevID.Str)
 	}
 	if !ok {
+		if s.Store == nil {
+			return nil, NotFound(prevID.Str)
+		}
 		var err error
 		if prev, err = s.Store.GetResponse(ctx, key.ID, prevID.Str); err != nil {
 			if errors.Is(err, gateway.ErrNotFound) {

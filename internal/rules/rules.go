@@ -336,8 +336,11 @@ func Setting(t gateway.ChannelType, name, v string) error {
 			return err
 		}
 	case upstream.SettingResponses:
-		if t != gateway.ChannelOpenAICompatible || v != upstream.ResponsesNative {
-			return fmt.Errorf("only an openai-compatible channel takes it, as %q (openai and azure serve the Responses API natively; others are translated)", upstream.ResponsesNative)
+		switch {
+		case v == upstream.ResponsesOnly && (t == gateway.ChannelOpenAI || t == gateway.ChannelAzure || t == gateway.ChannelOpenAICompatible):
+		case v == upstream.ResponsesNative && t == gateway.ChannelOpenAICompatible:
+		default:
+			return fmt.Errorf("want %q (an openai-compatible server that also speaks the Responses API) or %q (an openai, azure or openai-compatible channel whose models are reachable only through it)", upstream.ResponsesNative, upstream.ResponsesOnly)
 		}
 	}
 	return nil

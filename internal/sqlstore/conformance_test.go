@@ -309,6 +309,7 @@ func usageRec(id string, keyID int64, at time.Time) gateway.UsageRecord {
 			OutputTokens: 600, ReasoningTokens: 100, AudioOutputTokens: 6, ImageOutputTokens: 7,
 		},
 		UsageSource: gateway.UsageFromUpstream, CostNanoUSD: 8_500_000, Attempts: 2, ErrorMessage: "first try: 429",
+		Tried: []string{"backup: 429 rate limited", "other: 503 down for maintenance"},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +18,12 @@ const usageCols = `request_id, time, key_id, key_name, endpoint, model, channel_
 	input_tokens, cached_input_tokens, cache_write_tokens, audio_input_tokens, image_input_tokens,
 	output_tokens, reasoning_tokens, audio_output_tokens, image_output_tokens,
 	usage_source, cost_nano, attempts, error_message,
-	price_nano, unpriced, cost_unknown, cache_write_1h_tokens, web_search_requests, grounded_prompts, units`
+	price_nano, unpriced, cost_unknown, cache_write_1h_tokens, web_search_requests, grounded_prompts, units,
+	tried`
 
-const usageColCount = 33
+const usageColCount = 34
 
-// usageBatchRows bounds one multi-row INSERT: 500 rows × 33 columns stays
+// usageBatchRows bounds one multi-row INSERT: 500 rows × 34 columns stays
 // under SQLite's 32766 and PostgreSQL's 65535 bind-parameter limits.
 const usageBatchRows = 500
 
@@ -50,7 +52,9 @@ func usageInsertSQL(rows int) string {
 		}
 		b.WriteString(usageRowPlaceholders)
 	}
-	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
+	// RETURNING names the rows actually inserted (not skipped as
+	// replays): only those are added to the rollups.
+	b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
 	return b.String()
 }
 
@@ -97,7 +101,16 @@ func (s *Store) usageArgs(r gateway.UsageRecord) []any {
 		u.OutputTokens, u.ReasoningTokens, u.AudioOutputTokens, u.ImageOutputTokens,
 		string(r.UsageSource), r.CostNanoUSD, r.Attempts, r.ErrorMessage,
 		r.PriceNanoUSD, r.Unpriced, r.CostUnknown, u.CacheWrite1hTokens, u.WebSearchRequests, u.GroundedPrompts,
-		encodeUnits(r.Units)}
+		encodeUnits(r.Units), encodeTried(r.Tried)}
+}
+
+// encodeTried stores failed attempts one per line.
+func encodeTried(tried []string) string {
+	out := make([]string, len(tried))
+	for i, t := range tried {
+		out[i] = strings.ReplaceAll(t, "\n", " ")
+	}
+	return strings.Join(out, "\n")
 }
 
 // InsertUsage writes recs in one transaction. A record whose RequestID is
@@ -107,9 +120,18 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 	if len(recs) == 0 {
 		return nil
 	}
+	stamped := false
 	for i := range recs {
 		if recs[i].RequestID == "" {
 			return fmt.Errorf("sqlstore: insert usage: record %d has no request id", i)
+		}
+		if recs[i].Time.IsZero() {
+			if !stamped {
+				// The raw row and its rollups must agree on the time;
+				// stamp a copy, not the caller's records.
+				recs, stamped = slices.Clone(recs), true
+			}
+			recs[i].Time = s.now()
 		}
 	}
 	// Full chunks reuse one prepared statement: parsing a fresh
@@ -124,6 +146,21 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		args := make([]any, 0, min(len(recs), usageBatchRows)*usageColCount)
+		inserted := make(map[string]bool, len(recs))
+		collect := func(rows *sql.Rows, err error) error {
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				inserted[id] = true
+			}
+			return rows.Err()
+		}
 		start := 0
 		if stmt != nil {
 			txStmt := tx.StmtContext(ctx, stmt)
@@ -133,7 +170,7 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 					time.Sleep(usageYield)
 				}
 				args = s.appendUsageArgs(args[:0], recs[start:start+usageStmtRows])
-				if _, err := txStmt.ExecContext(ctx, args...); err != nil {
+				if err := collect(txStmt.QueryContext(ctx, args...)); err != nil {
 					return err
 				}
 			}
@@ -146,11 +183,18 @@ func (s *Store) InsertUsage(ctx context.Context, recs []gateway.UsageRecord) err
 			args = s.appendUsageArgs(args[:0], chunk)
 			// Not s.q: the statement differs per batch size, and caching
 			// every size would grow without bound.
-			if _, err := tx.ExecContext(ctx, s.rebind(usageInsertSQL(len(chunk))), args...); err != nil {
+			if err := collect(tx.QueryContext(ctx, s.rebind(usageInsertSQL(len(chunk))), args...)); err != nil {
 				return err
 			}
 		}
-		return nil
+		fresh := make([]gateway.UsageRecord, 0, len(inserted))
+		for i := range recs {
+			if inserted[recs[i].RequestID] {
+				fresh = append(fresh, recs[i])
+				delete(inserted, recs[i].RequestID) // a repeat in recs counts once
+			}
+		}
+		return s.addRollups(ctx, tx, fresh)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert %d usage records: %w", len(recs), err)
@@ -168,6 +212,9 @@ func (s *Store) usageWhere(f gateway.LedgerFilter) (string, []any, error) {
 	add := func(cond string, vs ...any) {
 		where = append(where, cond)
 		args = append(args, vs...)
+	}
+	if f.RequestID != "" {
+		add("request_id = ?", f.RequestID)
 	}
 	if f.KeyID != 0 {
 		add("key_id = ?", f.KeyID)
@@ -230,6 +277,7 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 			t             dbTime
 			latency, ttft int64
 			source, units string
+			tried         string
 		)
 		u := &r.Usage
 		err := rows.Scan(&id, &r.RequestID, &t, &r.KeyID, &r.KeyName, &r.Endpoint, &r.Model, &r.ChannelID, &r.ChannelName,
@@ -237,7 +285,7 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 			&u.InputTokens, &u.CachedInputTokens, &u.CacheWriteTokens, &u.AudioInputTokens, &u.ImageInputTokens,
 			&u.OutputTokens, &u.ReasoningTokens, &u.AudioOutputTokens, &u.ImageOutputTokens,
 			&source, &r.CostNanoUSD, &r.Attempts, &r.ErrorMessage,
-			&r.PriceNanoUSD, &r.Unpriced, &r.CostUnknown, &u.CacheWrite1hTokens, &u.WebSearchRequests, &u.GroundedPrompts, &units)
+			&r.PriceNanoUSD, &r.Unpriced, &r.CostUnknown, &u.CacheWrite1hTokens, &u.WebSearchRequests, &u.GroundedPrompts, &units, &tried)
 		if err != nil {
 			return err
 		}
@@ -245,6 +293,9 @@ func (s *Store) eachUsage(ctx context.Context, f gateway.LedgerFilter, fn func(i
 		r.Latency = time.Duration(latency) * time.Microsecond
 		r.TTFT = time.Duration(ttft) * time.Microsecond
 		r.UsageSource = gateway.UsageSource(source)
+		if tried != "" {
+			r.Tried = strings.Split(tried, "\n")
+		}
 		if r.Units, err = decodeUnits(units); err != nil {
 			return fmt.Errorf("record %s units: %w", r.RequestID, err)
 		}
@@ -339,15 +390,13 @@ func (s *Store) groupExpr(g gateway.UsageGroupBy) (sel, by string, err error) {
 
 // SumUsage totals the records matching f in the database, grouped by the
 // given dimensions: by time bucket, oldest first, when grouped by day or
-// hour; else largest price first.
+// hour; else largest price first. Whole hours and days are read from the
+// rollups, only the partial hours at the ends of the range (and filters
+// by status) from the raw rows.
 func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gateway.UsageGroupBy) ([]gateway.UsageGroup, error) {
 	f.Cursor, f.Limit = "", 0
-	where, args, err := s.usageWhere(f)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
-	}
 	var sels, groups []string
-	timed := false
+	timed, byHour := false, false
 	for _, g := range by {
 		sel, grp, err := s.groupExpr(g)
 		if err != nil {
@@ -355,16 +404,20 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 		}
 		sels, groups = append(sels, sel), append(groups, grp)
 		timed = timed || g == gateway.GroupByDay || g == gateway.GroupByHour
+		byHour = byHour || g == gateway.GroupByHour
 	}
-	totals := []string{"COUNT(*)", sumExpr("CASE WHEN status >= 400 THEN 1 ELSE 0 END"),
-		sumExpr("input_tokens"), sumExpr("cached_input_tokens"), sumExpr("output_tokens"), sumExpr("reasoning_tokens"),
-		sumExpr("cost_nano"), sumExpr("price_nano"),
-		sumExpr("CASE WHEN usage_source IN ('estimated', 'checkpoint') THEN 1 ELSE 0 END"),
-		sumExpr("CASE WHEN unpriced THEN 1 ELSE 0 END"), sumExpr("CASE WHEN cost_unknown THEN 1 ELSE 0 END")}
-	query := "SELECT " + strings.Join(append(sels, totals...), ", ") + " FROM usage" + where
+	src, args, err := s.usageSource(f, byHour)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
+	}
+	totals := make([]string, len(measures))
+	for i, m := range measures {
+		totals[i] = sumExpr(m)
+	}
+	query := "SELECT " + strings.Join(append(sels, totals...), ", ") + " FROM (" + src + ") src"
 	if len(groups) > 0 {
 		query += " GROUP BY " + strings.Join(groups, ", ")
-		order := sumExpr("price_nano") + " DESC, COUNT(*) DESC, " + strings.Join(groups, ", ")
+		order := sumExpr("price_nano") + " DESC, " + sumExpr("requests") + " DESC, " + strings.Join(groups, ", ")
 		if timed {
 			order = strings.Join(groups, ", ")
 		}
@@ -376,6 +429,7 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 	}
 	defer rows.Close()
 	var out []gateway.UsageGroup
+	var m [nMeasure]int64
 	for rows.Next() {
 		var (
 			g      gateway.UsageGroup
@@ -394,12 +448,13 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 				dest = append(dest, &bucket)
 			}
 		}
-		t := &g.UsageTotals
-		dest = append(dest, &t.Requests, &t.Errors, &t.InputTokens, &t.CachedInputTokens, &t.OutputTokens, &t.ReasoningTokens,
-			&t.CostNanoUSD, &t.PriceNanoUSD, &t.Estimated, &t.Unpriced, &t.CostUnknown)
+		for i := range m {
+			dest = append(dest, &m[i])
+		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
 		}
+		g.UsageTotals = totalsOf(&m)
 		if bucket != "" {
 			layout := "2006-01-02"
 			if len(bucket) > len(layout) {
@@ -415,6 +470,19 @@ func (s *Store) SumUsage(ctx context.Context, f gateway.LedgerFilter, by ...gate
 		return nil, fmt.Errorf("sqlstore: sum usage: %w", err)
 	}
 	return out, nil
+}
+
+// totalsOf maps summed measures to totals.
+func totalsOf(m *[nMeasure]int64) gateway.UsageTotals {
+	t := gateway.UsageTotals{
+		Requests: m[mRequests], Errors: m[mErrors],
+		InputTokens: m[mInput], CachedInputTokens: m[mCached], OutputTokens: m[mOutput], ReasoningTokens: m[mReasoning],
+		CostNanoUSD: m[mCost], PriceNanoUSD: m[mPrice],
+		Estimated: m[mEstimated], Unpriced: m[mUnpriced], CostUnknown: m[mCostUnknown],
+	}
+	copy(t.Latency[:], m[mLatency:mTTFT])
+	copy(t.TTFT[:], m[mTTFT:nMeasure])
+	return t
 }
 
 // encodeUnits stores a record's units compactly as "unit=count;..." (unit

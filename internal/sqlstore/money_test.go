@@ -410,31 +410,7 @@ func testUsageReports(t *testing.T, s *Store) {
 		t.Fatalf("SumUsage: %v, %v", tot, err)
 	}
 	g := tot[0].UsageTotals
-	var want gateway.UsageTotals
-	for _, r := range append(recs, same...) {
-		if r.Model != "gpt-4o" {
-			continue
-		}
-		want.Requests++
-		if r.Status >= 400 {
-			want.Errors++
-		}
-		want.InputTokens += r.Usage.InputTokens
-		want.CachedInputTokens += r.Usage.CachedInputTokens
-		want.OutputTokens += r.Usage.OutputTokens
-		want.ReasoningTokens += r.Usage.ReasoningTokens
-		want.CostNanoUSD += r.CostNanoUSD
-		want.PriceNanoUSD += r.PriceNanoUSD
-		if r.UsageSource == gateway.UsageEstimated || r.UsageSource == gateway.UsageCheckpoint {
-			want.Estimated++
-		}
-		if r.Unpriced {
-			want.Unpriced++
-		}
-		if r.CostUnknown {
-			want.CostUnknown++
-		}
-	}
+	want := oracleTotals(append(recs, same...), gateway.LedgerFilter{Model: "gpt-4o"})
 	if g != want || want.Unpriced == 0 || want.Estimated == 0 {
 		t.Fatalf("totals =\n%+v\nwant\n%+v", g, want)
 	}

@@ -128,6 +128,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.ensureRollups(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -172,8 +172,10 @@ func TestLifecycleBillsOnceAndReleasesOnFailure(t *testing.T) {
 			r := newRig(t, gateway.NanoUSD(1))
 			ad := &script{updates: []Update{{Status: gateway.TaskInProgress, Progress: 30}, tc.final}}
 			var events []Event
+			var counts Counts
 			s := r.service(ad, nil)
 			s.Subscribe(ObserverFunc(func(e Event) { events = append(events, e) }))
+			s.Subscribe(&counts)
 			tk := r.submit(t, s, "")
 			if k, _ := r.store.KeyByID(context.Background(), r.key.ID); k.ReservedNanoUSD != gateway.NanoUSD(0.05) {
 				t.Fatalf("reserved %d after submit, want the per-call price", k.ReservedNanoUSD)
@@ -202,6 +204,10 @@ func TestLifecycleBillsOnceAndReleasesOnFailure(t *testing.T) {
 			}
 			if len(states) < 3 || states[len(states)-1] != tc.wantState {
 				t.Fatalf("observed states %v", states)
+			}
+			snap := counts.Snapshot()
+			if snap[CountKey(gateway.TaskMidjourney, tc.wantState)] != 1 || snap[CountKey(gateway.TaskMidjourney, gateway.TaskInProgress)] != 1 {
+				t.Fatalf("counts %v", snap)
 			}
 		})
 	}

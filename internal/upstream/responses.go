@@ -8,8 +8,20 @@ import "switchboard/internal/gateway"
 // translated to chat completions.
 const SettingResponses = "responses"
 
-// ResponsesNative is the SettingResponses value for pass-through.
-const ResponsesNative = "native"
+// SettingResponses values: "native" — the server speaks the Responses
+// API besides chat completions; "only" — the channel's models are
+// reachable only through it (codex models), so chat completions and
+// other formats' calls are translated to Responses for it.
+const (
+	ResponsesNative = "native"
+	ResponsesOnly   = "only"
+)
+
+// OnlyResponses reports whether ch serves its models through the
+// Responses API alone.
+func OnlyResponses(ch *gateway.Channel) bool {
+	return ch.Settings[SettingResponses] == ResponsesOnly && FormatOf(ch.Type) == FormatOpenAI
+}
 
 // ServesResponses reports whether ch serves POST /v1/responses natively:
 // OpenAI and Azure always, an OpenAI-compatible server when flagged.
@@ -18,7 +30,8 @@ func ServesResponses(ch *gateway.Channel) bool {
 	case gateway.ChannelOpenAI, gateway.ChannelAzure:
 		return true
 	case gateway.ChannelOpenAICompatible:
-		return ch.Settings[SettingResponses] == ResponsesNative
+		v := ch.Settings[SettingResponses]
+		return v == ResponsesNative || v == ResponsesOnly
 	}
 	return false
 }

@@ -224,6 +224,27 @@ func openLoop(ctx context.Context, targets []target, o rateOptions, out io.Write
 	return nil
 }
 
+// unsound says why a tail comparison of rs means nothing: a target
+// failed calls, the driver sent more than 1% of its calls late (it was
+// starved of CPU, and so were the targets' schedules), or the fake
+// upstream alone had a worse p99 than a proxy in front of it.
+func unsound(rs []openResult) string {
+	for _, r := range rs {
+		if r.errs > 0 || r.dropped > 0 {
+			return fmt.Sprintf("%d errors, %d dropped", r.errs, r.dropped)
+		}
+		if r.sent > 0 && r.late*100 > r.sent {
+			return fmt.Sprintf("%.0f%% of calls sent late", 100*float64(r.late)/float64(r.sent))
+		}
+	}
+	for _, r := range rs[1:] {
+		if pctile(r.total, 99) < pctile(rs[0].total, 99) {
+			return "the upstream alone had the worse p99"
+		}
+	}
+	return ""
+}
+
 func sorted(d []time.Duration) []time.Duration {
 	c := slices.Clone(d)
 	slices.Sort(c)
@@ -251,6 +272,7 @@ func rateReport(w io.Writer, targets []target, o rateOptions, kinds []callKind, 
 		p50, p99      time.Duration // Switchboard's added latency
 		bareP99       time.Duration
 		cpuSB, cpuBar time.Duration
+		unsound       string // why the latency verdict cannot be given
 	}
 	var verdicts []verdict
 	for ki, k := range kinds {
@@ -285,14 +307,18 @@ func rateReport(w io.Writer, targets []target, o rateOptions, kinds []callKind, 
 			r := &rs[i]
 			return fmt.Sprintf("%d / %d / %d / %d", r.ok, r.errs, r.late, r.dropped)
 		}, "")
-		verdicts = append(verdicts, verdict{k.name, added(sb, 50), added(sb, 99), added(bare, 99), rs[sb].cpuPerCall(), rs[bare].cpuPerCall()})
+		verdicts = append(verdicts, verdict{k.name, added(sb, 50), added(sb, 99), added(bare, 99), rs[sb].cpuPerCall(), rs[bare].cpuPerCall(), unsound(rs)})
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | result |")
 	fmt.Fprintln(w, "| --- | ---: | --- |")
 	for _, v := range verdicts {
+		result := passMiss(v.p99 <= time.Millisecond)
+		if v.unsound != "" {
+			result = "NOT MEASURABLE: " + v.unsound
+		}
 		fmt.Fprintf(w, "| %s: Switchboard p99 added ≤ 1 ms at %d/s | %s (p50 %s; bare proxy p99 added %s) | %s |\n",
-			v.kind, o.rate, us(v.p99), us(v.p50), us(v.bareP99), passMiss(v.p99 <= time.Millisecond))
+			v.kind, o.rate, us(v.p99), us(v.p50), us(v.bareP99), result)
 	}
 	for _, v := range verdicts {
 		if v.cpuBar > 0 {

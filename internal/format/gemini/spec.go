@@ -40,8 +40,12 @@ var (
 // SourceFormat names this format in hub requests and their Extra.
 const SourceFormat = "gemini"
 
-// optSSE: a streaming client asked for alt=sse framing.
-const optSSE uint64 = 1 << iota
+// optSSE: a streaming client asked for alt=sse framing; optImages: the
+// call asks for image output (responseModalities has IMAGE).
+const (
+	optSSE uint64 = 1 << iota
+	optImages
+)
 
 // Specs maps the method after a model's colon to its spec, for the
 // router of /v1beta/models/{model}:{method}.
@@ -145,6 +149,16 @@ func (s generateSpec) Peek(r *http.Request, body payload.Body) (endpoint.Peek, e
 	if s.stream && r.URL.Query().Get("alt") == "sse" {
 		p.Opts |= optSSE
 	}
+	mods := config.Get("responseModalities")
+	if !mods.Exists() {
+		mods = config.Get("response_modalities")
+	}
+	mods.ForEach(func(_, m gjson.Result) bool {
+		if strings.EqualFold(m.Str, "IMAGE") {
+			p.Opts |= optImages
+		}
+		return true
+	})
 	return p, nil
 }
 

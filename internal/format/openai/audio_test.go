@@ -2,31 +2,15 @@ package openai
 
 import (
 	"bytes"
-	"encoding/binary"
 	"mime/multipart"
 	"slices"
 	"testing"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
 	"switchboard/internal/payload"
 )
-
-// wav is a 16 kHz 16-bit mono WAV of secs seconds.
-func wav(secs int) []byte {
-	n := secs * 32000
-	var b bytes.Buffer
-	b.WriteString("RIFF")
-	_ = binary.Write(&b, binary.LittleEndian, uint32(36+n))
-	b.WriteString("WAVEfmt ")
-	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)} {
-		_ = binary.Write(&b, binary.LittleEndian, v)
-	}
-	b.WriteString("data")
-	_ = binary.Write(&b, binary.LittleEndian, uint32(n))
-	b.Write(make([]byte, n))
-	return b.Bytes()
-}
 
 func audioForm(t testing.TB, fields map[string]string, file []byte) payload.Body {
 	t.Helper()
@@ -57,14 +41,14 @@ func TestAudioPeek(t *testing.T) {
 		stream    bool
 		wantParam string
 	}{
-		{"transcription", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "response_format": "srt"}, wav(1)), false, ""},
-		{"transcription stream", Transcriptions, audioForm(t, map[string]string{"model": "gpt-4o-transcribe", "stream": "true"}, wav(1)), true, ""},
+		{"transcription", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "response_format": "srt"}, gatewaytest.WAV(1)), false, ""},
+		{"transcription stream", Transcriptions, audioForm(t, map[string]string{"model": "gpt-4o-transcribe", "stream": "true"}, gatewaytest.WAV(1)), true, ""},
 		{"no file", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1"}, nil), false, "file"},
-		{"no model", Transcriptions, audioForm(t, map[string]string{}, wav(1)), false, "model"},
-		{"bad format", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "response_format": "ogg"}, wav(1)), false, "response_format"},
-		{"bad temperature", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "temperature": "warm"}, wav(1)), false, "temperature"},
+		{"no model", Transcriptions, audioForm(t, map[string]string{}, gatewaytest.WAV(1)), false, "model"},
+		{"bad format", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "response_format": "ogg"}, gatewaytest.WAV(1)), false, "response_format"},
+		{"bad temperature", Transcriptions, audioForm(t, map[string]string{"model": "whisper-1", "temperature": "warm"}, gatewaytest.WAV(1)), false, "temperature"},
 		{"json body", Transcriptions, jsonBody(`{"model":"whisper-1"}`), false, "file"},
-		{"translation stream", Translations, audioForm(t, map[string]string{"model": "whisper-1", "stream": "true"}, wav(1)), false, "stream"},
+		{"translation stream", Translations, audioForm(t, map[string]string{"model": "whisper-1", "stream": "true"}, gatewaytest.WAV(1)), false, "stream"},
 		{"speech", Speech, jsonBody(`{"model":"tts-1","input":"hi","voice":"alloy","speed":1.5}`), false, ""},
 		{"speech voice object", Speech, jsonBody(`{"model":"gpt-4o-mini-tts","input":"hi","voice":{"id":"voice_1"},"stream_format":"sse"}`), true, ""},
 		{"speech no voice", Speech, jsonBody(`{"model":"tts-1","input":"hi"}`), false, "voice"},
@@ -95,7 +79,7 @@ func TestAudioPeek(t *testing.T) {
 func TestAudioMeter(t *testing.T) {
 	t.Parallel()
 	spec := Transcriptions.(transcribeSpec)
-	body := audioForm(t, map[string]string{"model": "whisper-1"}, wav(4))
+	body := audioForm(t, map[string]string{"model": "whisper-1"}, gatewaytest.WAV(4))
 	sec := func(n int64) []gateway.Metered { return []gateway.Metered{{Unit: gateway.UnitAudioSecond, Count: n}} }
 	cases := []struct {
 		name   string

@@ -31,7 +31,13 @@ func hubJSON(t *testing.T, v any) []byte {
 // inputs lists the input files of a golden directory (not the goldens).
 func inputs(t testing.TB, dir, ext string) []string {
 	t.Helper()
-	all, err := filepath.Glob(filepath.Join("testdata", "chat", dir, "*"+ext))
+	return inputsIn(t, "chat", dir, ext)
+}
+
+// inputsIn lists the inputs of testdata/base/dir.
+func inputsIn(t testing.TB, base, dir, ext string) []string {
+	t.Helper()
+	all, err := filepath.Glob(filepath.Join("testdata", base, dir, "*"+ext))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +48,7 @@ func inputs(t testing.TB, dir, ext string) []string {
 		}
 	}
 	if len(out) == 0 {
-		t.Fatalf("no inputs in testdata/chat/%s", dir)
+		t.Fatalf("no inputs in testdata/%s/%s", base, dir)
 	}
 	return out
 }

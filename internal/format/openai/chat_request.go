@@ -760,34 +760,46 @@ func decodeTools(v gjson.Result) ([]llm.Tool, error) {
 		if !fn.IsObject() {
 			return nil, invalid(p+".function", "%s.function must be an object", p)
 		}
-		tool := llm.Tool{}
-		if tool.Name, err = wantString(p+".function.name", fn.Get("name")); err != nil {
+		tool, err := decodeFunction(p+".function", fn)
+		if err != nil {
 			return nil, err
-		}
-		if tool.Name == "" {
-			return nil, invalid(p+".function.name", "%s.function.name must not be empty", p)
-		}
-		if d := fn.Get("description"); !isNull(d) {
-			if tool.Description, err = wantString(p+".function.description", d); err != nil {
-				return nil, err
-			}
-		}
-		if ps := fn.Get("parameters"); !isNull(ps) {
-			if !ps.IsObject() {
-				return nil, invalid(p+".function.parameters", "%s.function.parameters must be a JSON Schema object", p)
-			}
-			tool.Parameters = json.RawMessage(ps.Raw)
-		}
-		if s := fn.Get("strict"); !isNull(s) {
-			b, err := wantBool(p+".function.strict", s)
-			if err != nil {
-				return nil, err
-			}
-			tool.Strict = &b
 		}
 		out = append(out, tool)
 	}
 	return out, nil
+}
+
+// decodeFunction reads a function tool's name, description, parameters
+// and strict flag from fn (chat's tools[i].function, a Responses tool
+// itself); p names fn in errors.
+func decodeFunction(p string, fn gjson.Result) (llm.Tool, error) {
+	tool := llm.Tool{}
+	var err error
+	if tool.Name, err = wantString(p+".name", fn.Get("name")); err != nil {
+		return tool, err
+	}
+	if tool.Name == "" {
+		return tool, invalid(p+".name", "%s.name must not be empty", p)
+	}
+	if d := fn.Get("description"); !isNull(d) {
+		if tool.Description, err = wantString(p+".description", d); err != nil {
+			return tool, err
+		}
+	}
+	if ps := fn.Get("parameters"); !isNull(ps) {
+		if !ps.IsObject() {
+			return tool, invalid(p+".parameters", "%s.parameters must be a JSON Schema object", p)
+		}
+		tool.Parameters = json.RawMessage(ps.Raw)
+	}
+	if s := fn.Get("strict"); !isNull(s) {
+		b, err := wantBool(p+".strict", s)
+		if err != nil {
+			return tool, err
+		}
+		tool.Strict = &b
+	}
+	return tool, nil
 }
 
 func decodeToolChoice(v gjson.Result) (*llm.ToolChoice, error) {

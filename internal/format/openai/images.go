@@ -2,11 +2,17 @@ package openai
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
@@ -304,4 +310,224 @@ func (imageSpec) NeedsTerminal() bool     { return false }
 
 func (imageSpec) NewStreamWriter(w http.ResponseWriter, _ endpoint.Peek) endpoint.StreamWriter {
 	return &streamWriter{sw: sse.NewWriter(w)}
+}
+
+var (
+	_ endpoint.ImageClient   = imageSpec{}
+	_ endpoint.ImageUpstream = imageSpec{}
+)
+
+// DecodeImage reads an image call into the hub: a generation's JSON, an
+// edit's uploaded images (or data: URLs of a JSON edit). A mask has no
+// equivalent in the formats the hub translates to, so it is refused
+// rather than dropped.
+func (s imageSpec) DecodeImage(p endpoint.Peek, body payload.Body) (*llm.ImageRequest, error) {
+	if s.kind == imageVary {
+		return nil, invalid("model", "image variations are served only by OpenAI-format channels")
+	}
+	f := readFields(body, imageFields...)
+	prompt, _, _ := f.str("prompt")
+	rf, _, _ := f.str("response_format")
+	size, _, _ := f.str("size")
+	quality, _, _ := f.str("quality")
+	req := &llm.ImageRequest{Model: p.Model, Prompt: prompt, N: p.N, Quality: quality, URL: rf == "url", Edit: s.kind == imageEdit}
+	if of, _, _ := readFields(body, "output_format").str("output_format"); of != "" {
+		req.OutputFormat = "image/" + strings.ToLower(of)
+	}
+	if w, h, ok := parseSize(size); ok {
+		req.Width, req.Height = int(w), int(h)
+	}
+	if s.kind != imageEdit {
+		return req, nil
+	}
+	if body.Form != nil {
+		if len(body.Form.Files("mask")) > 0 {
+			return nil, invalid("mask", "a mask is not supported for model %q: its provider edits by prompt only", p.Model)
+		}
+		for _, name := range []string{"image", "image[]"} {
+			for _, part := range body.Form.Files(name) {
+				data, err := io.ReadAll(part.Open())
+				if err != nil {
+					return nil, &gateway.Error{Kind: gateway.KindInternal, Message: "cannot read the upload", Err: err}
+				}
+				mt := part.ContentType
+				if mt == "" || mt == "application/octet-stream" {
+					mt = http.DetectContentType(data)
+				}
+				req.Images = append(req.Images, llm.Blob{MIMEType: mt, Data: data})
+			}
+		}
+		return req, nil
+	}
+	var err error
+	f.json["images"].ForEach(func(_, im gjson.Result) bool {
+		u := im.Get("image_url").Str
+		mt, data, ok := decodeDataURL(u)
+		if !ok {
+			err = invalid("images", "only data: URLs are supported for model %q (upload the image instead)", p.Model)
+			return false
+		}
+		req.Images = append(req.Images, llm.Blob{MIMEType: mt, Data: data})
+		return true
+	})
+	return req, err
+}
+
+// decodeDataURL reads "data:<type>;base64,<data>".
+func decodeDataURL(u string) (string, []byte, bool) {
+	rest, ok := strings.CutPrefix(u, "data:")
+	if !ok {
+		return "", nil, false
+	}
+	meta, data, ok := strings.Cut(rest, ",")
+	mt, isB64 := strings.CutSuffix(meta, ";base64")
+	if !ok || !isB64 {
+		return "", nil, false
+	}
+	b, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return "", nil, false
+	}
+	return mt, b, true
+}
+
+// imageData is one entry of an images answer: base64, or a data: URL when
+// the client asked for URLs and the upstream returned bytes.
+func imageData(b []byte, im llm.Blob, asURL bool) []byte {
+	if asURL && im.URL != "" {
+		b = append(b, `{"url":`...)
+		return append(strconv.AppendQuote(b, im.URL), '}')
+	}
+	enc := base64.StdEncoding.EncodeToString(im.Data)
+	if asURL {
+		b = append(b, `{"url":`...)
+		return append(strconv.AppendQuote(b, "data:"+im.MIMEType+";base64,"+enc), '}')
+	}
+	b = append(b, `{"b64_json":"`...)
+	b = append(b, enc...)
+	return append(b, `"}`...)
+}
+
+// imageUsageJSON is gpt-image's usage object.
+func imageUsageJSON(u llm.Usage) map[string]any {
+	return map[string]any{
+		"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens, "total_tokens": u.InputTokens + u.OutputTokens,
+		"input_tokens_details": map[string]any{"text_tokens": max(u.InputTokens-u.ImageInputTokens, 0), "image_tokens": u.ImageInputTokens},
+	}
+}
+
+// ImageCall: every call of an images endpoint asks for images.
+func (imageSpec) ImageCall(endpoint.Peek) bool { return true }
+
+// ImageStreamType is SSE.
+func (imageSpec) ImageStreamType(endpoint.Peek) string { return "text/event-stream" }
+
+// EncodeImage writes the hub's answer as an images response.
+func (imageSpec) EncodeImage(resp *llm.ImageResponse, req *llm.ImageRequest) ([]byte, error) {
+	b := []byte(`{"created":`)
+	b = strconv.AppendInt(b, resp.Created, 10)
+	b = append(b, `,"data":[`...)
+	for i, im := range resp.Images {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = imageData(b, im, req.URL)
+	}
+	b = append(b, ']')
+	if len(resp.Images) > 0 {
+		b = append(b, `,"output_format":`...)
+		b = strconv.AppendQuote(b, strings.TrimPrefix(resp.Images[0].MIMEType, "image/"))
+	}
+	if !resp.Usage.IsZero() {
+		u, err := json.Marshal(imageUsageJSON(resp.Usage))
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"usage":`...), u...)
+	}
+	return append(b, '}'), nil
+}
+
+// EncodeImageEvents writes the answer as a stream's completed events, one
+// per image, the last with the usage.
+func (imageSpec) EncodeImageEvents(w *sse.Writer, _ endpoint.Peek, resp *llm.ImageResponse, req *llm.ImageRequest) error {
+	name := genDone
+	if req.Edit {
+		name = editDone
+	}
+	for i, im := range resp.Images {
+		ev := map[string]any{"type": name, "b64_json": base64.StdEncoding.EncodeToString(im.Data), "created_at": resp.Created,
+			"output_format": strings.TrimPrefix(im.MIMEType, "image/"), "size": "auto", "quality": "auto", "background": "auto"}
+		if i == len(resp.Images)-1 {
+			ev["usage"] = imageUsageJSON(resp.Usage)
+		}
+		data, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteEvent(name, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EncodeImageRequest writes a hub request as an images/generations body
+// (edits with images are multipart, which the hub does not write).
+func (imageSpec) EncodeImageRequest(req *llm.ImageRequest) ([]byte, error) {
+	if len(req.Images) > 0 {
+		return nil, invalid("", "editing images on an OpenAI-format channel needs the images/edits endpoint")
+	}
+	out := map[string]any{"model": req.Model, "prompt": req.Prompt}
+	if req.N > 1 {
+		out["n"] = req.N
+	}
+	if req.Width > 0 && req.Height > 0 {
+		out["size"] = strconv.Itoa(req.Width) + "x" + strconv.Itoa(req.Height)
+	}
+	if req.Quality != "" {
+		out["quality"] = req.Quality
+	}
+	return json.Marshal(out)
+}
+
+// DecodeImageResponse reads an images answer: b64_json entries (url
+// entries are not bytes and are refused) and usage.
+func (imageSpec) DecodeImageResponse(body []byte) (*llm.ImageResponse, error) {
+	out := &llm.ImageResponse{Created: gjson.GetBytes(body, "created").Int()}
+	mt := "image/" + cmp.Or(gjson.GetBytes(body, "output_format").Str, "png")
+	var err error
+	gjson.GetBytes(body, "data").ForEach(func(_, d gjson.Result) bool {
+		raw, derr := base64.StdEncoding.DecodeString(d.Get("b64_json").Str)
+		if derr != nil || d.Get("b64_json").Str == "" {
+			err = fmt.Errorf("openai images answer: an entry without b64_json")
+			return false
+		}
+		out.Images = append(out.Images, llm.Blob{MIMEType: mt, Data: raw})
+		return true
+	})
+	if u, ok := ParseUsage(body); ok {
+		out.Usage = u
+	}
+	return out, err
+}
+
+var _ endpoint.MediaLinker = imageSpec{}
+
+// Relink replaces the url of each data entry of an images answer.
+func (imageSpec) Relink(answer []byte, relink func(string) (string, bool)) []byte {
+	out := answer
+	gjson.GetBytes(answer, "data").ForEach(func(i, d gjson.Result) bool {
+		u := d.Get("url")
+		if u.Type != gjson.String || u.Str == "" || strings.HasPrefix(u.Str, "data:") {
+			return true
+		}
+		if nu, ok := relink(u.Str); ok {
+			if b, err := sjson.SetBytes(out, "data."+i.String()+".url", nu); err == nil {
+				out = b
+			}
+		}
+		return true
+	})
+	return out
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"switchboard/internal/llm"
 	"switchboard/internal/sse"
 )
@@ -67,6 +69,9 @@ type ResponsesStreamEncoder struct {
 	calls []*openCall
 	usage llm.Usage
 	stop  llm.StopReason
+	// namespaced maps a namespace's flattened function names back
+	// (NamespacedName) for the calls the answer shows.
+	namespaced map[string][2]string
 }
 
 // openItem is the message or reasoning item being streamed.
@@ -86,6 +91,7 @@ type openCall struct {
 	index        int
 	id           string
 	callID, name string
+	namespace    string
 	hub          int
 	args         strings.Builder
 }
@@ -95,6 +101,19 @@ func NewResponsesStreamEncoder(o ResponsesStreamOptions) *ResponsesStreamEncoder
 	e := &ResponsesStreamEncoder{o: o, id: ResponseID(o.ID)}
 	if o.Request != nil && o.Request.SourceFormat == ResponsesSourceFormat {
 		e.echo = o.Request.Extra
+		gjson.ParseBytes(e.echo["tools"]).ForEach(func(_, t gjson.Result) bool {
+			if t.Get("type").Str == "namespace" {
+				ns := t.Get("name").Str
+				t.Get("tools").ForEach(func(_, fn gjson.Result) bool {
+					if e.namespaced == nil {
+						e.namespaced = map[string][2]string{}
+					}
+					e.namespaced[NamespacedName(ns, fn.Get("name").Str)] = [2]string{ns, fn.Get("name").Str}
+					return true
+				})
+			}
+			return true
+		})
 	}
 	if e.o.Created == 0 {
 		e.o.Created = time.Now().Unix()
@@ -443,6 +462,9 @@ func (e *ResponsesStreamEncoder) callStart(ev llm.Event) error {
 		}
 	}
 	c := &openCall{index: e.next(), callID: ev.ToolCallID, name: ev.ToolName, hub: ev.Index}
+	if m, ok := e.namespaced[ev.ToolName]; ok {
+		c.namespace, c.name = m[0], m[1]
+	}
 	c.id = e.itemID("fc", c.index)
 	e.calls = append(e.calls, c)
 	return e.itemAdded(c.index, appendCallItem(nil, c, "in_progress", ""))
@@ -593,42 +615,57 @@ func (e *ResponsesStreamEncoder) appendResponse(b []byte, status string, serr *l
 	return append(b, '}')
 }
 
-// appendTools renders the request's function tools as a Response shows
-// them (a translated request holds no other kind).
+// appendTools renders the request's tools as a Response shows them: its
+// functions and namespaces (a translated request holds no other kind),
+// each function with every field the schema requires.
 func (e *ResponsesStreamEncoder) appendTools(b []byte) []byte {
 	b = append(b, '[')
-	if e.o.Request != nil {
-		for i, t := range e.o.Request.Tools {
-			if i > 0 {
+	n := 0
+	gjson.ParseBytes(e.echo["tools"]).ForEach(func(_, t gjson.Result) bool {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		if t.Get("type").Str != "namespace" {
+			b = appendFunctionTool(b, t)
+			return true
+		}
+		b = append(b, `{"type":"namespace","name":`...)
+		b = appendString(b, t.Get("name").Str)
+		b = append(b, `,"description":`...)
+		b = appendString(b, t.Get("description").Str)
+		b = append(b, `,"tools":[`...)
+		k := 0
+		t.Get("tools").ForEach(func(_, fn gjson.Result) bool {
+			if k > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"type":"function","name":`...)
-			b = appendString(b, t.Name)
-			b = append(b, `,"description":`...)
-			if t.Description != "" {
-				b = appendString(b, t.Description)
-			} else {
-				b = append(b, "null"...)
-			}
-			b = append(b, `,"parameters":`...)
-			if len(t.Parameters) > 0 {
-				b = append(b, t.Parameters...)
-			} else {
-				b = append(b, "null"...)
-			}
-			b = append(b, `,"strict":`...)
-			switch {
-			case t.Strict == nil:
-				b = append(b, "null"...)
-			case *t.Strict:
-				b = append(b, "true"...)
-			default:
-				b = append(b, "false"...)
-			}
-			b = append(b, '}')
+			k++
+			b = appendFunctionTool(b, fn)
+			return true
+		})
+		b = append(b, "]}"...)
+		return true
+	})
+	return append(b, ']')
+}
+
+func appendFunctionTool(b []byte, t gjson.Result) []byte {
+	b = append(b, `{"type":"function","name":`...)
+	b = appendString(b, t.Get("name").Str)
+	for _, f := range [...]string{"description", "parameters", "strict"} {
+		b = append(b, `,"`+f+`":`...)
+		switch v := t.Get(f); {
+		case !v.Exists():
+			b = append(b, "null"...)
+		case f == "description" && v.Type != gjson.String, f == "parameters" && !v.IsObject() && v.Type != gjson.Null,
+			f == "strict" && v.Type != gjson.True && v.Type != gjson.False && v.Type != gjson.Null:
+			b = append(b, "null"...)
+		default:
+			b = append(b, v.Raw...)
 		}
 	}
-	return append(b, ']')
+	return append(b, '}')
 }
 
 func appendResponsesUsage(b []byte, u llm.Usage) []byte {
@@ -695,6 +732,9 @@ func appendCallItem(b []byte, c *openCall, status, args string) []byte {
 	b = append(b, '"')
 	b = appendField(b, "call_id", c.callID)
 	b = appendField(b, "name", c.name)
+	if c.namespace != "" {
+		b = appendField(b, "namespace", c.namespace)
+	}
 	b = appendField(b, "arguments", args)
 	return append(b, '}')
 }

@@ -408,9 +408,6 @@ func decodeCallOutput(p string, v gjson.Result) ([]llm.Part, error) {
 }
 
 func decodeItemCall(p string, it gjson.Result) (llm.Part, error) {
-	if ns := it.Get("namespace"); !isNull(ns) {
-		return llm.Part{}, invalid(p+".namespace", "function_call %q in namespace %q cannot be translated for this model: its upstream has no tool namespaces", it.Get("name").String(), ns.String())
-	}
 	id, err := wantString(p+".call_id", it.Get("call_id"))
 	if err != nil {
 		return llm.Part{}, err
@@ -418,6 +415,13 @@ func decodeItemCall(p string, it gjson.Result) (llm.Part, error) {
 	name, err := wantString(p+".name", it.Get("name"))
 	if err != nil {
 		return llm.Part{}, err
+	}
+	if ns := it.Get("namespace"); !isNull(ns) {
+		n, err := wantString(p+".namespace", ns)
+		if err != nil {
+			return llm.Part{}, err
+		}
+		name = NamespacedName(n, name)
 	}
 	args := ""
 	if a := it.Get("arguments"); !isNull(a) {
@@ -546,39 +550,72 @@ func decodeResponsesTools(v gjson.Result) ([]llm.Tool, error) {
 		if err != nil {
 			return nil, err
 		}
-		if typ != "function" {
-			name := t.Get("name").String()
-			if name == "" {
-				name = typ
-			}
-			return nil, invalid(p, "tool %q (type %q) cannot be translated for this model: its upstream does not speak the Responses API and has no equivalent; use function tools", name, typ).WithCode("unsupported_tool")
-		}
-		tool := llm.Tool{}
-		if tool.Name, err = wantString(p+".name", t.Get("name")); err != nil {
-			return nil, err
-		}
-		if tool.Name == "" {
-			return nil, invalid(p+".name", "%s.name must not be empty", p)
-		}
-		if d := t.Get("description"); !isNull(d) {
-			if tool.Description, err = wantString(p+".description", d); err != nil {
-				return nil, err
-			}
-		}
-		if ps := t.Get("parameters"); !isNull(ps) {
-			if !ps.IsObject() {
-				return nil, invalid(p+".parameters", "%s.parameters must be a JSON Schema object", p)
-			}
-			tool.Parameters = json.RawMessage(ps.Raw)
-		}
-		if s := t.Get("strict"); !isNull(s) {
-			b, err := wantBool(p+".strict", s)
+		switch typ {
+		case "function":
+			tool, err := decodeFunction(p, t)
 			if err != nil {
 				return nil, err
 			}
-			tool.Strict = &b
+			out = append(out, tool)
+			continue
+		case "namespace":
+			// A namespace's functions are functions for any upstream, named
+			// namespace__function (NamespacedName); the answer's calls get
+			// their namespace back (see ResponsesStreamOptions).
+			tools, err := decodeNamespace(p, t)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tools...)
+			continue
+		}
+		name := t.Get("name").String()
+		if name == "" {
+			name = typ
+		}
+		return nil, invalid(p, "tool %q (type %q) cannot be translated for this model: its upstream does not speak the Responses API and has no equivalent; use function tools", name, typ).WithCode("unsupported_tool")
+	}
+	return out, nil
+}
+
+// NamespacedName is the flat name a namespace's function goes by for an
+// upstream without namespaces: "namespace__function".
+func NamespacedName(namespace, name string) string { return namespace + "__" + name }
+
+// maxToolName is the longest tool name every translated upstream takes
+// (Anthropic and Gemini: 64 characters).
+const maxToolName = 64
+
+func decodeNamespace(p string, t gjson.Result) ([]llm.Tool, error) {
+	ns, err := wantString(p+".name", t.Get("name"))
+	if err != nil {
+		return nil, err
+	}
+	if ns == "" || strings.Contains(ns, "__") {
+		return nil, invalid(p+".name", "namespace %q cannot be translated for this model: its name must be non-empty and hold no \"__\"", ns)
+	}
+	desc := t.Get("description").Str
+	var out []llm.Tool
+	for j, fn := range t.Get("tools").Array() {
+		fp := idx(p+".tools", j)
+		if typ := fn.Get("type").Str; typ != "function" {
+			return nil, invalid(fp, "tool %q (type %q) in namespace %q cannot be translated for this model: only function tools can be", fn.Get("name").Str, typ, ns).WithCode("unsupported_tool")
+		}
+		tool, err := decodeFunction(fp, fn)
+		if err != nil {
+			return nil, err
+		}
+		tool.Name = NamespacedName(ns, tool.Name)
+		if len(tool.Name) > maxToolName {
+			return nil, invalid(fp+".name", "tool %q is too long for this model's upstream once namespaced (%d > %d characters)", tool.Name, len(tool.Name), maxToolName)
+		}
+		if desc != "" {
+			tool.Description = strings.TrimSpace(desc + "\n\n" + tool.Description)
 		}
 		out = append(out, tool)
+	}
+	if len(out) == 0 {
+		return nil, invalid(p+".tools", "namespace %q has no tools", ns)
 	}
 	return out, nil
 }

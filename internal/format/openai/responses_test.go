@@ -19,20 +19,7 @@ import (
 // responsesInputs lists the inputs under testdata/responses/dir.
 func responsesInputs(t testing.TB, dir, ext string) []string {
 	t.Helper()
-	all, err := filepath.Glob(filepath.Join("testdata", "responses", dir, "*"+ext))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, f := range all {
-		if !strings.Contains(filepath.Base(f), ".golden") {
-			out = append(out, f)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no inputs in testdata/responses/%s", dir)
-	}
-	return out
+	return inputsIn(t, "responses", dir, ext)
 }
 
 // Each Responses request decodes to a pinned hub request, and the hub
@@ -66,7 +53,7 @@ func TestDecodeResponsesRequestErrors(t *testing.T) {
 		{"unknown role", `{"model":"m","input":[{"role":"robot","content":"x"}]}`, "input[0].role", "robot"},
 		{"image in a developer message", `{"model":"m","input":[{"role":"developer","content":[{"type":"input_image","image_url":"https://x/y.png"}]},{"role":"user","content":"x"}]}`, "input[0].content[0].type", "input_image"},
 		{"call without call_id", `{"model":"m","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0].call_id", "string"},
-		{"namespaced call", `{"model":"m","input":[{"type":"function_call","namespace":"ns","call_id":"c","name":"f"}]}`, "input[0].namespace", `"ns"`},
+		{"namespace with __", `{"model":"m","input":"x","tools":[{"type":"namespace","name":"a__b","tools":[{"type":"function","name":"f"}]}]}`, "tools[0].name", `"a__b"`},
 		{"output not string or array", `{"model":"m","input":[{"type":"function_call_output","call_id":"c","output":{}}]}`, "input[0].output", "string or an array"},
 		{"custom tool call item", `{"model":"m","input":[{"type":"custom_tool_call","call_id":"c","name":"apply_patch","input":"x"}]}`, "input[0].type", `"custom_tool_call"`},
 		{"custom tool", `{"model":"m","input":"x","tools":[{"type":"custom","name":"apply_patch"}]}`, "tools[0]", `"apply_patch"`},

@@ -20,9 +20,14 @@ import (
 var Chat endpoint.Spec = chatSpec{}
 
 var (
-	_ endpoint.Streamer  = chatSpec{}
-	_ endpoint.ChatCodec = chatSpec{}
+	_ endpoint.Streamer      = chatSpec{}
+	_ endpoint.ChatCodec     = chatSpec{}
+	_ endpoint.ChannelFilter = chatSpec{}
 )
+
+// ServedBy: a channel whose models answer only the Responses API
+// (settings.responses: only) gets chat calls translated to Responses.
+func (chatSpec) ServedBy(ch *gateway.Channel) bool { return !upstream.OnlyResponses(ch) }
 
 // optIncludeUsage: the client asked for stream_options.include_usage.
 const optIncludeUsage uint64 = 1 << iota
@@ -187,7 +192,24 @@ func (chatSpec) EventUsage(ev sse.Event) (llm.Usage, bool, bool) {
 var usageKey = []byte(`"usage"`)
 
 func (chatSpec) EventText(ev sse.Event, c endpoint.TextCounter) bool {
-	d := gjson.GetBytes(ev.Data, "choices.0.delta")
+	if t, ok := contentOnlyText(ev.Data); ok {
+		if len(t) == 0 {
+			return false
+		}
+		if w, ok := c.(interface{ Write([]byte) }); ok {
+			w.Write(t) // no string copy: the token counter takes bytes
+		} else {
+			c.WriteString(string(t))
+		}
+		return true
+	}
+	return eventTextWalk(ev.Data, c)
+}
+
+// eventTextWalk is EventText for any chunk: the text fields of
+// choices[0].delta, and whether it carried content.
+func eventTextWalk(data []byte, c endpoint.TextCounter) bool {
+	d := gjson.GetBytes(data, "choices.0.delta")
 	if !d.Exists() {
 		return false
 	}
