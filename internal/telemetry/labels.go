@@ -13,37 +13,42 @@ const OtherLabel = "_other"
 
 // boundedLabel admits up to max distinct values of one label; later new
 // values read as OtherLabel, so no client can grow a metric without bound.
+//
+// Values are kept as copies and value returns the copy: a model name
+// peeked from a request body shares that body's memory, and keeping it in
+// a map (or a metric's labels) would keep the whole body alive.
 type boundedLabel struct {
 	max  int
 	mu   sync.RWMutex
-	seen map[string]struct{}
+	seen map[string]string
 }
 
 func newBoundedLabel(max int) *boundedLabel {
-	return &boundedLabel{max: max, seen: make(map[string]struct{})}
+	return &boundedLabel{max: max, seen: make(map[string]string)}
 }
 
 func (b *boundedLabel) value(v string) string {
 	b.mu.RLock()
-	_, ok := b.seen[v]
+	kept, ok := b.seen[v]
 	n := len(b.seen)
 	b.mu.RUnlock()
 	if ok {
-		return v
+		return kept
 	}
 	if n >= b.max {
 		return OtherLabel
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.seen[v]; ok {
-		return v
+	if kept, ok := b.seen[v]; ok {
+		return kept
 	}
 	if len(b.seen) >= b.max {
 		return OtherLabel
 	}
-	b.seen[v] = struct{}{}
-	return v
+	kept = strings.Clone(v)
+	b.seen[kept] = kept
+	return kept
 }
 
 // OperationName is the gen_ai.operation.name of an endpoint label.

@@ -39,11 +39,12 @@ type MetricsOptions struct {
 // Metrics is a relay.Observer that keeps Prometheus metrics of every call,
 // and the /metrics handler that exposes them. Safe for concurrent use.
 type Metrics struct {
-	opts     MetricsOptions
-	reg      *prometheus.Registry
-	models   *boundedLabel
-	channels *boundedLabel
-	keys     *boundedLabel
+	opts      MetricsOptions
+	reg       *prometheus.Registry
+	models    *boundedLabel
+	channels  *boundedLabel
+	keys      *boundedLabel
+	endpoints *boundedLabel
 
 	tokenUsage   *prometheus.HistogramVec
 	duration     *prometheus.HistogramVec
@@ -100,6 +101,7 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	m := &Metrics{
 		opts: o, reg: prometheus.NewRegistry(),
 		models: newBoundedLabel(o.MaxModels), channels: newBoundedLabel(o.MaxChannels), keys: newBoundedLabel(o.MaxKeys),
+		endpoints: newBoundedLabel(100),
 	}
 	genai := []string{lOperation, lProvider, lRequestModel, lResponseModel}
 	m.tokenUsage = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -260,8 +262,10 @@ func (m *Metrics) Finished(c *relay.Call, rec *gateway.UsageRecord) {
 	if c.Peek.Stream {
 		m.streams.Dec()
 	}
+	// Every string of the key comes from a bounded label (a copy) or from
+	// the configuration, never straight from a request body.
 	k := seriesKey{
-		endpoint: rec.Endpoint, model: m.models.value(rec.Model), upstreamModel: m.models.value(rec.UpstreamModel),
+		endpoint: m.endpoints.value(rec.Endpoint), model: m.models.value(rec.Model), upstreamModel: m.models.value(rec.UpstreamModel),
 		channel: m.channels.value(rec.ChannelName), channelID: rec.ChannelID, status: rec.Status,
 	}
 	if m.opts.KeyLabels {

@@ -133,9 +133,12 @@ func (t *Tracer) TraceCall(ctx context.Context, c *relay.Call) (context.Context,
 		ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(c.Header))
 	}
 	op := OperationName(c.Spec.Endpoint())
+	// A copy: the peeked name shares the request body's memory, and the
+	// span outlives the call in the export queue.
+	model := strings.Clone(c.Peek.Model)
 	attrs := []attribute.KeyValue{
 		attribute.String("gen_ai.operation.name", op),
-		attribute.String("gen_ai.request.model", c.Peek.Model),
+		attribute.String("gen_ai.request.model", model),
 		attribute.Bool("gen_ai.request.stream", c.Peek.Stream),
 		attribute.String("switchboard.request_id", c.RequestID),
 		attribute.String("switchboard.endpoint", c.Spec.Endpoint()),
@@ -147,7 +150,7 @@ func (t *Tracer) TraceCall(ctx context.Context, c *relay.Call) (context.Context,
 	if t.content {
 		attrs = append(attrs, requestContent(c.Body.JSON)...)
 	}
-	ctx, span := t.tr.Start(ctx, strings.TrimSpace(op+" "+c.Peek.Model), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	ctx, span := t.tr.Start(ctx, strings.TrimSpace(op+" "+model), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	return ctx, func(rec *gateway.UsageRecord) { t.endCall(span, c, rec) }
 }
 
@@ -158,7 +161,7 @@ func (t *Tracer) endCall(span trace.Span, c *relay.Call, rec *gateway.UsageRecor
 		attribute.Int("switchboard.attempts", rec.Attempts),
 	}
 	if rec.UpstreamModel != "" {
-		attrs = append(attrs, attribute.String("gen_ai.response.model", rec.UpstreamModel))
+		attrs = append(attrs, attribute.String("gen_ai.response.model", strings.Clone(rec.UpstreamModel)))
 	}
 	if rec.ChannelName != "" {
 		attrs = append(attrs, attribute.String("switchboard.channel", rec.ChannelName))
@@ -218,7 +221,7 @@ func (t *Tracer) provider(channelID int64) string {
 func (t *Tracer) TraceAttempt(req *http.Request, c *relay.Call, a relay.Attempt) (*http.Request, func(relay.Attempt)) {
 	attrs := []attribute.KeyValue{
 		attribute.String("gen_ai.operation.name", OperationName(c.Spec.Endpoint())),
-		attribute.String("gen_ai.request.model", a.UpstreamModel),
+		attribute.String("gen_ai.request.model", strings.Clone(a.UpstreamModel)),
 		attribute.String("gen_ai.provider.name", ProviderName(a.Channel.Type)),
 		attribute.String("switchboard.channel", a.Channel.Name),
 		attribute.Int("switchboard.upstream_key_index", a.KeyIndex),
