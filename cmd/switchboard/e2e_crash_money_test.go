@@ -66,8 +66,9 @@ func TestKilledNodeSettlesItsHoldsAtStart(t *testing.T) {
 			defer cancel()
 			var wg sync.WaitGroup
 			defer wg.Wait()
-			stream := func(n *e2eProc, delivered *atomic.Int64) {
+			stream := func(n *e2eProc, delivered *atomic.Int64, done *atomic.Bool) {
 				wg.Go(func() {
+					defer done.Store(true)
 					c := openai.NewClient(option.WithBaseURL(n.URL()+"/v1"), option.WithAPIKey(e2eMoneyKey), option.WithMaxRetries(0))
 					s := c.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o-mini", MaxCompletionTokens: openai.Int(30000),
 						Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("go on")}})
@@ -81,9 +82,10 @@ func TestKilledNodeSettlesItsHoldsAtStart(t *testing.T) {
 			}
 			var holdB int64
 			var onB atomic.Int64
+			var bDone atomic.Bool
 			if nodes == 2 {
 				b = startE2EProc(t, "nodeB", e2eMkdir(t, filepath.Join(dir, "b")), cfg)
-				stream(b, &onB)
+				stream(b, &onB, &bDone)
 				gatewaytest.WaitFor(t, 10*time.Second, "node B streaming", func() bool { return onB.Load() > 0 })
 				_, holdB = e2eKeyMoney(t, b.URL(), "money")
 				if holdB <= 0 {
@@ -92,8 +94,9 @@ func TestKilledNodeSettlesItsHoldsAtStart(t *testing.T) {
 			}
 			const streams = 4
 			var onA [streams]atomic.Int64
+			var aDone [streams]atomic.Bool
 			for i := range streams {
-				stream(a, &onA[i])
+				stream(a, &onA[i], &aDone[i])
 			}
 			// A checkpoint lags what was delivered by at most 512 tokens or
 			// about a second of output, whichever is less: at 1,500
@@ -119,7 +122,9 @@ func TestKilledNodeSettlesItsHoldsAtStart(t *testing.T) {
 			// The restart itself settles A's holds: read them at once.
 			spent, reserved := e2eKeyMoney(t, a2.URL(), "money")
 			t.Logf("after restart: spent %d, reserved %d", spent, reserved)
-			if reserved != holdB {
+			// On a slow machine node B's stream may have ended meanwhile,
+			// settling its own hold.
+			if reserved != holdB && (!bDone.Load() || reserved != 0) {
 				t.Errorf("reserved %d after node A restarted, want only node B's hold %d", reserved, holdB)
 			}
 			// gpt-4o-mini output is 600 nano-USD a token: the checkpointed
