@@ -280,7 +280,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	adminAPI := admin.New(admin.Deps{
 		Store: store, Health: a.health, ResetChannel: a.resetChannel, EnableKey: a.enableKey,
 		AdminTokenHash: a.adminTokenHash, HashKey: httpapi.HashKey, OnChange: a.changed, Log: log,
-		Prices: a.prices, TestChannel: a.testChannel,
+		Prices: a.prices, TestChannel: a.testChannel, Tasks: store,
 	})
 	taskAPI, err := a.startTasks(ctx, client, limiter, nodeID, opts.FetchAllowPrivate)
 	if err != nil {

@@ -517,3 +517,25 @@ func pricesCmd() *cobra.Command {
 	cmd.AddCommand(list, unpriced)
 	return cmd
 }
+
+func tasksCmd() *cobra.Command {
+	f := &adminFlags{}
+	cmd := &cobra.Command{Use: "tasks", Short: "Asynchronous tasks (Midjourney, video) of a running gateway (admin API)"}
+	f.register(cmd)
+	var limit int
+	list := apiCommand(f, "list", "The newest tasks of every key", cobra.NoArgs, func(cmd *cobra.Command, c *adminClient, _ []string) error {
+		q := url.Values{}
+		if limit > 0 {
+			q.Set("limit", strconv.Itoa(limit))
+		}
+		b, err := c.do(cmd.Context(), http.MethodGet, "/admin/api/tasks", q, nil)
+		if err != nil {
+			return err
+		}
+		return c.print(cmd.OutOrStdout(), b, "data", []column{{"ID", "id"}, {"KIND", "kind"}, {"ACTION", "action"}, {"MODEL", "model"},
+			{"STATUS", "status"}, {"PROGRESS", "progress"}, {"KEY", "key_name"}, {"PRICE_NANO_USD", "price_nano_usd"}, {"CREATED", "created_at"}})
+	})
+	list.Flags().IntVar(&limit, "limit", 0, "how many (default 100)")
+	cmd.AddCommand(list)
+	return cmd
+}

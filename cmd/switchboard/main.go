@@ -34,6 +34,6 @@ func rootCmd() *cobra.Command {
 		Short: "Print the version",
 		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "switchboard", version) },
 	})
-	root.AddCommand(channelsCmd(), usageCmd(), pricesCmd())
+	root.AddCommand(channelsCmd(), usageCmd(), pricesCmd(), tasksCmd())
 	return root
 }

@@ -60,6 +60,9 @@ type Deps struct {
 	// TestChannel sends a real minimal call to one channel
 	// (POST /admin/api/channels/{id}/test); nil answers 501.
 	TestChannel TestChannelFunc
+	// Tasks lists the task subsystem's tasks (GET /admin/api/tasks); nil
+	// answers 501.
+	Tasks TaskLister
 }
 
 // API serves the admin REST API.
@@ -137,6 +140,7 @@ func (a *API) routes() []adminRoute {
 		{"GET /admin/api/usage", a.usage},
 		{"GET /admin/api/usage/summary", a.usageSummary},
 		{"GET /admin/api/prices", a.prices},
+		{"GET /admin/api/tasks", a.tasks},
 		{"POST /admin/api/channels/{id}/test", a.testChannel},
 
 		{"/admin/api/", a.noRoute},
