@@ -329,7 +329,7 @@ var upstreamSpecs = []endpoint.Spec{
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
 	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
-	gemini.GenerateImages, openai.ImageGenerations,
+	gemini.GenerateImages, openai.ImageGenerations, openai.ImageEdits,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:
