@@ -316,6 +316,12 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		logs.run(a.ctx)
 	}()
 	a.startPruner()
+	// Expired media go on a timer too, not only at start and on writes.
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		media.SweepEvery(a.ctx, media.SweepInterval())
+	}()
 	ok = true
 	return a, nil
 }
