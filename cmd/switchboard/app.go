@@ -316,6 +316,12 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 		logs.run(a.ctx)
 	}()
 	a.startPruner()
+	// Expired media go on a timer too, not only at start and on writes.
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		media.SweepEvery(a.ctx, media.SweepInterval())
+	}()
 	ok = true
 	return a, nil
 }
@@ -329,7 +335,7 @@ var upstreamSpecs = []endpoint.Spec{
 	anthropic.Messages,
 	gemini.Generate, gemini.BatchEmbed,
 	openai.Responses, // for channels with settings.responses: only (openai.Chat declines them)
-	gemini.GenerateImages, openai.ImageGenerations,
+	gemini.GenerateImages, openai.ImageGenerations, openai.ImageEdits,
 }
 
 // warnUnpriced logs, once at start, every routable model without a price:

@@ -263,6 +263,20 @@ type ImageUpstream interface {
 	DecodeImageResponse(body []byte) (*llm.ImageResponse, error)
 }
 
+// ImageRouter is an ImageUpstream that carries only some image calls:
+// OpenAI's generations take no input images and its edits only calls
+// with them. An ImageUpstream that is not one carries every call.
+type ImageRouter interface {
+	CarriesImage(req *llm.ImageRequest) bool
+}
+
+// ImageBodyEncoder is an ImageUpstream whose request bodies are not JSON
+// (OpenAI's multipart edits); the engine prefers it to
+// EncodeImageRequest.
+type ImageBodyEncoder interface {
+	EncodeImageBody(req *llm.ImageRequest) (upstream.Body, error)
+}
+
 // MediaLinker is a spec whose answers may link media at the upstream's
 // hosts (OpenAI's image URLs), which the gateway can re-serve itself when
 // its operator says so: Relink replaces each link the answer holds by what

@@ -7,6 +7,7 @@
 package mediastore
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -198,6 +199,28 @@ func (s *Store) Sweep() {
 	for _, k := range keys {
 		if id, err := strconv.ParseInt(k.Name(), 10, 64); err == nil && k.IsDir() {
 			s.used(id)
+		}
+	}
+}
+
+// SweepInterval is how often a running store sweeps: a quarter of the
+// TTL, between a second and an hour, so an object outlives its link by at
+// most that.
+func (s *Store) SweepInterval() time.Duration {
+	return min(max(s.ttl/4, time.Second), time.Hour)
+}
+
+// SweepEvery sweeps the store every interval until ctx ends, so that
+// expired objects go even when no key writes again.
+func (s *Store) SweepEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sweep()
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package mediastore
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -71,5 +74,71 @@ func TestStore(t *testing.T) {
 	}
 	if s2.sign(1, "x", 5) != s.sign(1, "x", 5) {
 		t.Error("a second store does not share the key")
+	}
+}
+
+func TestSweepInterval(t *testing.T) {
+	t.Parallel()
+	for ttl, want := range map[time.Duration]time.Duration{
+		time.Second: time.Second, 8 * time.Second: 2 * time.Second, 24 * time.Hour: time.Hour, 2 * time.Hour: 30 * time.Minute,
+	} {
+		s, err := Open(t.TempDir(), Options{TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.SweepInterval(); got != want {
+			t.Errorf("TTL %s: interval %s, want %s", ttl, got, want)
+		}
+	}
+}
+
+// SweepEvery removes objects as they expire, with no write to trigger
+// it, keeps live ones, and returns when its context ends.
+func TestSweepEvery(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s, err := Open(t.TempDir(), Options{TTL: time.Hour, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := s.Put(1, "image/png", []byte("old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(50 * time.Minute)
+	mu.Unlock()
+	fresh, _, err := s.Put(2, "image/png", []byte("fresh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.SweepEvery(ctx, 5*time.Millisecond)
+	}()
+	mu.Lock()
+	now = now.Add(20 * time.Minute) // old is 70 minutes old, fresh 20
+	mu.Unlock()
+	oldPath := filepath.Join(s.keyDir(1), old)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(oldPath); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired object was not swept")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.keyDir(2), fresh)); err != nil {
+		t.Errorf("a live object was swept: %v", err)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SweepEvery did not return when its context ended")
 	}
 }

@@ -7,6 +7,7 @@ package payload
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -297,14 +298,9 @@ func (e *Encoded) Open() io.ReadCloser {
 // the framing is built here: content is read from memory or the spool
 // when the result is opened, so its length is known without reading it.
 func (f *Form) Encode(set map[string]string, drop ...string) (*Encoded, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("form boundary: %w", err)
-	}
-	boundary := "switchboard" + hex.EncodeToString(b[:])
 	var framing bytes.Buffer
-	mw := multipart.NewWriter(&framing)
-	if err := mw.SetBoundary(boundary); err != nil {
+	mw, err := newWriter(&framing)
+	if err != nil {
 		return nil, err
 	}
 	enc := &Encoded{ContentType: mw.FormDataContentType()}
@@ -369,6 +365,70 @@ func (f *Form) Encode(set map[string]string, drop ...string) (*Encoded, error) {
 		}
 	}
 	enc.Length += int64(len(all))
+	return enc, nil
+}
+
+// newWriter is a multipart writer with a random boundary of ours.
+func newWriter(w io.Writer) (*multipart.Writer, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, fmt.Errorf("form boundary: %w", err)
+	}
+	mw := multipart.NewWriter(w)
+	if err := mw.SetBoundary("switchboard" + hex.EncodeToString(b[:])); err != nil {
+		return nil, err
+	}
+	return mw, nil
+}
+
+// FormField is a text field of a form the gateway writes itself.
+type FormField struct{ Name, Value string }
+
+// FormFile is a file part of a form the gateway writes itself.
+type FormFile struct {
+	Name, FileName, ContentType string
+	Data                        []byte
+}
+
+// NewForm writes a form of fields, then files, for an upstream request
+// built from a translated call (an edit's images decoded from JSON). The
+// files' content is not copied: the encoded form reads it from Data each
+// time it is opened, so a call's images sit in memory once however many
+// attempts send them.
+func NewForm(fields []FormField, files []FormFile) (*Encoded, error) {
+	var framing bytes.Buffer
+	mw, err := newWriter(&framing)
+	if err != nil {
+		return nil, err
+	}
+	enc := &Encoded{ContentType: mw.FormDataContentType()}
+	flush := func() {
+		if framing.Len() > 0 {
+			enc.segments = append(enc.segments, segment{raw: bytes.Clone(framing.Bytes())})
+			enc.Length += int64(framing.Len())
+			framing.Reset()
+		}
+	}
+	for _, f := range fields {
+		if err := mw.WriteField(f.Name, f.Value); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", multipart.FileContentDisposition(f.Name, f.FileName))
+		h.Set("Content-Type", cmp.Or(f.ContentType, "application/octet-stream"))
+		if _, err := mw.CreatePart(h); err != nil {
+			return nil, err
+		}
+		flush()
+		enc.segments = append(enc.segments, segment{raw: f.Data})
+		enc.Length += int64(len(f.Data))
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	flush()
 	return enc, nil
 }
 

@@ -243,3 +243,63 @@ func TestFormEncodeAddsMissingFields(t *testing.T) {
 		}
 	}
 }
+
+func TestNewForm(t *testing.T) {
+	t.Parallel()
+	big := bytes.Repeat([]byte("IMG"), 100_000)
+	cases := []struct {
+		name   string
+		fields []FormField
+		files  []FormFile
+		want   []field
+	}{
+		{"fields only", []FormField{{"model", "gpt-image-1"}, {"prompt", "a \"quoted\" cat"}}, nil,
+			[]field{{name: "model", value: "gpt-image-1"}, {name: "prompt", value: "a \"quoted\" cat"}}},
+		{"files after fields", []FormField{{"prompt", "p"}},
+			[]FormFile{{Name: "image[]", FileName: "image-1.png", ContentType: "image/png", Data: []byte("PNG")}, {Name: "image[]", FileName: "image-2.webp", ContentType: "image/webp", Data: big}},
+			[]field{{name: "prompt", value: "p"}, {"image[]", "image-1.png", "image/png", "PNG"}, {"image[]", "image-2.webp", "image/webp", string(big)}}},
+		{"no content type", nil, []FormFile{{Name: "image", FileName: "x", Data: []byte{}}},
+			[]field{{"image", "x", "application/octet-stream", ""}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			enc, err := NewForm(tc.fields, tc.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Opened twice (a failover's second attempt): the same form.
+			for range 2 {
+				got := readBack(t, enc)
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %d parts, want %d", len(got), len(tc.want))
+				}
+				for i := range tc.want {
+					if got[i] != tc.want[i] {
+						t.Errorf("part %d = %.80v, want %.80v", i, got[i], tc.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// NewForm frames the files without copying them.
+func TestNewFormDoesNotCopyFiles(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 8<<20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	enc, err := NewForm([]FormField{{"prompt", "p"}}, []FormFile{{Name: "image", FileName: "a.png", ContentType: "image/png", Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, enc.Open())
+	runtime.ReadMemStats(&after)
+	if err != nil || n != enc.Length || n < int64(len(data)) {
+		t.Fatalf("read %d of %d: %v", n, enc.Length, err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > uint64(len(data))/4 {
+		t.Errorf("encoding and reading an 8 MiB file allocated %d bytes", grew)
+	}
+}

@@ -373,10 +373,14 @@ func (e *Engine) exchangeFor(cs *callState, ch *gateway.Channel) exchange {
 	// channel's family has an image endpoint (a Gemini image request to
 	// an OpenAI image model), before any chat translation is tried.
 	if ic, ok := client.(endpoint.ImageClient); ok && cs.call.hub == nil && ic.ImageCall(cs.call.Peek) {
+		var ups []endpoint.Spec
 		for _, up := range e.Specs {
-			if iu, ok := up.(endpoint.ImageUpstream); ok && servesNatively(up, family, ch) {
-				return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: iu}
+			if _, ok := up.(endpoint.ImageUpstream); ok && servesNatively(up, family, ch) {
+				ups = append(ups, up)
 			}
+		}
+		if len(ups) > 0 {
+			return &imageTranslation{engine: e, cs: cs, in: ic, ups: ups}
 		}
 	}
 	for _, up := range e.Specs {
@@ -415,7 +419,7 @@ func newTranslation(e *Engine, cs *callState, client, up endpoint.Spec) exchange
 		if !ok2 {
 			return nil
 		}
-		return &imageTranslation{engine: e, cs: cs, in: ic, up: up, out: uc}
+		return &imageTranslation{engine: e, cs: cs, in: ic, ups: []endpoint.Spec{up}, up: up, out: uc}
 	}
 	if ec, ok := client.(endpoint.EmbedCodec); ok {
 		uc, ok2 := up.(endpoint.EmbedCodec)

@@ -23,8 +23,13 @@ type imageTranslation struct {
 	engine *Engine
 	cs     *callState
 	in     endpoint.ImageClient
-	up     endpoint.Spec
-	out    endpoint.ImageUpstream
+	// ups are the channel family's image specs in order of preference;
+	// up (and out, the same spec) is the one that carries the call, chosen
+	// once the call is decoded (an edit with images goes to OpenAI's
+	// images/edits, a generation to images/generations).
+	ups []endpoint.Spec
+	up  endpoint.Spec
+	out endpoint.ImageUpstream
 }
 
 func (t *imageTranslation) upstreamSpec() endpoint.Spec { return t.up }
@@ -40,13 +45,41 @@ func (t *imageTranslation) requestBody(context.Context) (upstream.Body, *gateway
 		}
 		t.cs.imageReq = req
 	}
+	if t.up == nil {
+		if gerr := t.choose(); gerr != nil {
+			return upstream.Body{}, gerr
+		}
+	}
 	req := *t.cs.imageReq
 	req.Model = t.cs.cand.UpstreamModel
+	if be, ok := t.out.(endpoint.ImageBodyEncoder); ok {
+		body, err := be.EncodeImageBody(&req)
+		if err != nil {
+			return upstream.Body{}, gateway.AsError(err)
+		}
+		return body, nil
+	}
 	body, err := t.out.EncodeImageRequest(&req)
 	if err != nil {
 		return upstream.Body{}, gateway.AsError(err)
 	}
 	return upstream.JSON(body), nil
+}
+
+// choose picks the first of ups that carries the decoded call.
+func (t *imageTranslation) choose() *gateway.Error {
+	for _, up := range t.ups {
+		iu, ok := up.(endpoint.ImageUpstream)
+		if !ok {
+			continue
+		}
+		if r, ok := up.(endpoint.ImageRouter); ok && !r.CarriesImage(t.cs.imageReq) {
+			continue
+		}
+		t.up, t.out = up, iu
+		return nil
+	}
+	return gateway.Errorf(gateway.KindInvalidRequest, "model %q is served by a channel whose image API cannot carry this call", t.cs.call.Peek.Model)
 }
 
 func (t *imageTranslation) complete(ctx context.Context, w http.ResponseWriter, resp *http.Response, res *result) *gateway.Error {

@@ -473,22 +473,112 @@ func (imageSpec) EncodeImageEvents(w *sse.Writer, _ endpoint.Peek, resp *llm.Ima
 }
 
 // EncodeImageRequest writes a hub request as an images/generations body
-// (edits with images are multipart, which the hub does not write).
+// (edits with images are multipart: EncodeImageBody).
 func (imageSpec) EncodeImageRequest(req *llm.ImageRequest) ([]byte, error) {
 	if len(req.Images) > 0 {
 		return nil, invalid("", "editing images on an OpenAI-format channel needs the images/edits endpoint")
 	}
-	out := map[string]any{"model": req.Model, "prompt": req.Prompt}
+	out := map[string]any{}
+	for _, f := range imageRequestFields(req) {
+		out[f.Name] = f.Value
+	}
 	if req.N > 1 {
-		out["n"] = req.N
-	}
-	if req.Width > 0 && req.Height > 0 {
-		out["size"] = strconv.Itoa(req.Width) + "x" + strconv.Itoa(req.Height)
-	}
-	if req.Quality != "" {
-		out["quality"] = req.Quality
+		out["n"] = req.N // a number in JSON
 	}
 	return json.Marshal(out)
+}
+
+var _ endpoint.ImageRouter = imageSpec{}
+
+// CarriesImage: generations take calls without input images, edits calls
+// with them, and variations none (the hub has no variation call).
+func (s imageSpec) CarriesImage(req *llm.ImageRequest) bool {
+	switch s.kind {
+	case imageGenerate:
+		return len(req.Images) == 0
+	case imageEdit:
+		return len(req.Images) > 0
+	}
+	return false
+}
+
+var _ endpoint.ImageBodyEncoder = imageSpec{}
+
+// EncodeImageBody writes a generation as JSON and an edit as the
+// multipart form of images/edits: the text fields, then the images as
+// files, "image" for one and "image[]" for several, each named and typed
+// by its MIME type. The images are not copied: the form reads them from
+// the hub request whenever an attempt sends it.
+func (s imageSpec) EncodeImageBody(req *llm.ImageRequest) (upstream.Body, error) {
+	if s.kind != imageEdit {
+		b, err := s.EncodeImageRequest(req)
+		return upstream.JSON(b), err
+	}
+	if len(req.Images) == 0 {
+		return upstream.Body{}, invalid("image", "an image edit needs at least one input image")
+	}
+	fields := imageRequestFields(req)
+	if req.N > 1 {
+		fields = append(fields, payload.FormField{Name: "n", Value: strconv.Itoa(req.N)})
+	}
+	name := "image"
+	if len(req.Images) > 1 {
+		name = "image[]"
+	}
+	files := make([]payload.FormFile, len(req.Images))
+	for i, im := range req.Images {
+		mt := im.MIMEType
+		if mt == "" {
+			mt = http.DetectContentType(im.Data)
+		}
+		file := "image." + fileExt(mt)
+		if len(req.Images) > 1 {
+			file = "image-" + strconv.Itoa(i+1) + "." + fileExt(mt)
+		}
+		files[i] = payload.FormFile{Name: name, FileName: file, ContentType: mt, Data: im.Data}
+	}
+	enc, err := payload.NewForm(fields, files)
+	if err != nil {
+		return upstream.Body{}, &gateway.Error{Kind: gateway.KindInternal, Message: "cannot encode the edit's form", Err: err}
+	}
+	return upstream.Body{ContentType: enc.ContentType, Open: enc.Open, Length: enc.Length}, nil
+}
+
+// imageRequestFields are the text fields of a hub request as an images
+// call names them (n is left to the caller: JSON wants a number). dall-e
+// answers with URLs unless told otherwise, so it is asked for base64,
+// which the gateway reads; gpt-image always answers base64 and refuses
+// the field.
+func imageRequestFields(req *llm.ImageRequest) []payload.FormField {
+	out := []payload.FormField{{Name: "model", Value: req.Model}, {Name: "prompt", Value: req.Prompt}}
+	if req.Width > 0 && req.Height > 0 {
+		out = append(out, payload.FormField{Name: "size", Value: strconv.Itoa(req.Width) + "x" + strconv.Itoa(req.Height)})
+	}
+	if req.Quality != "" {
+		out = append(out, payload.FormField{Name: "quality", Value: req.Quality})
+	}
+	if of, ok := strings.CutPrefix(req.OutputFormat, "image/"); ok && of != "" {
+		out = append(out, payload.FormField{Name: "output_format", Value: of})
+	}
+	if strings.HasPrefix(req.Model, "dall-e") {
+		out = append(out, payload.FormField{Name: "response_format", Value: "b64_json"})
+	}
+	return out
+}
+
+// fileExt is the file extension for a MIME type: its subtype ("jpeg" as
+// "jpg", "svg+xml" as "svg"), or "bin" for a type without a usable one.
+func fileExt(mt string) string {
+	mt, _, _ = strings.Cut(mt, ";")
+	_, sub, ok := strings.Cut(strings.ToLower(strings.TrimSpace(mt)), "/")
+	sub, _, _ = strings.Cut(sub, "+")
+	if !ok || sub == "" || strings.IndexFunc(sub, func(r rune) bool { return (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '.' }) >= 0 {
+		return "bin"
+	}
+	if sub == "jpeg" {
+		return "jpg"
+	}
+	return sub
 }
 
 // DecodeImageResponse reads an images answer: b64_json entries (url

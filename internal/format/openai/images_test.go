@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"mime/multipart"
 	"slices"
+	"strings"
 	"testing"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
+	"switchboard/internal/llm"
 	"switchboard/internal/payload"
 )
 
@@ -133,4 +135,115 @@ func FuzzImagePeek(f *testing.F) {
 			_ = is.Units(p, body, nil)
 		}
 	})
+}
+
+func TestImageRouting(t *testing.T) {
+	t.Parallel()
+	gen := &llm.ImageRequest{Prompt: "x"}
+	edit := &llm.ImageRequest{Prompt: "x", Images: []llm.Blob{{MIMEType: "image/png", Data: []byte("P")}}}
+	cases := []struct {
+		spec      endpoint.Spec
+		gen, edit bool
+	}{
+		{ImageGenerations, true, false},
+		{ImageEdits, false, true},
+		{ImageVariations, false, false},
+	}
+	for _, tc := range cases {
+		r := tc.spec.(endpoint.ImageRouter)
+		if r.CarriesImage(gen) != tc.gen || r.CarriesImage(edit) != tc.edit {
+			t.Errorf("%s carries generation %v, edit %v", tc.spec.Endpoint(), r.CarriesImage(gen), r.CarriesImage(edit))
+		}
+	}
+}
+
+func TestFileExt(t *testing.T) {
+	t.Parallel()
+	for mt, want := range map[string]string{
+		"image/png": "png", "image/jpeg": "jpg", "IMAGE/WEBP": "webp", "image/svg+xml": "svg",
+		"image/png; charset=x": "png", "": "bin", "image/": "bin", "image/a b": "bin", "png": "bin",
+	} {
+		if got := fileExt(mt); got != want {
+			t.Errorf("fileExt(%q) = %q, want %q", mt, got, want)
+		}
+	}
+}
+
+// An edit written by EncodeImageBody reads back, through the edit
+// endpoint's own Peek and DecodeImage, as the request it was written from.
+func TestImageEditBodyRoundTrip(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name  string
+		req   llm.ImageRequest
+		files []string // name/filename/content type of each file part
+	}{
+		{"one image", llm.ImageRequest{Model: "gpt-image-1", Prompt: "add a moon", N: 1, Images: []llm.Blob{{MIMEType: "image/png", Data: []byte("PNG-A")}}},
+			[]string{"image/image.png/image/png"}},
+		{"several, sized", llm.ImageRequest{Model: "gpt-image-1", Prompt: "merge", N: 3, Width: 1536, Height: 1024, Quality: "high", OutputFormat: "image/webp",
+			Images: []llm.Blob{{MIMEType: "image/jpeg", Data: []byte("JPEG")}, {MIMEType: "image/webp", Data: bytes.Repeat([]byte("W"), 3<<20)}}},
+			[]string{"image[]/image-1.jpg/image/jpeg", "image[]/image-2.webp/image/webp"}},
+		{"type sniffed", llm.ImageRequest{Model: "dall-e-2", Prompt: "p", N: 1, Images: []llm.Blob{{Data: []byte("\x89PNG\r\n\x1a\n0000")}}},
+			[]string{"image/image.png/image/png"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := ImageEdits.(endpoint.ImageBodyEncoder).EncodeImageBody(&tc.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			boundary, err := payload.ContentTypeBoundary(b.ContentType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw bytes.Buffer
+			if n, _ := raw.ReadFrom(b.Open()); n != b.Length {
+				t.Fatalf("read %d bytes, Length %d", n, b.Length)
+			}
+			form, err := payload.ReadForm(&raw, boundary, payload.Limits{Dir: t.TempDir(), MaxBytes: 64 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer form.Close()
+			var files []string
+			for _, p := range form.Parts {
+				if p.IsFile() {
+					files = append(files, p.Name+"/"+p.FileName+"/"+p.ContentType)
+				}
+			}
+			if !slices.Equal(files, tc.files) {
+				t.Errorf("files %v, want %v", files, tc.files)
+			}
+			if rf, _ := form.Value("response_format"); (rf == "b64_json") != strings.HasPrefix(tc.req.Model, "dall-e") {
+				t.Errorf("response_format %q for %s", rf, tc.req.Model)
+			}
+			body := payload.Body{Form: form}
+			p, err := ImageEdits.Peek(nil, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ImageEdits.(endpoint.ImageClient).DecodeImage(p, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.req
+			want.Edit = true
+			if want.Images[0].MIMEType == "" {
+				want.Images = []llm.Blob{{MIMEType: "image/png", Data: want.Images[0].Data}}
+			}
+			if got.Model != want.Model || got.Prompt != want.Prompt || max(got.N, 1) != want.N || got.Width != want.Width || got.Height != want.Height ||
+				got.Quality != want.Quality || got.OutputFormat != want.OutputFormat || !got.Edit || len(got.Images) != len(want.Images) {
+				t.Fatalf("decoded %+v\nwant %+v", got, want)
+			}
+			for i := range want.Images {
+				if got.Images[i].MIMEType != want.Images[i].MIMEType || !bytes.Equal(got.Images[i].Data, want.Images[i].Data) {
+					t.Errorf("image %d: %s %d bytes", i, got.Images[i].MIMEType, len(got.Images[i].Data))
+				}
+			}
+		})
+	}
+	if _, err := ImageEdits.(endpoint.ImageBodyEncoder).EncodeImageBody(&llm.ImageRequest{Model: "gpt-image-1", Prompt: "x"}); err == nil {
+		t.Error("an edit without images was encoded")
+	}
 }
