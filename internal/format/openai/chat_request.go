@@ -593,6 +593,22 @@ const (
 // decodeContent accepts a string or an array of content parts. Empty text
 // is dropped: several upstreams reject empty text blocks.
 func decodeContent(param string, c gjson.Result, kinds contentKinds) ([]llm.Part, error) {
+	return decodeParts(param, c, func(pp string, p gjson.Result) (llm.Part, bool, error) {
+		if !p.IsObject() {
+			return llm.Part{}, false, invalid(pp, "%s must be an object", pp)
+		}
+		typ, err := wantString(pp+".type", p.Get("type"))
+		if err != nil {
+			return llm.Part{}, false, err
+		}
+		return decodePart(pp, typ, p, kinds)
+	})
+}
+
+// decodeParts reads content that is a string (one text part; none when
+// empty) or an array of parts, each read by part, which says whether to
+// keep it. Chat and Responses content share the shape, not the part types.
+func decodeParts(param string, c gjson.Result, part func(pp string, p gjson.Result) (llm.Part, bool, error)) ([]llm.Part, error) {
 	if isNull(c) {
 		return nil, nil
 	}
@@ -607,20 +623,12 @@ func decodeContent(param string, c gjson.Result, kinds contentKinds) ([]llm.Part
 	}
 	var out []llm.Part
 	for i, p := range c.Array() {
-		pp := idx(param, i)
-		if !p.IsObject() {
-			return nil, invalid(pp, "%s must be an object", pp)
-		}
-		typ, err := wantString(pp+".type", p.Get("type"))
-		if err != nil {
-			return nil, err
-		}
-		part, keep, err := decodePart(pp, typ, p, kinds)
+		got, keep, err := part(idx(param, i), p)
 		if err != nil {
 			return nil, err
 		}
 		if keep {
-			out = append(out, part)
+			out = append(out, got)
 		}
 	}
 	return out, nil

@@ -283,30 +283,9 @@ func decodeItemMessage(req *llm.Request, p string, it gjson.Result) error {
 // decodeItemContent reads a message's content: a string, or input_text,
 // input_image, input_file, output_text and refusal parts.
 func decodeItemContent(p string, c gjson.Result, role string) ([]llm.Part, error) {
-	if isNull(c) {
-		return nil, nil
-	}
-	if c.Type == gjson.String {
-		if c.Str == "" {
-			return nil, nil
-		}
-		return []llm.Part{{Type: llm.PartText, Text: c.Str}}, nil
-	}
-	if !c.IsArray() {
-		return nil, invalid(p, "%s must be a string or an array of content parts", p)
-	}
-	var out []llm.Part
-	for i, part := range c.Array() {
-		pp := idx(p, i)
-		got, keep, err := decodeContentPart(pp, part, role == "user")
-		if err != nil {
-			return nil, err
-		}
-		if keep {
-			out = append(out, got)
-		}
-	}
-	return out, nil
+	return decodeParts(p, c, func(pp string, part gjson.Result) (llm.Part, bool, error) {
+		return decodeContentPart(pp, part, role == "user")
+	})
 }
 
 // decodeContentPart reads one content part; media only where user says
