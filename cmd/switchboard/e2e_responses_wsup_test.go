@@ -1,0 +1,149 @@
+package main
+
+// The Responses WebSocket mode passed through over the upstream's own
+// WebSocket (settings.responses_ws): openai-go's Responses socket against
+// the gateway, a fake OpenAI serving GET /v1/responses as a WebSocket, and
+// a flagged channel whose upstream refuses the handshake (reached by POST).
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/responses"
+	"github.com/tidwall/gjson"
+
+	"switchboard/internal/gateway"
+	"switchboard/internal/gatewaytest"
+)
+
+const respWSUpConfig = `
+channels:
+  - name: up-ws
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-ws]
+    models: [gpt-5]
+    model_map: {gpt-5: gpt-5-upstream}
+    settings: {responses_ws: "true"}
+  - name: up-refuses
+    type: openai-compatible
+    base_url: %s
+    api_keys: [sk-upstream-refuses]
+    models: [grok-4]
+    settings: {responses: native, responses_ws: "true"}
+keys:
+  - name: alice
+    key: ` + testKey + `
+    models: ["*"]
+prices:
+  gpt-5-upstream: {input_per_mtok: 1, output_per_mtok: 10}
+  grok-4: {input_per_mtok: 1, output_per_mtok: 10}
+`
+
+func TestResponsesWebSocketUpstream(t *testing.T) {
+	t.Parallel()
+	script := gatewaytest.OpenAIResponses{Text: "Hello over the socket.", InputTokens: 12, OutputTokens: 7, CachedTokens: 4, ReasoningTokens: 3}
+	wsFrames, refusedFrames := &gatewaytest.Frames{}, &gatewaytest.Frames{}
+	wsUp := gatewaytest.NewUpstream(t, gatewaytest.OpenAIResponsesWS{OpenAIResponses: script, Frames: wsFrames}.Handler())
+	refusing := gatewaytest.NewUpstream(t, gatewaytest.OpenAIResponsesWS{OpenAIResponses: script, Frames: refusedFrames, Refuse: http.StatusUpgradeRequired}.Handler())
+	n := startNode(t, respWSUpConfig, wsUp.URL, refusing.URL)
+	c := n.client(testKey, "/v1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	var prev string
+	var ids []string
+	for i, model := range []string{"gpt-5", "gpt-5", "grok-4"} {
+		p := responses.ResponsesClientEventResponseCreateParam{Model: model, Instructions: openai.String("Be brief."),
+			Input: responses.ResponsesClientEventResponseCreateInputUnionParam{OfString: openai.String("turn " + string(rune('1'+i)))}}
+		if prev != "" {
+			p.PreviousResponseID = openai.String(prev)
+		}
+		if err := conn.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		var final *responses.Response
+		for final == nil {
+			ev, err := conn.Recv(ctx)
+			if err != nil {
+				t.Fatalf("turn %d: %v (events %v)", i+1, err, types)
+			}
+			types = append(types, ev.Type)
+			switch ev.Type {
+			case "response.completed":
+				r := ev.AsResponseCompleted().Response
+				final = &r
+			case "error", "response.failed":
+				t.Fatalf("turn %d: %s", i+1, ev.RawJSON())
+			}
+		}
+		if final.OutputText() != script.Text || types[0] != "response.created" || final.Usage.TotalTokens != 19 {
+			t.Errorf("turn %d: %q usage %+v, events %v", i+1, final.OutputText(), final.Usage, types)
+		}
+		prev = final.ID
+		ids = append(ids, final.ID)
+	}
+
+	// Both gpt-5 turns went over one upstream socket, as response.create
+	// frames with the mapped model and the conversation expanded.
+	frames := wsFrames.All()
+	if len(frames) != 2 || wsFrames.Conns() != 1 {
+		t.Fatalf("upstream socket got %d frames on %d sockets", len(frames), wsFrames.Conns())
+	}
+	for i, f := range frames {
+		g := gjson.ParseBytes(f)
+		if g.Get("type").Str != "response.create" || g.Get("model").Str != "gpt-5-upstream" || g.Get("stream").Exists() ||
+			g.Get("previous_response_id").Exists() || g.Get("instructions").Str != "Be brief." {
+			t.Errorf("frame %d: %s", i+1, f)
+		}
+	}
+	if in := gjson.GetBytes(frames[1], "input"); in.Get("#").Int() != 3 || in.Get("0.content").Str != "turn 1" || in.Get("1.role").Str != "assistant" || in.Get("2.content").Str != "turn 2" {
+		t.Errorf("turn 2's input: %s", in.Raw)
+	}
+	for _, r := range wsUp.Requests() {
+		if r.Method != http.MethodGet || r.Path != "/v1/responses" || r.Header.Get("Authorization") != "Bearer sk-upstream-ws" {
+			t.Errorf("ws upstream got %s %s (auth %q)", r.Method, r.Path, r.Header.Get("Authorization"))
+		}
+	}
+	if wsUp.Count() != 1 {
+		t.Errorf("ws upstream got %d requests, want the one handshake", wsUp.Count())
+	}
+	// The refusing upstream was asked once, then served by POST.
+	if refusedFrames.Conns() != 0 {
+		t.Errorf("refusing upstream accepted %d sockets", refusedFrames.Conns())
+	}
+	reqs := refusing.Requests()
+	if len(reqs) != 2 || reqs[0].Method != http.MethodGet || reqs[1].Method != http.MethodPost || reqs[1].Path != "/v1/responses" ||
+		!gjson.GetBytes(reqs[1].Body, "stream").Bool() || gjson.GetBytes(reqs[1].Body, "input.#").Int() < 5 {
+		for _, r := range reqs {
+			t.Logf("%s %s %s", r.Method, r.Path, r.Body)
+		}
+		t.Errorf("refusing upstream got %d requests", len(reqs))
+	}
+
+	// The ledger is the same either way: upstream usage, priced.
+	for _, tc := range []struct{ model, channel, upstreamModel string }{{"gpt-5", "up-ws", "gpt-5-upstream"}, {"grok-4", "up-refuses", "grok-4"}} {
+		rec := n.usage(t, func(r gateway.UsageRecord) bool { return r.Endpoint == "responses" && r.Model == tc.model })
+		u := rec.Usage
+		if rec.ChannelName != tc.channel || rec.UpstreamModel != tc.upstreamModel || !rec.Stream || rec.Status != 200 ||
+			u.InputTokens != 12 || u.OutputTokens != 7 || u.CachedInputTokens != 4 || rec.UsageSource != gateway.UsageFromUpstream ||
+			rec.CostNanoUSD != 12*1000+7*10000 {
+			t.Errorf("%s ledger %+v", tc.model, rec)
+		}
+	}
+	// Each answer was recorded for GET, whichever way it came.
+	for _, id := range ids {
+		if status, b := n.do(t, http.MethodGet, "/v1/responses/"+id, testKey, ""); status != 200 || gjson.GetBytes(b, "status").Str != "completed" {
+			t.Errorf("GET %s: %d %s", id, status, b)
+		}
+	}
+}
