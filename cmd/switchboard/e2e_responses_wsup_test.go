@@ -140,10 +140,104 @@ func TestResponsesWebSocketUpstream(t *testing.T) {
 			t.Errorf("%s ledger %+v", tc.model, rec)
 		}
 	}
+	// The client leaving ends the session's upstream socket.
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); wsFrames.Closed() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the upstream socket outlived the client's")
+		}
+	}
 	// Each answer was recorded for GET, whichever way it came.
 	for _, id := range ids {
 		if status, b := n.do(t, http.MethodGet, "/v1/responses/"+id, testKey, ""); status != 200 || gjson.GetBytes(b, "status").Str != "completed" {
 			t.Errorf("GET %s: %d %s", id, status, b)
 		}
+	}
+}
+
+const respWSUpFaultsConfig = `
+channels:
+  - name: up-closes
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-closes]
+    models: [gpt-5]
+    settings: {responses_ws: "true"}
+  - name: up-fails
+    type: openai
+    base_url: %s
+    api_keys: [sk-upstream-fails]
+    models: [gpt-5-mini]
+    settings: {responses_ws: "true"}
+keys:
+  - name: alice
+    key: ` + testKey + `
+    models: ["*"]
+prices:
+  gpt-5: {input_per_mtok: 1, output_per_mtok: 10}
+  gpt-5-mini: {input_per_mtok: 1, output_per_mtok: 10}
+`
+
+func TestResponsesWebSocketUpstreamFaults(t *testing.T) {
+	t.Parallel()
+	script := gatewaytest.OpenAIResponses{Text: "Hello again.", InputTokens: 5, OutputTokens: 2}
+	closing, failing := &gatewaytest.Frames{}, &gatewaytest.Frames{}
+	closesUp := gatewaytest.NewUpstream(t, gatewaytest.OpenAIResponsesWS{OpenAIResponses: script, Frames: closing, CloseAfter: true}.Handler())
+	failsUp := gatewaytest.NewUpstream(t, gatewaytest.OpenAIResponsesWS{OpenAIResponses: script, Frames: failing,
+		FailStatus: http.StatusBadRequest, FailCode: "context_length_exceeded"}.Handler())
+	n := startNode(t, respWSUpFaultsConfig, closesUp.URL, failsUp.URL)
+	c := n.client(testKey, "/v1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	turn := func(model string) (last []byte) {
+		t.Helper()
+		if err := conn.Create(ctx, responses.ResponsesClientEventResponseCreateParam{Model: model,
+			Input: responses.ResponsesClientEventResponseCreateInputUnionParam{OfString: openai.String("hi")}}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ev, err := conn.RecvRaw(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch gjson.GetBytes(ev, "type").Str {
+			case "response.completed", "response.failed", "error":
+				return ev
+			}
+		}
+	}
+
+	// An upstream that drops its socket after each response: the next
+	// turn dials again and is answered.
+	for i := range 2 {
+		if ev := turn("gpt-5"); gjson.GetBytes(ev, "response.output.0.content.0.text").Str != script.Text {
+			t.Fatalf("turn %d: %s", i+1, ev)
+		}
+	}
+	if closing.Conns() != 2 || len(closing.All()) != 2 || closesUp.Count() != 2 {
+		t.Errorf("closing upstream: %d sockets, %d frames, %d requests", closing.Conns(), len(closing.All()), closesUp.Count())
+	}
+
+	// An error frame before any event is the attempt's error: the client
+	// gets it in the socket's error shape, the ledger the status.
+	ev := turn("gpt-5-mini")
+	if gjson.GetBytes(ev, "type").Str != "error" || gjson.GetBytes(ev, "status").Int() != 400 || gjson.GetBytes(ev, "error.code").Str != "context_length_exceeded" {
+		t.Errorf("error event %s", ev)
+	}
+	rec := n.usage(t, func(r gateway.UsageRecord) bool { return r.Model == "gpt-5-mini" })
+	if rec.Status != 400 || rec.CostNanoUSD != 0 || rec.ChannelName != "up-fails" {
+		t.Errorf("ledger %+v", rec)
+	}
+	// The socket still serves the next turn.
+	if ev := turn("gpt-5"); gjson.GetBytes(ev, "type").Str != "response.completed" {
+		t.Errorf("after the error: %s", ev)
+	}
+	if len(failing.All()) != 1 || failsUp.Count() != 1 {
+		t.Errorf("failing upstream: %d frames, %d requests", len(failing.All()), failsUp.Count())
 	}
 }

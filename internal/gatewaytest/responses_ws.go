@@ -21,13 +21,27 @@ type OpenAIResponsesWS struct {
 	Refuse int
 	// Frames records what the sockets received.
 	Frames *Frames
+	// CloseAfter drops the socket after each response.
+	CloseAfter bool
+	// FailStatus and FailCode, when set, answer every response.create
+	// with an error event instead.
+	FailStatus int
+	FailCode   string
 }
 
 // Frames is what an OpenAIResponsesWS received, safe for concurrent use.
 type Frames struct {
-	mu    sync.Mutex
-	list  [][]byte
-	conns int
+	mu     sync.Mutex
+	list   [][]byte
+	conns  int
+	closed int
+}
+
+// Closed is the number of sockets that ended.
+func (f *Frames) Closed() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 // All returns the frames received so far, in order.
@@ -65,6 +79,11 @@ func (o OpenAIResponsesWS) Handler() http.HandlerFunc {
 		o.Frames.mu.Lock()
 		o.Frames.conns++
 		o.Frames.mu.Unlock()
+		defer func() {
+			o.Frames.mu.Lock()
+			o.Frames.closed++
+			o.Frames.mu.Unlock()
+		}()
 		ctx := context.WithoutCancel(r.Context())
 		for {
 			_, msg, err := conn.Read(ctx)
@@ -75,9 +94,13 @@ func (o OpenAIResponsesWS) Handler() http.HandlerFunc {
 			o.Frames.list = append(o.Frames.list, msg)
 			o.Frames.mu.Unlock()
 			model := gjson.GetBytes(msg, "model").Str
-			if gjson.GetBytes(msg, "type").Str != "response.create" || model == "" {
-				b, _ := json.Marshal(map[string]any{"type": "error", "status": 400, "error": map[string]any{
-					"type": "invalid_request_error", "code": "invalid_request", "message": "send response.create with a model", "param": nil}})
+			if o.FailStatus != 0 || gjson.GetBytes(msg, "type").Str != "response.create" || model == "" {
+				status, code, message := o.FailStatus, o.FailCode, "scripted failure"
+				if status == 0 {
+					status, code, message = 400, "invalid_request", "send response.create with a model"
+				}
+				b, _ := json.Marshal(map[string]any{"type": "error", "status": status, "error": map[string]any{
+					"type": "invalid_request_error", "code": code, "message": message, "param": nil}})
 				if conn.Write(ctx, websocket.MessageText, b) != nil {
 					return
 				}
@@ -93,7 +116,7 @@ func (o OpenAIResponsesWS) Handler() http.HandlerFunc {
 					werr = conn.Write(ctx, websocket.MessageText, b)
 				}
 			})
-			if werr != nil {
+			if werr != nil || o.CloseAfter {
 				return
 			}
 		}
