@@ -53,11 +53,7 @@ func TestResponsesWebSocketUpstream(t *testing.T) {
 	c := n.client(testKey, "/v1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := connectResponses(ctx, t, c)
 
 	var prev string
 	var ids []string
@@ -70,22 +66,7 @@ func TestResponsesWebSocketUpstream(t *testing.T) {
 		if err := conn.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		var types []string
-		var final *responses.Response
-		for final == nil {
-			ev, err := conn.Recv(ctx)
-			if err != nil {
-				t.Fatalf("turn %d: %v (events %v)", i+1, err, types)
-			}
-			types = append(types, ev.Type)
-			switch ev.Type {
-			case "response.completed":
-				r := ev.AsResponseCompleted().Response
-				final = &r
-			case "error", "response.failed":
-				t.Fatalf("turn %d: %s", i+1, ev.RawJSON())
-			}
-		}
+		final, types := recvCompleted(ctx, t, conn, i+1)
 		if final.OutputText() != script.Text || types[0] != "response.created" || final.Usage.TotalTokens != 19 {
 			t.Errorf("turn %d: %q usage %+v, events %v", i+1, final.OutputText(), final.Usage, types)
 		}
@@ -189,11 +170,7 @@ func TestResponsesWebSocketUpstreamFaults(t *testing.T) {
 	c := n.client(testKey, "/v1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := connectResponses(ctx, t, c)
 	turn := func(model string) (last []byte) {
 		t.Helper()
 		if err := conn.Create(ctx, responses.ResponsesClientEventResponseCreateParam{Model: model,
@@ -239,5 +216,38 @@ func TestResponsesWebSocketUpstreamFaults(t *testing.T) {
 	}
 	if len(failing.All()) != 1 || failsUp.Count() != 1 {
 		t.Errorf("failing upstream: %d frames, %d requests", len(failing.All()), failsUp.Count())
+	}
+}
+
+// connectResponses opens openai-go's Responses WebSocket to the gateway;
+// the test's end closes it.
+func connectResponses(ctx context.Context, t *testing.T, c openai.Client) *responses.ResponseConnection {
+	t.Helper()
+	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// recvCompleted reads turn's events up to response.completed, failing the
+// test on an error or a failed response.
+func recvCompleted(ctx context.Context, t *testing.T, conn *responses.ResponseConnection, turn int) (*responses.Response, []string) {
+	t.Helper()
+	var types []string
+	for {
+		ev, err := conn.Recv(ctx)
+		if err != nil {
+			t.Fatalf("turn %d: %v (events %v)", turn, err, types)
+		}
+		types = append(types, ev.Type)
+		switch ev.Type {
+		case "response.completed":
+			r := ev.AsResponseCompleted().Response
+			return &r, types
+		case "error", "response.failed":
+			t.Fatalf("turn %d: %s", turn, ev.RawJSON())
+		}
 	}
 }

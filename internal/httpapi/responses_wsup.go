@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,8 +39,8 @@ type wsUpstreams struct {
 	refused map[string]bool // handshakes the upstream refused
 }
 
-func wsUpKey(ch *gateway.Channel, keyIndex int) string {
-	return strconv.FormatInt(ch.ID, 10) + "/" + ch.Name + "/" + strconv.Itoa(keyIndex)
+func wsUpKey(ch *gateway.Channel, keyIndex int, u *url.URL) string {
+	return strconv.FormatInt(ch.ID, 10) + "/" + ch.Name + "/" + strconv.Itoa(keyIndex) + "/" + u.String()
 }
 
 // closeAll ends the session's upstream sockets.
@@ -57,7 +58,7 @@ func (u *wsUpstreams) Carry(client *http.Client, req *http.Request, ch *gateway.
 	if !upstream.ResponsesOverWS(ch) || req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/responses") || req.GetBody == nil {
 		return nil, false, nil
 	}
-	key := wsUpKey(ch, keyIndex)
+	key := wsUpKey(ch, keyIndex, req.URL)
 	u.mu.Lock()
 	if u.refused[key] {
 		u.mu.Unlock()
@@ -140,9 +141,9 @@ func (u *wsUpstreams) dial(ctx context.Context, client *http.Client, req *http.R
 		target.Scheme = "ws"
 	}
 	// The socket outlives the attempt (it serves the session's next
-	// turns); only the handshake is bound to the attempt.
-	hc := *client
-	conn, resp, err := websocket.Dial(ctx, target.String(), &websocket.DialOptions{HTTPClient: &hc, HTTPHeader: h})
+	// turns): an upgraded connection is the caller's, and ctx bounds only
+	// the handshake.
+	conn, resp, err := websocket.Dial(ctx, target.String(), &websocket.DialOptions{HTTPClient: client, HTTPHeader: h})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			return nil, &wsRefused{status: resp.StatusCode}
