@@ -24,11 +24,7 @@ func TestResponsesWebSocket(t *testing.T) {
 	c := e.n.client(testKey, "/v1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := c.Responses.Connect(ctx, responses.ResponseConnectionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := connectResponses(ctx, t, c)
 
 	// Turn one on Claude with store:false, turn two on Gemini continuing
 	// it on the socket, turn three on OpenAI (passed through).
@@ -42,22 +38,7 @@ func TestResponsesWebSocket(t *testing.T) {
 		if err := conn.Create(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		var types []string
-		var final *responses.Response
-		for final == nil {
-			ev, err := conn.Recv(ctx)
-			if err != nil {
-				t.Fatalf("turn %d: %v (events %v)", i+1, err, types)
-			}
-			types = append(types, ev.Type)
-			switch ev.Type {
-			case "response.completed":
-				r := ev.AsResponseCompleted().Response
-				final = &r
-			case "error", "response.failed":
-				t.Fatalf("turn %d: %s", i+1, ev.RawJSON())
-			}
-		}
+		final, types := recvCompleted(ctx, t, conn, i+1)
 		if final.OutputText() != tc.want || types[0] != "response.created" {
 			t.Errorf("turn %d: %q, events %v", i+1, final.OutputText(), types)
 		}

@@ -93,6 +93,11 @@ func (o OpenAIResponses) stream(w http.ResponseWriter, model string, items []map
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev["type"], b)
 		_ = rc.Flush()
 	}
+	o.events(model, items, send)
+}
+
+// events produces the stream's events in order (without sequence numbers).
+func (o OpenAIResponses) events(model string, items []map[string]any, send func(map[string]any)) {
 	send(map[string]any{"type": "response.created", "response": o.response(model, "in_progress", []map[string]any{})})
 	send(map[string]any{"type": "response.in_progress", "response": o.response(model, "in_progress", []map[string]any{})})
 	for i, it := range items {

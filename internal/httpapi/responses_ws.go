@@ -28,7 +28,9 @@ import (
 // against every upstream — and answered with the same events as text
 // frames. The socket keeps its last response in memory, so
 // previous_response_id continues on it even with store:false; one
-// response runs at a time, and a connection lives at most an hour.
+// response runs at a time, and a connection lives at most an hour. A
+// channel with settings.responses_ws is reached over a WebSocket of its
+// own (responses_wsup.go).
 
 // wsProtocolKeyPrefix is the subprotocol browsers and SDKs use to carry a
 // key where they cannot set headers.
@@ -136,10 +138,12 @@ type wsSession struct {
 	busy    bool
 	last    *gateway.StoredResponse // the socket's last response, kept even with store:false
 	turns   sync.WaitGroup
+	up      wsUpstreams // upstream Responses sockets (settings.responses_ws)
 }
 
 func (ws *wsSession) run(ctx context.Context) {
 	defer ws.conn.CloseNow()
+	defer ws.up.closeAll()
 	// A client that goes away ends the response it was waiting for.
 	turnCtx, cancelTurns := context.WithCancel(ctx)
 	defer cancelTurns()
@@ -287,7 +291,7 @@ func (ws *wsSession) turn(ctx context.Context, frame []byte) {
 			}
 		}
 	} else {
-		c := &relay.Call{Spec: openai.Responses, Key: ws.key, RequestID: id, Start: time.Now(), Peek: p, Body: pb, Header: ws.header}
+		c := &relay.Call{Spec: openai.Responses, Key: ws.key, RequestID: id, Start: time.Now(), Peek: p, Body: pb, Header: ws.header, Carrier: &ws.up}
 		cw := t.Writer(ctx, fw)
 		err = s.Engine.Serve(ctx, cw, c)
 		cw.Finish()

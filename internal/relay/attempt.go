@@ -127,7 +127,14 @@ func (e *Engine) try(ctx context.Context, w http.ResponseWriter, cs *callState, 
 	cs.clock.begin(sent)
 	defer func() { cs.clock.end(time.Now()) }()
 
-	resp, err := e.Client.Do(hreq)
+	var resp *http.Response
+	carried := false
+	if c.Carrier != nil && x.passThrough() && stream {
+		resp, carried, err = c.Carrier.Carry(e.Client, hreq, ch, cs.cand.KeyIndex)
+	}
+	if !carried {
+		resp, err = e.Client.Do(hreq)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return errClientGone(ctx.Err())

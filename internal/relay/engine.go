@@ -138,6 +138,17 @@ type Call struct {
 	answer Answer
 	// pin restricts routing to one channel (HubCall.ChannelID).
 	pin int64
+
+	// Carrier, if set, may carry a streamed pass-through attempt another
+	// way than the engine's HTTP client (the Responses WebSocket mode).
+	Carrier Carrier
+}
+
+// Carrier sends one attempt's upstream request by other means and answers
+// as the HTTP client would (an SSE stream for a stream). ok false leaves
+// the request, its body unread, to the engine's client.
+type Carrier interface {
+	Carry(client *http.Client, req *http.Request, ch *gateway.Channel, keyIndex int) (resp *http.Response, ok bool, err error)
 }
 
 // Serve runs c and writes its answer to w. It returns an error (a

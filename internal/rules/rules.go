@@ -342,6 +342,13 @@ func Setting(t gateway.ChannelType, name, v string) error {
 		default:
 			return fmt.Errorf("want %q (an openai-compatible server that also speaks the Responses API) or %q (an openai, azure or openai-compatible channel whose models are reachable only through it)", upstream.ResponsesNative, upstream.ResponsesOnly)
 		}
+	case upstream.SettingResponsesWS:
+		if v != "true" && v != "false" {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		if v == "true" && t != gateway.ChannelOpenAI && t != gateway.ChannelAzure && t != gateway.ChannelOpenAICompatible {
+			return errors.New("only openai, azure and openai-compatible channels (with responses: native or only) serve the Responses WebSocket")
+		}
 	}
 	return nil
 }

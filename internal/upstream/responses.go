@@ -35,3 +35,15 @@ func ServesResponses(ch *gateway.Channel) bool {
 	}
 	return false
 }
+
+// SettingResponsesWS ("true") lets the gateway's Responses WebSocket mode
+// hold a WebSocket of its own to the channel's GET /v1/responses and relay
+// each response.create over it, instead of a POST per turn. Only for
+// channels that serve the Responses API natively.
+const SettingResponsesWS = "responses_ws"
+
+// ResponsesOverWS reports whether ch is to be reached over the Responses
+// WebSocket.
+func ResponsesOverWS(ch *gateway.Channel) bool {
+	return ch.Settings[SettingResponsesWS] == "true" && ServesResponses(ch)
+}
