@@ -8,12 +8,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/responses"
 	"github.com/tidwall/gjson"
 
+	"switchboard/internal/gateway"
 	"switchboard/internal/gatewaytest"
 )
 
@@ -211,8 +213,32 @@ func TestResponsesInputTokensAndCompact(t *testing.T) {
 	if status != 200 || gjson.GetBytes(b, "output.0.type").Str != "compaction" {
 		t.Errorf("compact: %d %s", status, b)
 	}
-	status, b = e.n.do(t, http.MethodPost, "/v1/responses/compact", testKey, `{"model":"claude-sonnet-4","input":"x"}`)
-	if status != 501 || gjson.GetBytes(b, "error.code").Str != "unsupported_endpoint" {
-		t.Errorf("compact on a translated model: %d %s", status, b)
+	// Elsewhere the model itself summarises the history, which comes back
+	// as one user message every upstream can read.
+	status, b = e.n.do(t, http.MethodPost, "/v1/responses/compact", testKey, `{"model":"claude-sonnet-4","instructions":"You are Codex.",
+		"tools":[{"type":"function","name":"shell","parameters":{"type":"object","properties":{}}}],
+		"input":[{"role":"user","content":"fix the bug"},{"type":"function_call","call_id":"c1","name":"shell","arguments":"{}"},
+		{"type":"function_call_output","call_id":"c1","output":"ok"}]}`)
+	if status != 200 || gjson.GetBytes(b, "object").Str != "response.compaction" || gjson.GetBytes(b, "output.#").Int() != 1 ||
+		gjson.GetBytes(b, "output.0.type").Str != "message" || gjson.GetBytes(b, "output.0.role").Str != "user" ||
+		!strings.HasSuffix(gjson.GetBytes(b, "output.0.content.0.text").Str, "Hello from Claude.") ||
+		gjson.GetBytes(b, "usage.input_tokens").Int() == 0 {
+		t.Fatalf("compact on a translated model: %d %s", status, b)
+	}
+	got := e.claude.Last(t).Body
+	last := gjson.GetBytes(got, "messages.@reverse.0")
+	if last.Get("role").Str != "user" || !strings.Contains(last.Raw, "compacting this conversation") ||
+		gjson.GetBytes(got, "tool_choice.type").Str != "none" || gjson.GetBytes(got, "tools.0.name").Str != "shell" ||
+		!strings.Contains(string(got), "tool_result") || gjson.GetBytes(got, "stream").Bool() {
+		t.Errorf("Anthropic received %s", got)
+	}
+	rec := e.n.usage(t, func(r gateway.UsageRecord) bool { return r.Endpoint == "responses.compact" && r.Model == "claude-sonnet-4" })
+	if rec.Status != 200 || rec.Usage.InputTokens == 0 || rec.UsageSource != gateway.UsageFromUpstream {
+		t.Errorf("ledger %+v", rec)
+	}
+	// A compacted history continues on any upstream.
+	status, b = e.n.do(t, http.MethodPost, "/v1/responses", testKey, `{"model":"gemini-2.5-pro","input":[`+gjson.GetBytes(b, "output.0").Raw+`,{"role":"user","content":"go on"}]}`)
+	if status != 200 || gjson.GetBytes(b, "status").Str != "completed" {
+		t.Errorf("turn after compaction: %d %s", status, b)
 	}
 }

@@ -20,9 +20,9 @@ import (
 var ResponsesInputTokens endpoint.Spec = inputTokensSpec{}
 
 // ResponsesCompact is POST /v1/responses/compact (remote compaction, as
-// Codex calls it): relayed to channels that serve the Responses API. The
-// compacted items are encrypted by that provider, so no other upstream
-// can produce or read them; elsewhere the call is refused as unsupported.
+// Codex calls it): relayed to channels that serve the Responses API, whose
+// compacted items are encrypted by that provider; any other model is
+// asked for a summary through the hub (responses_compact.go).
 var ResponsesCompact endpoint.Spec = compactSpec{}
 
 var (
