@@ -187,6 +187,24 @@ func TestAudioTranscriptions(t *testing.T) {
 		})
 	}
 
+	// An upload the gateway cannot measure, answered as subtitles, is billed
+	// up to the last cue's end (the fake's srt ends at 2.5 s).
+	for _, format := range []string{"srt", "vtt"} {
+		t.Run("raw "+format+" from an unmeasurable upload", func(t *testing.T) {
+			body, ct := multipartBody(t, map[string]string{"model": "ears", "response_format": format}, bytes.Repeat([]byte{0x1a, 0x45, 0xdf, 0xa3}, 4096), "clip.webm")
+			resp := e.n.post(t, "/v1/audio/transcriptions", testKey, body, map[string]string{"Content-Type": ct})
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			rec := e.n.usage(t, func(r gateway.UsageRecord) bool { return r.RequestID == resp.Header.Get("X-Request-Id") })
+			if len(rec.Units) != 1 || rec.Units[0].Count != 3 || rec.CostNanoUSD != 3*100_000 {
+				t.Errorf("ledger %+v", rec)
+			}
+		})
+	}
+
 	t.Run("translation on azure", func(t *testing.T) {
 		//lint:ignore SA1019 deprecated by OpenAI, still served by the platform and its clients
 		resp, err := c.Audio.Translations.New(ctx, openai.AudioTranslationNewParams{

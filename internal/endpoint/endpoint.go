@@ -287,7 +287,8 @@ type MediaLinker interface {
 
 // Meter is a spec whose calls are priced by units as well as tokens
 // (images, seconds, characters). It reads them from the call and its
-// complete answer.
+// complete answer — or, for a raw (non-JSON) answer streamed through to
+// the client, the answer's last KiB or two.
 type Meter interface {
 	Units(p Peek, body payload.Body, answer []byte) []gateway.Metered
 }

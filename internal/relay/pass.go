@@ -100,6 +100,9 @@ func (p *passThrough) complete(ctx context.Context, w http.ResponseWriter, resp 
 	return nil
 }
 
+// rawTail is how much of a raw answer's end its meter sees.
+const rawTail = 1 << 10
+
 // raw copies a non-JSON answer (audio, a plain-text transcript) to the
 // client as it arrives. The first chunk is read before anything is sent,
 // so an upstream that fails at once can still fail over; the last chunk
@@ -127,10 +130,13 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 	_ = rc.Flush()
 	held := buf[:n]
 	next := make([]byte, len(buf))
+	// The answer's last bytes, for the meter (a subtitle's last cue).
+	tail := make([]byte, 0, 2*rawTail)
 	var readErr error
 	for {
 		m, err := resp.Body.Read(next)
 		if m > 0 {
+			tail = append(tail[:0], held[max(0, len(held)-rawTail):]...)
 			if _, werr := w.Write(held); werr != nil {
 				p.cs.rec.Status, p.cs.rec.ErrorMessage = 499, "client disconnected mid-answer"
 				e.finish(ctx, p.cs, *res)
@@ -147,7 +153,8 @@ func (p *passThrough) raw(ctx context.Context, w http.ResponseWriter, resp *http
 		}
 	}
 	if m, ok := p.spec.(endpoint.Meter); ok {
-		res.units = m.Units(c.Peek, c.Body, nil)
+		tail = append(tail, held[max(0, len(held)-rawTail):]...)
+		res.units = m.Units(c.Peek, c.Body, tail)
 	}
 	if len(res.units) == 0 && c.Body.JSON != nil {
 		// Bytes report no usage and no unit metered them (speech from a

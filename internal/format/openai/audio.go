@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -159,13 +160,54 @@ func (transcribeSpec) Units(_ endpoint.Peek, body payload.Body, answer []byte) [
 		}
 	}
 	if secs <= 0 {
-		d, ok := UploadDuration(body)
-		if !ok {
+		if d, ok := UploadDuration(body); ok {
+			secs = d.Seconds()
+		} else if end, ok := subtitleEnd(answer); ok {
+			// An upload the gateway cannot measure (WebM, say) answered as
+			// srt or vtt: the last cue's end is the audio's length but for
+			// trailing silence.
+			secs = end
+		} else {
 			return nil
 		}
-		secs = d.Seconds()
 	}
 	return []gateway.Metered{{Unit: gateway.UnitAudioSecond, Count: int64(math.Ceil(secs))}}
+}
+
+// subtitleEnd is the latest cue end of an srt or vtt answer, in seconds.
+func subtitleEnd(answer []byte) (float64, bool) {
+	end, found := 0.0, false
+	for line := range strings.Lines(string(answer)) {
+		_, after, ok := strings.Cut(line, "-->")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(after)
+		if len(f) == 0 {
+			continue
+		}
+		if t, ok := cueTime(f[0]); ok {
+			end, found = max(end, t), true
+		}
+	}
+	return end, found
+}
+
+// cueTime reads a cue timestamp: [HH:]MM:SS,mmm (srt) or [HH:]MM:SS.mmm (vtt).
+func cueTime(s string) (float64, bool) {
+	parts := strings.Split(strings.Replace(s, ",", ".", 1), ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, false
+	}
+	total := 0.0
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(p, 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || (i < len(parts)-1 && v != math.Trunc(v)) {
+			return 0, false
+		}
+		total = total*60 + v
+	}
+	return total, true
 }
 
 // StreamUnits: a stream that reported tokens is billed by them.

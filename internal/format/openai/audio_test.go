@@ -106,6 +106,17 @@ func TestAudioMeter(t *testing.T) {
 	}
 	// An unmeasurable upload is held by its size.
 	odd := audioForm(t, map[string]string{"model": "whisper-1"}, make([]byte, 50_000))
+	// and billed by its subtitles' last cue when the answer has them.
+	for answer, want := range map[string][]gateway.Metered{
+		"1\n00:00:00,000 --> 00:00:04,200\nhello\n\n2\n00:01:02,500 --> 00:01:05,010\nbye\n": sec(66),
+		"WEBVTT\n\n00:00.000 --> 00:07.250 align:start\nhello\n":                             sec(8),
+		"just text, no cues":      nil,
+		"00:00:01,000 --> junk\n": nil,
+	} {
+		if got := spec.Units(endpoint.Peek{}, odd, []byte(answer)); !slices.Equal(got, want) {
+			t.Errorf("units of %q: %v, want %v", answer, got, want)
+		}
+	}
 	if w := spec.Worst(endpoint.Peek{}, odd); w.Units[0].Count != 51 {
 		t.Errorf("worst of an unknown format %+v", w)
 	}
