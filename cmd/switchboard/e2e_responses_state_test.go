@@ -232,7 +232,9 @@ func TestResponsesInputTokensAndCompact(t *testing.T) {
 		!strings.Contains(string(got), "tool_result") || gjson.GetBytes(got, "stream").Bool() {
 		t.Errorf("Anthropic received %s", got)
 	}
-	rec := e.n.usage(t, func(r gateway.UsageRecord) bool { return r.Endpoint == "responses.compact" && r.Model == "claude-sonnet-4" })
+	rec := e.n.usage(t, func(r gateway.UsageRecord) bool {
+		return r.Endpoint == "responses.compact" && r.Model == "claude-sonnet-4"
+	})
 	if rec.Status != 200 || rec.Usage.InputTokens == 0 || rec.UsageSource != gateway.UsageFromUpstream {
 		t.Errorf("ledger %+v", rec)
 	}
