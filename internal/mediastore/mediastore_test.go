@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"switchboard/internal/gatewaytest"
 )
 
 // backends are the store's backends under test: each call returns a
@@ -26,8 +28,7 @@ var backends = []struct {
 		return b
 	}},
 	{"s3", func(t *testing.T) Backend {
-		_, srv := newFakeS3(t, "media-bucket", "AKTEST")
-		return newS3(t, srv.Listener.Addr().String(), "AKTEST")
+		return newS3(t, gatewaytest.NewS3(t, "media-bucket", "AKTEST").Addr, "AKTEST")
 	}},
 }
 
@@ -192,11 +193,14 @@ func TestDirKeyFile(t *testing.T) {
 func TestS3(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	fake, srv := newFakeS3(t, "media-bucket", "AKTEST")
-	if _, err := New(ctx, newS3(t, srv.Listener.Addr().String(), "AKOTHER"), Options{}); err == nil {
+	fake := gatewaytest.NewS3(t, "media-bucket", "AKTEST")
+	if _, err := New(ctx, newS3(t, fake.Addr, "AKOTHER"), Options{}); err == nil {
 		t.Fatal("a store with the wrong access key opened")
 	}
-	s, err := New(ctx, newS3(t, srv.Listener.Addr().String(), "AKTEST"), Options{})
+	if keys := fake.Keys(); len(keys) != 0 {
+		t.Fatalf("an unsigned request stored %v", keys)
+	}
+	s, err := New(ctx, newS3(t, fake.Addr, "AKTEST"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,13 +208,10 @@ func TestS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
-	o, ok := fake.objects["switchboard/media/5/"+id]
-	if !ok || string(o.data) != "WEBP" || o.contentType != "image/webp" {
-		t.Errorf("stored %+v %v; objects %v", o, ok, len(fake.objects))
+	if data, ct, ok := fake.Object("switchboard/media/5/" + id); !ok || string(data) != "WEBP" || ct != "image/webp" {
+		t.Errorf("stored %q %q %v; objects %v", data, ct, ok, fake.Keys())
 	}
-	if _, ok := fake.objects["switchboard/media/.key"]; !ok {
+	if _, _, ok := fake.Object("switchboard/media/.key"); !ok {
 		t.Error("no signing key in the bucket")
 	}
 }

@@ -1,4 +1,4 @@
-package mediastore
+package gatewaytest
 
 import (
 	"bufio"
@@ -17,10 +17,14 @@ import (
 	"time"
 )
 
-// fakeS3 is a bucket of an S3-compatible server: PUT, GET, HEAD and
-// DELETE of objects and ListObjectsV2, path-style, every request signed
-// with AWS SigV4 by accessKey.
-type fakeS3 struct {
+// S3 is one bucket of a fake S3-compatible server: PUT, GET, HEAD and
+// DELETE of objects and ListObjectsV2, path-style. Every request must
+// carry an AWS SigV4 Authorization header for its access key, else it is
+// refused with AccessDenied.
+type S3 struct {
+	// Addr is the server's host:port (an S3 client's endpoint).
+	Addr string
+
 	bucket, accessKey string
 
 	mu       sync.Mutex
@@ -34,20 +38,44 @@ type fakeObject struct {
 	modified    time.Time
 }
 
-func newFakeS3(t *testing.T, bucket, accessKey string) (*fakeS3, *httptest.Server) {
-	f := &fakeS3{bucket: bucket, accessKey: accessKey, objects: map[string]fakeObject{}}
+// NewS3 starts a fake S3 server holding bucket, for accessKey.
+func NewS3(t testing.TB, bucket, accessKey string) *S3 {
+	f := &S3{bucket: bucket, accessKey: accessKey, objects: map[string]fakeObject{}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
-	return f, srv
+	f.Addr = srv.Listener.Addr().String()
+	return f
 }
 
-func (f *fakeS3) fail(w http.ResponseWriter, status int, code string) {
+// Object returns a stored object's bytes and content type.
+func (f *S3) Object(key string) ([]byte, string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.objects[key]
+	return o.data, o.contentType, ok
+}
+
+// Keys returns the names of the stored objects, sorted.
+func (f *S3) Keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.objects))
+}
+
+// Requests is how many requests the server has answered.
+func (f *S3) Requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests
+}
+
+func (f *S3) fail(w http.ResponseWriter, status int, code string) {
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, code)
 }
 
-func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *S3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
@@ -101,7 +129,7 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeS3) list(w http.ResponseWriter, q url.Values) {
+func (f *S3) list(w http.ResponseWriter, q url.Values) {
 	type content struct {
 		Key          string
 		LastModified string
