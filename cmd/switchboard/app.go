@@ -260,7 +260,7 @@ func newApp(ctx context.Context, cfg *config.Config, opts appOptions) (*app, err
 	if mediaDir == "" {
 		mediaDir = filepath.Join(dataDir, "media")
 	}
-	media, err := mediastore.Open(mediaDir, mediastore.Options{TTL: cfg.Media.URLTTL, QuotaBytes: int64(cfg.Media.QuotaMB) << 20})
+	media, err := openMedia(ctx, mediaDir, cfg.Media)
 	if err != nil {
 		return nil, err
 	}
@@ -631,6 +631,21 @@ func (a *app) Close(ctx context.Context) error {
 	}
 	a.logs.Flush()
 	return errors.Join(errs...)
+}
+
+// openMedia opens the media store: in an S3-compatible bucket when
+// media.s3 is set, else in dir.
+func openMedia(ctx context.Context, dir string, m config.Media) (*mediastore.Store, error) {
+	o := mediastore.Options{TTL: m.URLTTL, QuotaBytes: int64(m.QuotaMB) << 20}
+	if m.S3 == nil {
+		return mediastore.Open(dir, o)
+	}
+	b, err := mediastore.NewS3(mediastore.S3Options{Endpoint: m.S3.Endpoint, Bucket: m.S3.Bucket, Region: m.S3.Region,
+		AccessKeyID: m.S3.AccessKeyID, SecretAccessKey: m.S3.SecretAccessKey, Prefix: m.S3.Prefix, UseSSL: m.S3.UseSSL})
+	if err != nil {
+		return nil, err
+	}
+	return mediastore.New(ctx, b, o)
 }
 
 // mediaPaths adapts the media store to the engine: store, then sign.

@@ -88,6 +88,20 @@ type Media struct {
 	// Proxy: media links in upstream answers (OpenAI image URLs) are
 	// fetched, stored and replaced by the gateway's own signed URLs.
 	Proxy bool
+	// S3, when set, keeps the media in an S3-compatible bucket instead of
+	// Dir (media.s3).
+	S3 *MediaS3
+}
+
+// MediaS3 is an S3-compatible bucket for the media store.
+type MediaS3 struct {
+	Endpoint        string // host[:port]
+	Bucket          string
+	Region          string // default us-east-1
+	AccessKeyID     string
+	SecretAccessKey string
+	Prefix          string // prepended to every object name
+	UseSSL          bool   // default true
 }
 
 // Defaults of the media store.

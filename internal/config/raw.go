@@ -97,6 +97,17 @@ type rawMedia struct {
 	QuotaMB        scalar            `yaml:"quota_mb"`
 	PublicURL      scalar            `yaml:"public_url"`
 	Proxy          scalar            `yaml:"proxy"`
+	S3             *rawMediaS3       `yaml:"s3"`
+}
+
+type rawMediaS3 struct {
+	Endpoint        scalar `yaml:"endpoint"`
+	Bucket          scalar `yaml:"bucket"`
+	Region          scalar `yaml:"region"`
+	AccessKeyID     scalar `yaml:"access_key_id"`
+	SecretAccessKey scalar `yaml:"secret_access_key"`
+	Prefix          scalar `yaml:"prefix"`
+	UseSSL          scalar `yaml:"use_ssl"`
 }
 
 type rawLedger struct {

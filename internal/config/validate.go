@@ -5,6 +5,8 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -289,11 +291,56 @@ func (c *converter) media(r *rawMedia, m *Media) {
 	m.QuotaMB = int(c.integer(r.QuotaMB, "media.quota_mb", DefaultMediaQuotaMB, 1, 1<<24))
 	m.PublicURL = c.str(r.PublicURL, "")
 	m.Proxy = c.boolean(r.Proxy, "media.proxy", false)
+	c.mediaS3(r, m)
 	if m.PublicURL != "" {
 		if err := rules.CheckURL(m.PublicURL); err != nil {
 			c.fail("media.public_url", r.PublicURL.line(), "%v (e.g. https://gateway.example.com)", err)
 		}
 	}
+}
+
+// s3BucketName is S3's rule for bucket names (3–63 characters).
+var s3BucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// s3Region is the shape of a region name (us-east-1, auto, garage).
+var s3Region = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+func (c *converter) mediaS3(r *rawMedia, m *Media) {
+	if r.S3 == nil {
+		return
+	}
+	const p = "media.s3"
+	if r.Dir.node != nil {
+		c.fail("media.dir", r.Dir.line(), "set either media.dir or media.s3, not both")
+	}
+	s := &MediaS3{
+		Endpoint: c.str(r.S3.Endpoint, ""), Bucket: c.str(r.S3.Bucket, ""),
+		Region:      c.str(r.S3.Region, "us-east-1"),
+		AccessKeyID: c.str(r.S3.AccessKeyID, ""), SecretAccessKey: c.str(r.S3.SecretAccessKey, ""),
+		Prefix: strings.TrimPrefix(c.str(r.S3.Prefix, ""), "/"),
+		UseSSL: c.boolean(r.S3.UseSSL, p+".use_ssl", true),
+	}
+	if strings.Contains(s.Endpoint, "://") {
+		c.fail(p+".endpoint", r.S3.Endpoint.line(), "give host[:port] without a scheme (use_ssl chooses https or http)")
+	} else if u, err := url.Parse("//" + s.Endpoint); s.Endpoint == "" || err != nil || u.Host != s.Endpoint || u.Hostname() == "" {
+		c.fail(p+".endpoint", r.S3.Endpoint.line(), "invalid endpoint %q (want host[:port], e.g. s3.eu-west-1.amazonaws.com or minio.internal:9000)", s.Endpoint)
+	}
+	if !s3BucketName.MatchString(s.Bucket) {
+		c.fail(p+".bucket", r.S3.Bucket.line(), "invalid bucket name %q (3–63 lowercase letters, digits, dots and hyphens)", s.Bucket)
+	}
+	if !s3Region.MatchString(s.Region) {
+		c.fail(p+".region", r.S3.Region.line(), "invalid region %q (e.g. us-east-1)", s.Region)
+	}
+	if err := rules.UpstreamKey(s.AccessKeyID); err != nil {
+		c.fail(p+".access_key_id", r.S3.AccessKeyID.line(), "%v", err)
+	}
+	if err := rules.UpstreamKey(s.SecretAccessKey); err != nil {
+		c.fail(p+".secret_access_key", r.S3.SecretAccessKey.line(), "%v", err)
+	}
+	if strings.Contains(s.Prefix, "..") || strings.ContainsAny(s.Prefix, "\\\x00") {
+		c.fail(p+".prefix", r.S3.Prefix.line(), "invalid prefix %q", s.Prefix)
+	}
+	m.S3 = s
 }
 
 func (c *converter) server(r *rawServer, s *Server) {

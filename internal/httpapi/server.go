@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -83,25 +82,23 @@ func (s *Server) media(w http.ResponseWriter, r *http.Request) error {
 	if s.Media == nil {
 		return gateway.Errorf(gateway.KindNotFound, "this gateway stores no media").WithCode("not_found")
 	}
-	obj, err := s.Media.Open(r.PathValue("key"), r.PathValue("id"), r.URL.Query().Get("exp"), r.URL.Query().Get("sig"))
+	obj, err := s.Media.Open(r.Context(), r.PathValue("key"), r.PathValue("id"), r.URL.Query().Get("exp"), r.URL.Query().Get("sig"))
 	switch {
 	case errors.Is(err, mediastore.ErrBadSignature):
 		return gateway.Errorf(gateway.KindPermission, "the media link's signature does not match").WithCode("invalid_signature")
 	case errors.Is(err, mediastore.ErrExpired):
 		return &gateway.Error{Kind: gateway.KindNotFound, Status: http.StatusGone, Message: "the media link has expired", Code: "expired"}
+	case errors.Is(err, mediastore.ErrNotFound):
+		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
 	case err != nil:
-		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
+		return gateway.Errorf(gateway.KindInternal, "the media store is unavailable")
 	}
-	f, err := os.Open(obj.Path)
-	if err != nil {
-		return gateway.Errorf(gateway.KindNotFound, "no such media").WithCode("not_found")
-	}
-	defer f.Close()
+	defer obj.Body.Close()
 	w.Header().Set("Content-Type", obj.ContentType)
 	w.Header().Set("Cache-Control", "private, max-age=3600")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Content-Length", strconv.FormatInt(obj.Size, 10))
-	_, _ = io.Copy(w, f)
+	_, _ = io.Copy(w, obj.Body)
 	return nil
 }
 

@@ -1,12 +1,14 @@
 // Package mediastore keeps media the gateway serves itself — images an
 // upstream returned as bytes to a client that asked for a URL — in a
-// local directory, and signs expiring URLs for them under the gateway's
-// own host. Every object belongs to the key that created it: it is stored
-// under that key, counted against that key's quota, and its URL names it.
-// It imports nothing of ours.
+// backend (a local directory by default, or an S3-compatible bucket), and
+// signs expiring URLs for them under the gateway's own host. Every object
+// belongs to the key that created it: it is stored under that key, counted
+// against that key's quota, and its URL names it. It imports nothing of
+// ours.
 package mediastore
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -15,11 +17,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"mime"
 	"net/url"
-	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,9 +37,12 @@ var (
 	ErrQuota = errors.New("mediastore: the key's media quota is used up")
 )
 
-// Store is a directory of objects, one subdirectory per key.
+// keyName is the signing key's object name in the backend.
+const keyName = ".key"
+
+// Store is a backend of objects, one "directory" per key.
 type Store struct {
-	dir   string
+	b     Backend
 	ttl   time.Duration
 	quota int64
 	key   []byte
@@ -57,9 +61,19 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Open opens (creating) a store in dir. Its signing key is dir/.key,
-// created once: nodes sharing the directory share the key.
+// Open opens (creating) a store in the local directory dir. Its signing
+// key is dir/.key, created once: nodes sharing the directory share the key.
 func Open(dir string, o Options) (*Store, error) {
+	b, err := NewDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return New(context.Background(), b, o)
+}
+
+// New opens a store on backend b. Its signing key is the backend's ".key"
+// object, created once: nodes sharing the backend share the key.
+func New(ctx context.Context, b Backend, o Options) (*Store, error) {
 	if o.TTL <= 0 {
 		o.TTL = 24 * time.Hour
 	}
@@ -69,63 +83,94 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("mediastore: %w", err)
-	}
-	keyPath := filepath.Join(dir, ".key")
-	key, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) {
+	key, err := readKey(ctx, b)
+	if errors.Is(err, ErrNotFound) {
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+		if err := b.Put(ctx, keyName, bytes.NewReader(key), int64(len(key)), "application/octet-stream"); err != nil {
 			return nil, fmt.Errorf("mediastore: write key: %w", err)
 		}
-	} else if err != nil {
+		// Read back: of two nodes starting at once, both keep the
+		// key that was written last.
+		key, err = readKey(ctx, b)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mediastore: read key: %w", err)
 	}
 	if len(key) < 32 {
-		return nil, fmt.Errorf("mediastore: key file %s is too short", keyPath)
+		return nil, fmt.Errorf("mediastore: the signing key %s is too short", keyName)
 	}
-	return &Store{dir: dir, ttl: o.TTL, quota: o.QuotaBytes, key: key, now: o.Now}, nil
+	return &Store{b: b, ttl: o.TTL, quota: o.QuotaBytes, key: key, now: o.Now}, nil
 }
 
-// Object is a stored object as Open finds it.
+func readKey(ctx context.Context, b Backend) ([]byte, error) {
+	rc, _, err := b.Get(ctx, keyName)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 1<<10))
+}
+
+// Object is a stored object as Open finds it; the caller closes Body.
 type Object struct {
-	Path        string
+	Body        io.ReadCloser
 	ContentType string
 	Size        int64
 }
 
-func (s *Store) keyDir(keyID int64) string {
-	return filepath.Join(s.dir, strconv.FormatInt(keyID, 10))
+func keyPrefix(keyID int64) string { return strconv.FormatInt(keyID, 10) + "/" }
+
+// created is when an object was stored: the time its id starts with,
+// else (an id of an older release) the backend's modification time.
+func created(in Info) time.Time {
+	id := path.Base(in.Name)
+	if sec, _, ok := strings.Cut(id, "-"); ok {
+		if n, err := strconv.ParseInt(sec, 10, 64); err == nil {
+			return time.Unix(n, 0)
+		}
+	}
+	return in.Modified
 }
 
 // used is the size of keyID's live objects; expired ones are removed.
-func (s *Store) used(keyID int64) int64 {
-	var n int64
-	entries, _ := os.ReadDir(s.keyDir(keyID))
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		if s.now().Sub(info.ModTime()) > s.ttl {
-			_ = os.Remove(filepath.Join(s.keyDir(keyID), e.Name()))
-			continue
-		}
-		n += info.Size()
+func (s *Store) used(ctx context.Context, keyID int64) (int64, error) {
+	objs, err := s.b.List(ctx, keyPrefix(keyID))
+	if err != nil {
+		return 0, err
 	}
-	return n
+	var n int64
+	for _, o := range objs {
+		if s.now().Sub(created(o)) > s.ttl {
+			_ = s.b.Delete(ctx, o.Name)
+			continue
+		}
+		n += o.Size
+	}
+	return n, nil
 }
 
 // Put stores data of MIME type contentType for keyID and returns its
 // object id and expiry.
 func (s *Store) Put(keyID int64, contentType string, data []byte) (string, time.Time, error) {
+	return s.PutContext(context.Background(), keyID, contentType, bytes.NewReader(data), int64(len(data)))
+}
+
+// PutContext stores size bytes of r of MIME type contentType for keyID
+// and returns its object id and expiry.
+func (s *Store) PutContext(ctx context.Context, keyID int64, contentType string, r io.Reader, size int64) (string, time.Time, error) {
+	if size < 0 {
+		return "", time.Time{}, errors.New("mediastore: the size of an object must be known")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.used(keyID)+int64(len(data)) > s.quota {
+	n, err := s.used(ctx, keyID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if n+size > s.quota {
 		return "", time.Time{}, ErrQuota
 	}
 	var b [16]byte
@@ -136,16 +181,11 @@ func (s *Store) Put(keyID int64, contentType string, data []byte) (string, time.
 	if exts, _ := mime.ExtensionsByType(contentType); len(exts) > 0 {
 		ext = exts[len(exts)-1]
 	}
-	id := hex.EncodeToString(b[:]) + ext
-	if err := os.MkdirAll(s.keyDir(keyID), 0o700); err != nil {
+	now := s.now()
+	id := strconv.FormatInt(now.Unix(), 10) + "-" + hex.EncodeToString(b[:]) + ext
+	if err := s.b.Put(ctx, keyPrefix(keyID)+id, io.LimitReader(r, size), size, contentType); err != nil {
 		return "", time.Time{}, err
 	}
-	p := filepath.Join(s.keyDir(keyID), id)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		return "", time.Time{}, fmt.Errorf("mediastore: %w", err)
-	}
-	now := s.now()
-	_ = os.Chtimes(p, now, now)
 	return id, now.Add(s.ttl), nil
 }
 
@@ -163,8 +203,8 @@ func (s *Store) Path(keyID int64, id string, exp time.Time) string {
 	return "/v1/media/" + strconv.FormatInt(keyID, 10) + "/" + id + "?" + q.Encode()
 }
 
-// Open checks a signed path's parts and finds its object.
-func (s *Store) Open(keyPart, id, exp, sig string) (Object, error) {
+// Open checks a signed path's parts and opens its object.
+func (s *Store) Open(ctx context.Context, keyPart, id, exp, sig string) (Object, error) {
 	keyID, err := strconv.ParseInt(keyPart, 10, 64)
 	if err != nil || strings.ContainsAny(id, `/\`) || strings.HasPrefix(id, ".") || id == "" {
 		return Object{}, ErrNotFound
@@ -179,28 +219,43 @@ func (s *Store) Open(keyPart, id, exp, sig string) (Object, error) {
 	if s.now().Unix() > e {
 		return Object{}, ErrExpired
 	}
-	p := filepath.Join(s.keyDir(keyID), id)
-	info, err := os.Stat(p)
-	if err != nil || !info.Mode().IsRegular() {
-		return Object{}, ErrNotFound
+	rc, info, err := s.b.Get(ctx, keyPrefix(keyID)+id)
+	if err != nil {
+		return Object{}, err
 	}
-	ct := mime.TypeByExtension(filepath.Ext(id))
+	ct := mime.TypeByExtension(path.Ext(id))
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	return Object{Path: p, ContentType: ct, Size: info.Size()}, nil
+	return Object{Body: rc, ContentType: ct, Size: info.Size}, nil
 }
 
 // Sweep removes every object older than the TTL.
 func (s *Store) Sweep() {
+	_ = s.SweepContext(context.Background())
+}
+
+// SweepContext removes every object older than the TTL.
+func (s *Store) SweepContext(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keys, _ := os.ReadDir(s.dir)
-	for _, k := range keys {
-		if id, err := strconv.ParseInt(k.Name(), 10, 64); err == nil && k.IsDir() {
-			s.used(id)
+	objs, err := s.b.List(ctx, "")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range objs {
+		k, _, ok := strings.Cut(o.Name, "/")
+		if _, err := strconv.ParseInt(k, 10, 64); err != nil || !ok {
+			continue
+		}
+		if s.now().Sub(created(o)) > s.ttl {
+			if err := s.b.Delete(ctx, o.Name); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // SweepInterval is how often a running store sweeps: a quarter of the
@@ -220,7 +275,9 @@ func (s *Store) SweepEvery(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.Sweep()
+			// A failed sweep (the bucket unreachable) is tried again at
+			// the next tick; the loop's context bounds every call.
+			_ = s.SweepContext(ctx)
 		}
 	}
 }
