@@ -189,7 +189,7 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 	}
 
 	// The final notification arrives once, signed, as a task object.
-	waitUntil(t, 5*time.Second, "the final notification", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the final notification", func() bool {
 		return hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }) == 1
 	})
 	if hooks.bad.Load() != 0 {
@@ -238,7 +238,7 @@ func TestMidjourneyEndToEnd(t *testing.T) {
 		price float64
 	}{{id, 0.05}, {*act.Result, 0.02}, {*zoom.Result, 0.03}} {
 		var recs []gateway.UsageRecord
-		waitUntil(t, 5*time.Second, "the ledger record of "+tc.id, func() bool { recs = n.ledgerFor(t, tc.id); return len(recs) > 0 })
+		gatewaytest.WaitFor(t, 30*time.Second, "the ledger record of "+tc.id, func() bool { recs = n.ledgerFor(t, tc.id); return len(recs) > 0 })
 		if len(recs) != 1 || recs[0].PriceNanoUSD != gateway.NanoUSD(tc.price) || recs[0].Status != 200 {
 			t.Fatalf("ledger of %s: %+v", tc.id, recs)
 		}
@@ -322,14 +322,14 @@ func TestMidjourneyRefusalsAndFailures(t *testing.T) {
 	}
 	// The refusals' holds are released (through the ledger, within its
 	// flush interval); the running task's stays.
-	waitUntil(t, 5*time.Second, "only the running task's hold", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "only the running task's hold", func() bool {
 		return n.key(t, testKeyBudget).ReservedNanoUSD == gateway.NanoUSD(0.05)
 	})
 	o, _ := mjWait(t, n, *failing.Result, testKeyBudget)
 	if o.Status != "FAILURE" || o.FailReason == "" {
 		t.Fatalf("failing task %+v", o)
 	}
-	waitUntil(t, 5*time.Second, "the hold released", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the hold released", func() bool {
 		k := n.key(t, testKeyBudget)
 		return k.ReservedNanoUSD == 0
 	})
@@ -381,14 +381,14 @@ func TestMidjourneyRestartMidTask(t *testing.T) {
 
 	n2 := startTaskNode(t, dir, cfg)
 	// Nobody fetches: the poller alone finishes it.
-	waitUntil(t, 10*time.Second, "the task to finish after the restart", func() bool {
+	gatewaytest.WaitFor(t, 45*time.Second, "the task to finish after the restart", func() bool {
 		tk, err := n2.app.store.TaskByID(context.Background(), id)
 		return err == nil && tk.Status == gateway.TaskSucceeded && tk.Billed
 	})
-	waitUntil(t, 5*time.Second, "the final notification", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the final notification", func() bool {
 		return hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }) >= 1
 	})
-	waitUntil(t, 5*time.Second, "the hold settled", func() bool { return n2.key(t, testKeyBudget).ReservedNanoUSD == 0 })
+	gatewaytest.WaitFor(t, 30*time.Second, "the hold settled", func() bool { return n2.key(t, testKeyBudget).ReservedNanoUSD == 0 })
 	// Another restart and a few poller rounds change nothing.
 	n2.stop()
 	n3 := startTaskNode(t, dir, cfg)
@@ -442,7 +442,7 @@ func testTwoNodesOnePoller(t *testing.T, withRedis bool) {
 		t.Fatalf("submit: %+v", sub)
 	}
 	fetch := "/mj/task/" + up.TaskIDs()[0] + "/fetch"
-	waitUntil(t, 5*time.Second, "the poller to poll", func() bool { return a.calls(fetch)+b.calls(fetch) >= 3 })
+	gatewaytest.WaitFor(t, 30*time.Second, "the poller to poll", func() bool { return a.calls(fetch)+b.calls(fetch) >= 3 })
 	if a.calls(fetch) > 0 && b.calls(fetch) > 0 {
 		t.Fatalf("both nodes polled: %d and %d", a.calls(fetch), b.calls(fetch))
 	}
@@ -456,12 +456,12 @@ func testTwoNodesOnePoller(t *testing.T, withRedis bool) {
 		poller, other = b, a
 	}
 	poller.stop()
-	waitUntil(t, 10*time.Second, "the other node to take over and finish the task", func() bool {
+	gatewaytest.WaitFor(t, 45*time.Second, "the other node to take over and finish the task", func() bool {
 		tk, err := other.app.store.TaskByID(context.Background(), *sub.Result)
 		return err == nil && tk.Status == gateway.TaskSucceeded && tk.Billed && other.calls(fetch) > 0
 	})
 	var recs []gateway.UsageRecord
-	waitUntil(t, 5*time.Second, "the ledger record", func() bool { recs = other.ledgerFor(t, *sub.Result); return len(recs) > 0 })
+	gatewaytest.WaitFor(t, 30*time.Second, "the ledger record", func() bool { recs = other.ledgerFor(t, *sub.Result); return len(recs) > 0 })
 	if len(recs) != 1 {
 		t.Fatalf("%d ledger records", len(recs))
 	}
@@ -473,7 +473,7 @@ func TestMidjourneyHookShape(t *testing.T) {
 	hooks := newHookReceiver(t, "whsec-test")
 	n := startTaskNode(t, t.TempDir(), fmt.Sprintf(mjConfig, up.URL))
 	sub := mjSubmit(t, n, "/mj/submit/imagine", testKey, `{"prompt":"hooked","notifyHook":"`+hooks.URL+`"}`)
-	waitUntil(t, 10*time.Second, "the final notification", func() bool {
+	gatewaytest.WaitFor(t, 45*time.Second, "the final notification", func() bool {
 		return hooks.count(func(m map[string]any) bool { return m["id"] == *sub.Result && m["status"] == "SUCCESS" }) == 1
 	})
 	hooks.mu.Lock()
@@ -620,7 +620,7 @@ func TestMidjourneyKillMidTask(t *testing.T) {
 
 	p2 := startE2EProc(t, "n2", dir, cfg)
 	for _, id := range ids {
-		waitUntil(t, 15*time.Second, "task "+id+" notified", func() bool {
+		gatewaytest.WaitFor(t, 60*time.Second, "task "+id+" notified", func() bool {
 			return hooks.count(func(m map[string]any) bool { return m["id"] == id && m["status"] == "SUCCESS" }) >= 1
 		})
 		req, _ := http.NewRequest(http.MethodGet, p2.URL()+"/mj/task/"+id+"/fetch", nil)

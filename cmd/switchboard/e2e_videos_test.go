@@ -238,7 +238,7 @@ func TestVideosOpenAIPassThrough(t *testing.T) {
 	// Billed once per video, per second at its resolution (sora-2 at
 	// 1280x720 is $0.10 a second in the built-in table).
 	var recs []gateway.UsageRecord
-	waitUntil(t, 5*time.Second, "the ledger record", func() bool { recs = n.ledgerFor(t, v.ID); return len(recs) > 0 })
+	gatewaytest.WaitFor(t, 30*time.Second, "the ledger record", func() bool { recs = n.ledgerFor(t, v.ID); return len(recs) > 0 })
 	if len(recs) != 1 || recs[0].PriceNanoUSD != gateway.NanoUSD(0.80) || recs[0].Endpoint != "videos.create" {
 		t.Fatalf("ledger %+v", recs)
 	}
@@ -295,7 +295,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 	if string(b) != "VEO:f1" {
 		t.Fatalf("veo content %q", b)
 	}
-	waitUntil(t, 5*time.Second, "the veo bill", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the veo bill", func() bool {
 		recs := n.ledgerFor(t, v.ID)
 		return len(recs) == 1 && recs[0].PriceNanoUSD == gateway.NanoUSD(8*0.40)
 	})
@@ -314,7 +314,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 	if failed.Status != openai.VideoStatusFailed || failed.Error.Message == "" {
 		t.Fatalf("failed video %s", failed.RawJSON())
 	}
-	waitUntil(t, 5*time.Second, "the failure webhook", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the failure webhook", func() bool {
 		return hooks.count(func(m map[string]any) bool {
 			d, _ := m["data"].(map[string]any)
 			return m["type"] == "video.failed" && d["id"] == id
@@ -323,7 +323,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 	if hooks.bad.Load() != 0 {
 		t.Fatal("a webhook had a bad signature")
 	}
-	waitUntil(t, 5*time.Second, "holds settled", func() bool { return n.key(t, testKeyBudget).ReservedNanoUSD == 0 })
+	gatewaytest.WaitFor(t, 30*time.Second, "holds settled", func() bool { return n.key(t, testKeyBudget).ReservedNanoUSD == 0 })
 	if k := n.key(t, testKeyBudget); k.SpentNanoUSD != gateway.NanoUSD(8*0.40) {
 		t.Fatalf("spent %d, want the veo video only", k.SpentNanoUSD)
 	}
@@ -338,7 +338,7 @@ func TestVideosVeoAndFailures(t *testing.T) {
 		t.Fatalf("upstream model %q, want the mapped sora-2", got)
 	}
 	waitVideo(t, carol, va.ID)
-	waitUntil(t, 5*time.Second, "the alias bill", func() bool {
+	gatewaytest.WaitFor(t, 30*time.Second, "the alias bill", func() bool {
 		recs := n.ledgerFor(t, va.ID)
 		return len(recs) == 1 && recs[0].PriceNanoUSD == gateway.NanoUSD(4*0.05)
 	})
@@ -355,7 +355,7 @@ func TestVideoGenerations(t *testing.T) {
 	}
 	id := gjson.GetBytes(raw, "task_id").String()
 	var env []byte
-	waitUntil(t, 10*time.Second, "the generation to complete", func() bool {
+	gatewaytest.WaitFor(t, 45*time.Second, "the generation to complete", func() bool {
 		_, env = n.do(t, http.MethodGet, "/v1/video/generations/"+id, testKey, "", nil)
 		return gjson.GetBytes(env, "status").String() == "completed"
 	})
