@@ -322,6 +322,36 @@ func TestAudioSpeech(t *testing.T) {
 		}
 	})
 
+	// The raw answer of a token-priced model carries no usage: the gateway
+	// asks for the SSE form, relays its audio as bytes and bills its tokens.
+	t.Run("gpt-4o-mini-tts bytes billed by tokens", func(t *testing.T) {
+		resp, err := c.Audio.Speech.New(ctx, openai.AudioSpeechNewParams{
+			Model: "gpt-4o-mini-tts", Input: "Hi there", Voice: openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String("coral")},
+			ResponseFormat: "flac",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var want []byte
+		for i := range 5 {
+			want = append(want, gatewaytest.SpeechBytes(i)...)
+		}
+		if !bytes.Equal(b, want) || resp.Header.Get("Content-Type") != "audio/flac" {
+			t.Errorf("%d bytes of %s", len(b), resp.Header.Get("Content-Type"))
+		}
+		if sf := gjson.GetBytes(e.up.Last(t).Body, "stream_format").Str; sf != "sse" {
+			t.Errorf("upstream stream_format %q", sf)
+		}
+		rec := e.n.usage(t, func(r gateway.UsageRecord) bool {
+			return r.RequestID == resp.Header.Get("X-Request-Id")
+		})
+		if rec.CostNanoUSD != 14*600+300*12000 || rec.UsageSource != gateway.UsageFromUpstream || rec.Status != 200 {
+			t.Errorf("ledger %+v", rec)
+		}
+	})
+
 	t.Run("bytes arrive as produced", func(t *testing.T) {
 		// The upstream writes a chunk and waits for the client to have it.
 		got := make(chan struct{})

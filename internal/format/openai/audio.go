@@ -2,6 +2,8 @@ package openai
 
 import (
 	"bytes"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
 
 	"switchboard/internal/endpoint"
 	"switchboard/internal/gateway"
@@ -345,11 +348,68 @@ func (speechSpec) Peek(_ *http.Request, body payload.Body) (endpoint.Peek, error
 		return p, err
 	}
 	p.Model, p.Stream = model, sf == "sse"
+	if !p.Stream && tokenPricedTTS(model) {
+		// Token-priced speech reports its usage only in the SSE form: the
+		// upstream is asked for that, and its audio relayed as bytes.
+		p.Stream, p.Opts = true, p.Opts|optSpeechBytes
+		rf, _, _ := f.str("response_format")
+		p.Opts |= speechFormatOpt(rf)
+	}
 	return p, nil
 }
 
+// Speech Peek.Opts: the client asked for bytes (stream_format audio) of a
+// model whose upstream is asked for SSE; the format's index sits above.
+const (
+	optSpeechBytes       uint64 = 1 << 8
+	optSpeechFormatShift        = 9
+)
+
+// speechFormats are response_format's values, in Peek.Opts order (0: mp3,
+// the default), with the Content-Type OpenAI answers them with.
+var speechFormats = []struct{ name, contentType string }{
+	{"mp3", "audio/mpeg"}, {"opus", "audio/opus"}, {"aac", "audio/aac"},
+	{"flac", "audio/flac"}, {"wav", "audio/wav"}, {"pcm", "audio/pcm"},
+}
+
+func speechFormatOpt(name string) uint64 {
+	for i, f := range speechFormats {
+		if f.name == name {
+			return uint64(i) << optSpeechFormatShift
+		}
+	}
+	return 0
+}
+
+func speechContentType(opts uint64) string {
+	i := int(opts>>optSpeechFormatShift) & 7
+	if i >= len(speechFormats) {
+		i = 0
+	}
+	return speechFormats[i].contentType
+}
+
+// tokenPricedTTS reports OpenAI's gpt-*-tts models, billed by tokens that
+// only their SSE stream reports (the raw byte answer carries no usage).
+func tokenPricedTTS(model string) bool {
+	m := strings.ToLower(model)
+	if i := strings.LastIndexByte(m, '/'); i >= 0 {
+		m = m[i+1:]
+	}
+	return strings.HasPrefix(m, "gpt-") && strings.Contains(m, "-tts")
+}
+
 func (speechSpec) PassRequest(p endpoint.Peek, body payload.Body, upstreamModel string) (upstream.Body, error) {
-	return passMedia(p, body, upstreamModel)
+	b, err := passMedia(p, body, upstreamModel)
+	if err != nil || p.Opts&optSpeechBytes == 0 {
+		return b, err
+	}
+	out, serr := sjson.SetBytes(b.Bytes, "stream_format", "sse")
+	if serr != nil {
+		return upstream.Body{}, &gateway.Error{Kind: gateway.KindInternal, Message: "cannot ask for the speech stream", Err: serr}
+	}
+	b.Bytes = out
+	return b, nil
 }
 
 // ParseUsage: a JSON answer of speech is an error or SSE; neither is here.
@@ -420,6 +480,48 @@ func (speechSpec) EventText(ev sse.Event, _ endpoint.TextCounter) bool {
 func (speechSpec) Terminal(ev sse.Event) bool { return eventType(ev) == speechDone }
 func (speechSpec) NeedsTerminal() bool        { return true }
 
-func (speechSpec) NewStreamWriter(w http.ResponseWriter, _ endpoint.Peek) endpoint.StreamWriter {
+func (speechSpec) NewStreamWriter(w http.ResponseWriter, p endpoint.Peek) endpoint.StreamWriter {
+	if p.Opts&optSpeechBytes != 0 {
+		return &speechBytesWriter{w: w, rc: http.NewResponseController(w), contentType: speechContentType(p.Opts)}
+	}
 	return &streamWriter{sw: sse.NewWriter(w)}
 }
+
+// speechBytesWriter relays an SSE speech stream as the audio bytes the
+// client asked for: each delta's audio, decoded, as it arrives.
+type speechBytesWriter struct {
+	w           http.ResponseWriter
+	rc          *http.ResponseController
+	contentType string
+	buf         []byte
+}
+
+func (s *speechBytesWriter) ContentType() string { return s.contentType }
+
+func (s *speechBytesWriter) Event(ev sse.Event, flush bool) error {
+	if eventType(ev) != speechDelta {
+		return nil
+	}
+	audio := gjson.GetBytes(ev.Data, "audio")
+	n := base64.StdEncoding.DecodedLen(len(audio.Str))
+	if cap(s.buf) < n {
+		s.buf = make([]byte, n)
+	}
+	m, err := base64.StdEncoding.Decode(s.buf[:n], []byte(audio.Str))
+	if err != nil {
+		return fmt.Errorf("speech delta: %w", err)
+	}
+	if _, err := s.w.Write(s.buf[:m]); err != nil {
+		return err
+	}
+	if flush {
+		return s.rc.Flush()
+	}
+	return nil
+}
+
+// End has nothing to write: the done event carries usage, not audio.
+func (s *speechBytesWriter) End(*sse.Event) error { return s.rc.Flush() }
+
+// Error cannot be told in a byte stream: the client sees it cut short.
+func (s *speechBytesWriter) Error(*gateway.Error, string) error { return nil }
