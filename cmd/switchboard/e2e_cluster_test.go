@@ -75,11 +75,11 @@ func TestTwoNodesShareLimitsAndChanges(t *testing.T) {
 		ok := statuses["nodeA:200"] + statuses["nodeB:200"]
 		limited := statuses["nodeA:429"] + statuses["nodeB:429"]
 		t.Logf("statuses by node: %v", statuses)
+		// Each node got 15 calls: limits kept per node would admit 20. Which
+		// node admits the 10 depends on who is first, which a loaded
+		// machine decides (all 10 on one node shows the sharing best).
 		if ok != 10 || limited != burst-10 {
 			t.Errorf("%d admitted and %d refused with 429 across both nodes; want exactly 10 and %d", ok, limited, burst-10)
-		}
-		if statuses["nodeA:200"] == 0 || statuses["nodeB:200"] == 0 {
-			t.Errorf("one node admitted nothing (%v): the burst did not exercise both", statuses)
 		}
 	})
 

@@ -482,7 +482,7 @@ func (speechSpec) NeedsTerminal() bool        { return true }
 
 func (speechSpec) NewStreamWriter(w http.ResponseWriter, p endpoint.Peek) endpoint.StreamWriter {
 	if p.Opts&optSpeechBytes != 0 {
-		return &speechBytesWriter{w: w, rc: http.NewResponseController(w), contentType: speechContentType(p.Opts)}
+		return &speechBytesWriter{sw: sse.NewWriter(w), contentType: speechContentType(p.Opts)}
 	}
 	return &streamWriter{sw: sse.NewWriter(w)}
 }
@@ -490,8 +490,7 @@ func (speechSpec) NewStreamWriter(w http.ResponseWriter, p endpoint.Peek) endpoi
 // speechBytesWriter relays an SSE speech stream as the audio bytes the
 // client asked for: each delta's audio, decoded, as it arrives.
 type speechBytesWriter struct {
-	w           http.ResponseWriter
-	rc          *http.ResponseController
+	sw          *sse.Writer // for its flushing; the bytes are not SSE
 	contentType string
 	buf         []byte
 }
@@ -511,17 +510,14 @@ func (s *speechBytesWriter) Event(ev sse.Event, flush bool) error {
 	if err != nil {
 		return fmt.Errorf("speech delta: %w", err)
 	}
-	if _, err := s.w.Write(s.buf[:m]); err != nil {
-		return err
-	}
 	if flush {
-		return s.rc.Flush()
+		return s.sw.WriteRaw(s.buf[:m])
 	}
-	return nil
+	return s.sw.WriteRawNoFlush(s.buf[:m])
 }
 
 // End has nothing to write: the done event carries usage, not audio.
-func (s *speechBytesWriter) End(*sse.Event) error { return s.rc.Flush() }
+func (s *speechBytesWriter) End(*sse.Event) error { return s.sw.Flush() }
 
 // Error cannot be told in a byte stream: the client sees it cut short.
 func (s *speechBytesWriter) Error(*gateway.Error, string) error { return nil }
