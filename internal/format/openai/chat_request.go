@@ -594,15 +594,22 @@ const (
 // is dropped: several upstreams reject empty text blocks.
 func decodeContent(param string, c gjson.Result, kinds contentKinds) ([]llm.Part, error) {
 	return decodeParts(param, c, func(pp string, p gjson.Result) (llm.Part, bool, error) {
-		if !p.IsObject() {
-			return llm.Part{}, false, invalid(pp, "%s must be an object", pp)
-		}
-		typ, err := wantString(pp+".type", p.Get("type"))
+		typ, err := objectType(pp, p)
 		if err != nil {
 			return llm.Part{}, false, err
 		}
 		return decodePart(pp, typ, p, kinds)
 	})
+}
+
+// objectType reads the type of o, an element of a typed array (content
+// parts, tools) that p names in errors: o must be an object whose "type"
+// is a string.
+func objectType(p string, o gjson.Result) (string, error) {
+	if !o.IsObject() {
+		return "", invalid(p, "%s must be an object", p)
+	}
+	return wantString(p+".type", o.Get("type"))
 }
 
 // decodeParts reads content that is a string (one text part; none when
@@ -751,10 +758,7 @@ func decodeTools(v gjson.Result) ([]llm.Tool, error) {
 	var out []llm.Tool
 	for i, t := range v.Array() {
 		p := idx("tools", i)
-		if !t.IsObject() {
-			return nil, invalid(p, "%s must be an object", p)
-		}
-		typ, err := wantString(p+".type", t.Get("type"))
+		typ, err := objectType(p, t)
 		if err != nil {
 			return nil, err
 		}

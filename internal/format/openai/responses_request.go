@@ -291,10 +291,7 @@ func decodeItemContent(p string, c gjson.Result, role string) ([]llm.Part, error
 // decodeContentPart reads one content part; media only where user says
 // they may be (user turns and tool outputs).
 func decodeContentPart(pp string, part gjson.Result, media bool) (llm.Part, bool, error) {
-	if !part.IsObject() {
-		return llm.Part{}, false, invalid(pp, "%s must be an object", pp)
-	}
-	typ, err := wantString(pp+".type", part.Get("type"))
+	typ, err := objectType(pp, part)
 	if err != nil {
 		return llm.Part{}, false, err
 	}
@@ -522,10 +519,7 @@ func decodeResponsesTools(v gjson.Result) ([]llm.Tool, error) {
 	var out []llm.Tool
 	for i, t := range v.Array() {
 		p := idx("tools", i)
-		if !t.IsObject() {
-			return nil, invalid(p, "%s must be an object", p)
-		}
-		typ, err := wantString(p+".type", t.Get("type"))
+		typ, err := objectType(p, t)
 		if err != nil {
 			return nil, err
 		}
