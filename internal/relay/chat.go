@@ -133,11 +133,7 @@ func (t *chatTranslation) complete(ctx context.Context, w http.ResponseWriter, r
 	if err != nil {
 		return gateway.AsError(err)
 	}
-	res.started = true
-	e.finish(ctx, t.cs, *res)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(enc)
+	e.answerJSON(ctx, w, t.cs, res, enc)
 	return nil
 }
 

@@ -356,13 +356,20 @@ func (e *Engine) answerLocally(w http.ResponseWriter, cs *callState, la endpoint
 	if err != nil {
 		return gateway.AsError(err)
 	}
-	res.started = true
 	cs.rec.ChannelName = "gateway"
-	e.finish(context.Background(), cs, *res)
+	e.answerJSON(context.Background(), w, cs, res, body)
+	return nil
+}
+
+// answerJSON sends a complete JSON answer the gateway wrote (translated,
+// or its own) once the ledger has the call, so a client that has the
+// answer is always billed for it.
+func (e *Engine) answerJSON(ctx context.Context, w http.ResponseWriter, cs *callState, res *result, body []byte) {
+	res.started = true
+	e.finish(ctx, cs, *res)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
-	return nil
 }
 
 // exchangeFor picks how an attempt on ch is carried: pass-through when ch
